@@ -1,0 +1,363 @@
+//! Service rules shared by the controllers: selectors, headless and
+//! ExternalName checks, and which Services a pod change concerns.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+
+use crate::key::ObjectKey;
+use crate::pod::PodProjection;
+use crate::wellknown::{CLUSTER_IP_NONE, SERVICE_TYPE_EXTERNAL_NAME};
+
+fn spec(service: &Service) -> Option<&ServiceSpec> {
+    service.spec.as_ref()
+}
+
+/// The Service's `spec.selector`. `None` means the Service has no selector
+/// and selects nothing (its endpoints are managed by someone else); an empty
+/// map selects every pod of the namespace.
+pub fn selector(service: &Service) -> Option<&BTreeMap<String, String>> {
+    spec(service)?.selector.as_ref()
+}
+
+/// Whether a Service selector (a plain label map) selects a pod with `labels`:
+/// every selector key must be present with the same value. An empty selector
+/// selects everything.
+pub fn selector_matches(
+    selector: &BTreeMap<String, String>,
+    labels: &BTreeMap<String, String>,
+) -> bool {
+    selector
+        .iter()
+        .all(|(key, value)| labels.get(key) == Some(value))
+}
+
+/// Whether the Service is of type `ExternalName` (such Services get no
+/// endpoints, and existing ones are left alone).
+pub fn is_external_name(service: &Service) -> bool {
+    spec(service).and_then(|s| s.type_.as_deref()) == Some(SERVICE_TYPE_EXTERNAL_NAME)
+}
+
+/// Whether the Service has a cluster IP: `spec.clusterIP` is neither empty
+/// nor `None` (upstream's `IsServiceIPSet`). Services without one are
+/// headless for labelling purposes.
+pub fn is_service_ip_set(service: &Service) -> bool {
+    let cluster_ip = spec(service)
+        .and_then(|s| s.cluster_ip.as_deref())
+        .unwrap_or_default();
+    !cluster_ip.is_empty() && cluster_ip != CLUSTER_IP_NONE
+}
+
+/// Whether `spec.clusterIP` is exactly `None`.
+pub fn is_headless(service: &Service) -> bool {
+    spec(service).and_then(|s| s.cluster_ip.as_deref()) == Some(CLUSTER_IP_NONE)
+}
+
+/// `spec.publishNotReadyAddresses` (false when unset).
+pub fn publish_not_ready_addresses(service: &Service) -> bool {
+    spec(service)
+        .and_then(|s| s.publish_not_ready_addresses)
+        .unwrap_or(false)
+}
+
+/// `spec.ports` (empty when unset).
+pub fn ports(service: &Service) -> &[ServicePort] {
+    spec(service)
+        .and_then(|s| s.ports.as_deref())
+        .unwrap_or_default()
+}
+
+/// `spec.ipFamilies` (empty when unset).
+pub fn ip_families(service: &Service) -> &[String] {
+    spec(service)
+        .and_then(|s| s.ip_families.as_deref())
+        .unwrap_or_default()
+}
+
+/// `spec.clusterIP` (empty when unset).
+pub fn cluster_ip(service: &Service) -> &str {
+    spec(service)
+        .and_then(|s| s.cluster_ip.as_deref())
+        .unwrap_or_default()
+}
+
+/// What a pod event asks of the Service queue: the labels to match Services
+/// against, in one namespace (upstream's `PodProjectionKey`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodServiceQuery {
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The pod's current labels (or last known ones, for a deletion).
+    pub labels: BTreeMap<String, String>,
+    /// The pod's previous labels, set only when an update changed its labels,
+    /// hostname or subdomain.
+    pub old_labels: Option<BTreeMap<String, String>>,
+    /// Whether the update also changed the pod's endpoint (readiness, IPs,
+    /// deletion); decides between union and symmetric difference.
+    pub endpoint_changed: bool,
+}
+
+impl PodServiceQuery {
+    /// The query for a pod event (upstream's `GetPodUpdateProjectionKey`):
+    /// `old` is `None` for an add, `new` is `None` for a delete. Returns
+    /// `None` when the event cannot change any endpoints: an informer resync
+    /// (same resourceVersion) or an update touching nothing the controllers
+    /// read.
+    pub fn for_event(old: Option<&PodProjection>, new: Option<&PodProjection>) -> Option<Self> {
+        let plain = |pod: &PodProjection| Self {
+            namespace: pod.namespace().to_owned(),
+            labels: pod.labels().clone(),
+            old_labels: None,
+            endpoint_changed: false,
+        };
+        match (old, new) {
+            (None, None) => None,
+            (None, Some(pod)) | (Some(pod), None) => Some(plain(pod)),
+            (Some(old), Some(new)) => {
+                if new.metadata.resource_version == old.metadata.resource_version {
+                    return None;
+                }
+                let change = new.change_from(old);
+                match (change.endpoint_changed, change.labels_changed) {
+                    (false, false) => None,
+                    (true, false) => Some(plain(new)),
+                    (endpoint_changed, true) => Some(Self {
+                        old_labels: Some(old.labels().clone()),
+                        endpoint_changed,
+                        ..plain(new)
+                    }),
+                }
+            }
+        }
+    }
+
+    /// The keys of the Services to sync (upstream's `GetServicesToUpdate`),
+    /// given the Services of the pod's namespace. Services with no selector
+    /// never match. When the labels changed, the Services matching the old
+    /// and the new labels are combined: their union when the endpoint also
+    /// changed, else their symmetric difference (a Service matching both saw
+    /// no change).
+    pub fn services_to_update<'a, I>(&self, services_in_namespace: I) -> BTreeSet<ObjectKey>
+    where
+        I: IntoIterator<Item = &'a Service> + Clone,
+    {
+        let new = matching_services(services_in_namespace.clone(), &self.labels);
+        let Some(old_labels) = &self.old_labels else {
+            return new;
+        };
+        let old = matching_services(services_in_namespace, old_labels);
+        needed_service_updates(&old, &new, self.endpoint_changed)
+    }
+}
+
+/// The keys of the Services among `services` whose selector (non-nil)
+/// selects a pod with `labels`.
+pub fn matching_services<'a, I>(
+    services: I,
+    labels: &BTreeMap<String, String>,
+) -> BTreeSet<ObjectKey>
+where
+    I: IntoIterator<Item = &'a Service>,
+{
+    services
+        .into_iter()
+        .filter(|svc| selector(svc).is_some_and(|sel| selector_matches(sel, labels)))
+        .map(ObjectKey::of)
+        .collect()
+}
+
+/// Upstream's `determineNeededServiceUpdates`: the union of `old` and `new`
+/// when the pod itself changed, else their symmetric difference.
+pub fn needed_service_updates(
+    old: &BTreeSet<ObjectKey>,
+    new: &BTreeSet<ObjectKey>,
+    endpoint_changed: bool,
+) -> BTreeSet<ObjectKey> {
+    if endpoint_changed {
+        old.union(new).cloned().collect()
+    } else {
+        old.symmetric_difference(new).cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{pod, service};
+
+    fn keys(names: &[&str]) -> BTreeSet<ObjectKey> {
+        names.iter().map(|n| ObjectKey::new("test", *n)).collect()
+    }
+
+    #[test]
+    fn needed_updates_are_union_or_symmetric_difference() {
+        type Case<'a> = (
+            &'a str,
+            &'a [&'a str],
+            &'a [&'a str],
+            &'a [&'a str],
+            &'a [&'a str],
+        );
+        let cases: [Case<'_>; 6] = [
+            (
+                "no services changed",
+                &["a", "b", "c"],
+                &["a", "b", "c"],
+                &["a", "b", "c"],
+                &[],
+            ),
+            (
+                "all replaced",
+                &["a", "b", "c"],
+                &["d", "e", "f"],
+                &["a", "b", "c", "d", "e", "f"],
+                &["a", "b", "c", "d", "e", "f"],
+            ),
+            (
+                "all removed",
+                &["a", "b", "c"],
+                &[],
+                &["a", "b", "c"],
+                &["a", "b", "c"],
+            ),
+            (
+                "all new",
+                &[],
+                &["a", "b", "c"],
+                &["a", "b", "c"],
+                &["a", "b", "c"],
+            ),
+            (
+                "one out, one in",
+                &["a", "b", "c"],
+                &["b", "c", "d"],
+                &["a", "b", "c", "d"],
+                &["a", "d"],
+            ),
+            ("none", &[], &[], &[], &[]),
+        ];
+        for (name, old, new, union, xor) in cases {
+            assert_eq!(
+                needed_service_updates(&keys(old), &keys(new), true),
+                keys(union),
+                "{name} (pod changed)"
+            );
+            assert_eq!(
+                needed_service_updates(&keys(old), &keys(new), false),
+                keys(xor),
+                "{name} (labels only)"
+            );
+        }
+    }
+
+    fn three_services() -> Vec<Service> {
+        (0..3)
+            .map(|i| {
+                service("test", &format!("service-{i}"))
+                    .selector([("app", format!("test-{i}").as_str())])
+                    .build()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pod_add_concerns_the_services_selecting_it() {
+        let services = three_services();
+        for i in 0..5 {
+            let app = format!("test-{i}");
+            let label = format!("label-{i}");
+            let p = pod("test", &format!("test-pod-{i}"))
+                .labels([("app", app.as_str()), ("label", label.as_str())])
+                .projection();
+            let query = PodServiceQuery::for_event(None, Some(&p)).unwrap();
+            let want = if i < 3 {
+                keys(&[&format!("service-{i}")])
+            } else {
+                keys(&[])
+            };
+            assert_eq!(query.services_to_update(&services), want, "pod {i}");
+        }
+    }
+
+    #[test]
+    fn nil_selector_matches_nothing_and_empty_selector_everything() {
+        let nil = service("test", "nil").build();
+        let empty = service("test", "empty").selector([]).build();
+        let p = pod("test", "p").labels([("app", "x")]).projection();
+        let query = PodServiceQuery::for_event(Some(&p), None).unwrap();
+        assert_eq!(query.services_to_update([&nil, &empty]), keys(&["empty"]));
+    }
+
+    #[test]
+    fn resync_and_irrelevant_updates_concern_no_service() {
+        let p = pod("test", "p")
+            .labels([("app", "test-0")])
+            .ip("10.0.0.1")
+            .projection();
+        assert_eq!(
+            PodServiceQuery::for_event(Some(&p), Some(&p)),
+            None,
+            "same resourceVersion"
+        );
+        let moved = pod("test", "p")
+            .labels([("app", "test-0")])
+            .ip("10.0.0.1")
+            .node("n")
+            .resource_version("2")
+            .projection();
+        assert_eq!(
+            PodServiceQuery::for_event(Some(&p), Some(&moved)),
+            None,
+            "node name is not looked at"
+        );
+    }
+
+    #[test]
+    fn relabelled_pod_syncs_services_it_left_and_joined() {
+        let services = three_services();
+        let old = pod("test", "p").labels([("app", "test-0")]).projection();
+        let relabelled = pod("test", "p")
+            .labels([("app", "test-1")])
+            .resource_version("2")
+            .projection();
+        let query = PodServiceQuery::for_event(Some(&old), Some(&relabelled)).unwrap();
+        assert_eq!(
+            query.services_to_update(&services),
+            keys(&["service-0", "service-1"])
+        );
+
+        // A label change that keeps the same Services and changes nothing else concerns none of them.
+        let extra = pod("test", "p")
+            .labels([("app", "test-0"), ("extra", "x")])
+            .resource_version("2")
+            .projection();
+        let query = PodServiceQuery::for_event(Some(&old), Some(&extra)).unwrap();
+        assert_eq!(query.services_to_update(&services), keys(&[]));
+
+        // ...unless the endpoint changed too: then every Service of either label set is synced.
+        let extra_ready = pod("test", "p")
+            .labels([("app", "test-0"), ("extra", "x")])
+            .ready(true)
+            .resource_version("2")
+            .projection();
+        let query = PodServiceQuery::for_event(Some(&old), Some(&extra_ready)).unwrap();
+        assert_eq!(query.services_to_update(&services), keys(&["service-0"]));
+    }
+
+    #[test]
+    fn service_shape_helpers() {
+        assert!(!is_service_ip_set(&service("ns", "s").headless().build()));
+        assert!(!is_service_ip_set(
+            &service("ns", "s").cluster_ip("").build()
+        ));
+        assert!(is_service_ip_set(&service("ns", "s").build()));
+        assert!(is_headless(&service("ns", "s").headless().build()));
+        assert!(is_external_name(
+            &service("ns", "s").type_("ExternalName").build()
+        ));
+        assert!(!publish_not_ready_addresses(&service("ns", "s").build()));
+        assert!(publish_not_ready_addresses(
+            &service("ns", "s").publish_not_ready(true).build()
+        ));
+    }
+}

@@ -1,0 +1,161 @@
+//! The narrow write interfaces the controllers use, and their `kube::Client`
+//! implementations.
+//!
+//! Controllers never write through a raw client: every create, update and
+//! delete of Endpoints and EndpointSlices goes through [`ObjectWriter`], and
+//! every event through [`EventRecorder`](crate::EventRecorder). Tests replace
+//! them with the `mockall` mocks (`MockObjectWriter`, `MockEventRecorder`,
+//! available to other crates with the `mock` feature) and assert the exact calls.
+//!
+//! Updates are PUTs carrying the cached resourceVersion, like upstream: the
+//! controllers' RBAC roles grant no `patch` on their objects, and optimistic
+//! concurrency turns a stale cache into a 409 Conflict that is retried.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::{Api, DeleteParams, PostParams};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Why a write failed, classified the way the controllers branch on it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// The object does not exist (404).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The object already exists (409 `AlreadyExists`).
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// The resourceVersion sent is stale (409 `Conflict`).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The namespace is being deleted, so nothing new may be created in it
+    /// (403 with the `NamespaceTerminating` cause).
+    #[error("namespace is terminating: {0}")]
+    NamespaceTerminating(String),
+    /// The API server rejected the object as invalid (422).
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// Any other API error, with its HTTP code and reason.
+    #[error("{reason} ({code}): {message}")]
+    Api {
+        /// HTTP status code.
+        code: u16,
+        /// The Status reason, such as `TooManyRequests`.
+        reason: String,
+        /// The Status message.
+        message: String,
+    },
+    /// The request never got an API answer (connection, timeout, decoding).
+    #[error("request failed: {0}")]
+    Transport(String),
+}
+
+impl WriteError {
+    /// Whether the error is a 404.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound(_))
+    }
+
+    /// Whether the error is a 409 Conflict on a stale resourceVersion.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Conflict(_))
+    }
+}
+
+impl From<kube::Error> for WriteError {
+    fn from(err: kube::Error) -> Self {
+        let kube::Error::Api(status) = err else {
+            return Self::Transport(err.to_string());
+        };
+        let message = status.message.clone();
+        let has_cause = |cause: &str| {
+            status
+                .details
+                .as_ref()
+                .is_some_and(|d| d.causes.iter().any(|c| c.reason == cause))
+        };
+        match (status.code, status.reason.as_str()) {
+            (404, _) => Self::NotFound(message),
+            (409, "AlreadyExists") => Self::AlreadyExists(message),
+            (409, "Conflict") => Self::Conflict(message),
+            (403, _) if has_cause("NamespaceTerminating") => Self::NamespaceTerminating(message),
+            (422, _) => Self::Invalid(message),
+            (code, reason) => Self::Api {
+                code,
+                reason: reason.to_owned(),
+                message,
+            },
+        }
+    }
+}
+
+/// Creates, updates and deletes namespaced objects of one kind.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ObjectWriter<K: Send + Sync + 'static>: Send + Sync {
+    /// Creates `object` in `namespace` (POST) and returns what the server
+    /// stored. `metadata.generateName` is honoured.
+    async fn create(&self, namespace: &str, object: &K) -> Result<K, WriteError>;
+
+    /// Replaces `object` in `namespace` (PUT). The object's resourceVersion
+    /// must be the one it was read at, or the server answers Conflict.
+    async fn update(&self, namespace: &str, object: &K) -> Result<K, WriteError>;
+
+    /// Deletes the object `name` in `namespace`.
+    async fn delete(&self, namespace: &str, name: &str) -> Result<(), WriteError>;
+}
+
+/// An [`ObjectWriter`] talking to the API server through a `kube::Client`.
+#[derive(Clone)]
+pub struct KubeWriter {
+    client: kube::Client,
+}
+
+impl KubeWriter {
+    /// A writer using `client`.
+    pub fn new(client: kube::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl Debug for KubeWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeWriter").finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl<K> ObjectWriter<K> for KubeWriter
+where
+    K: kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    async fn create(&self, namespace: &str, object: &K) -> Result<K, WriteError> {
+        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
+        Ok(api.create(&PostParams::default(), object).await?)
+    }
+
+    async fn update(&self, namespace: &str, object: &K) -> Result<K, WriteError> {
+        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
+        let name = object.meta().name.clone().unwrap_or_default();
+        Ok(api.replace(&name, &PostParams::default(), object).await?)
+    }
+
+    async fn delete(&self, namespace: &str, name: &str) -> Result<(), WriteError> {
+        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
+        api.delete(name, &DeleteParams::default()).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
