@@ -14,7 +14,10 @@ fn in_ci() -> bool {
 /// does not run.
 pub(crate) fn test() -> Result<()> {
     let profile = if in_ci() { "ci" } else { "default" };
-    run(cmd("cargo", &["nextest", "run", "--workspace", "--all-features", "--profile", profile]))?;
+    run(cmd(
+        "cargo",
+        &["nextest", "run", "--workspace", "--all-features", "--profile", profile],
+    ))?;
     run(cmd("cargo", &["test", "--workspace", "--all-features", "--doc"]))?;
     Ok(())
 }
@@ -22,6 +25,17 @@ pub(crate) fn test() -> Result<()> {
 /// Formatting, lints, then the test suite: the steps `.ci/run` runs.
 pub(crate) fn ci() -> Result<()> {
     run(cmd("cargo", &["fmt", "--all", "--", "--check"]))?;
-    run(cmd("cargo", &["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]))?;
+    run(cmd(
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    ))?;
     test()
 }

@@ -7,7 +7,9 @@ use anyhow::{Context, Result, bail};
 
 /// The repository root (the parent of the xtask crate).
 pub(crate) fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// A command named `program` with `args`, to run from the repository root.

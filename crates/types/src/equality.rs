@@ -77,15 +77,13 @@ pub fn endpoint_port_eq(a: &EndpointPort, b: &EndpointPort) -> bool {
 /// Semantic equality of two Endpoints subsets, in order, ignoring target
 /// references' resourceVersions.
 pub fn endpoint_subset_eq(a: &EndpointSubset, b: &EndpointSubset) -> bool {
-    list_eq(
-        a.addresses.as_deref(),
-        b.addresses.as_deref(),
-        endpoint_address_eq,
-    ) && list_eq(
-        a.not_ready_addresses.as_deref(),
-        b.not_ready_addresses.as_deref(),
-        endpoint_address_eq,
-    ) && list_eq(a.ports.as_deref(), b.ports.as_deref(), endpoint_port_eq)
+    list_eq(a.addresses.as_deref(), b.addresses.as_deref(), endpoint_address_eq)
+        && list_eq(
+            a.not_ready_addresses.as_deref(),
+            b.not_ready_addresses.as_deref(),
+            endpoint_address_eq,
+        )
+        && list_eq(a.ports.as_deref(), b.ports.as_deref(), endpoint_port_eq)
 }
 
 /// Semantic equality of two lists of Endpoints subsets, in order (upstream's
@@ -100,9 +98,7 @@ pub fn endpoint_subsets_eq(a: Option<&[EndpointSubset]>, b: Option<&[EndpointSub
 /// conditions (absent differs from false) and the target reference ignoring
 /// its resourceVersion. Hints are not compared.
 pub fn endpoints_equal_beyond_hash(a: &Endpoint, b: &Endpoint) -> bool {
-    let condition = |e: &Endpoint, pick: fn(&EndpointConditions) -> Option<bool>| {
-        e.conditions.as_ref().and_then(pick)
-    };
+    let condition = |e: &Endpoint, pick: fn(&EndpointConditions) -> Option<bool>| e.conditions.as_ref().and_then(pick);
     a.node_name == b.node_name
         && a.zone == b.zone
         && condition(a, |c| c.ready) == condition(b, |c| c.ready)
@@ -154,10 +150,7 @@ mod tests {
             address("10.0.0.1", Some("1")),
             address("10.0.0.2", Some("7")),
         ])];
-        let b = [subset(vec![
-            address("10.0.0.1", Some("2")),
-            address("10.0.0.2", None),
-        ])];
+        let b = [subset(vec![address("10.0.0.1", Some("2")), address("10.0.0.2", None)])];
         assert!(endpoint_subsets_eq(Some(&a), Some(&b)));
     }
 
@@ -169,11 +162,7 @@ mod tests {
         let mut node = base.clone();
         node.addresses.as_mut().unwrap()[0].node_name = None;
         let mut uid = base.clone();
-        uid.addresses.as_mut().unwrap()[0]
-            .target_ref
-            .as_mut()
-            .unwrap()
-            .uid = Some("other".into());
+        uid.addresses.as_mut().unwrap()[0].target_ref.as_mut().unwrap().uid = Some("other".into());
         let mut app_protocol = base.clone();
         app_protocol.ports.as_mut().unwrap()[0].app_protocol = Some("http".into());
         let mut not_ready = base.clone();
@@ -196,10 +185,7 @@ mod tests {
     fn order_matters() {
         let a = subset(vec![address("10.0.0.1", None)]);
         let b = subset(vec![address("10.0.0.2", None)]);
-        assert!(!endpoint_subsets_eq(
-            Some(&[a.clone(), b.clone()]),
-            Some(&[b, a])
-        ));
+        assert!(!endpoint_subsets_eq(Some(&[a.clone(), b.clone()]), Some(&[b, a])));
     }
 
     #[test]
@@ -219,10 +205,7 @@ mod tests {
             "hostname is a plain string"
         );
         assert!(map_eq(None, Some(&BTreeMap::new())));
-        assert!(!map_eq(
-            None,
-            Some(&BTreeMap::from([("a".to_owned(), String::new())]))
-        ));
+        assert!(!map_eq(None, Some(&BTreeMap::from([("a".to_owned(), String::new())]))));
     }
 
     fn endpoint() -> Endpoint {
@@ -248,10 +231,7 @@ mod tests {
         assert!(endpoints_equal_beyond_hash(&base, &rv_only));
         let mut hinted = endpoint();
         hinted.hints = Some(k8s_openapi::api::discovery::v1::EndpointHints::default());
-        assert!(
-            endpoints_equal_beyond_hash(&base, &hinted),
-            "hints are not compared"
-        );
+        assert!(endpoints_equal_beyond_hash(&base, &hinted), "hints are not compared");
 
         let mut changes: Vec<(&str, Endpoint)> = Vec::new();
         let mut e = endpoint();

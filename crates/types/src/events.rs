@@ -52,11 +52,7 @@ pub struct EventRecord {
 
 impl EventRecord {
     /// A Warning event about `regarding`.
-    pub fn warning(
-        regarding: ObjectReference,
-        reason: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn warning(regarding: ObjectReference, reason: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             regarding,
             event_type: EventType::Warning,
@@ -66,11 +62,7 @@ impl EventRecord {
     }
 
     /// A Normal event about `regarding`.
-    pub fn normal(
-        regarding: ObjectReference,
-        reason: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn normal(regarding: ObjectReference, reason: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             regarding,
             event_type: EventType::Normal,
@@ -122,11 +114,7 @@ impl std::fmt::Debug for KubeEventRecorder {
 impl KubeEventRecorder {
     /// A recorder writing events with `source.component = component` (for
     /// instance `endpoint-controller`) and `source.host = host`.
-    pub fn new(
-        client: kube::Client,
-        component: impl Into<String>,
-        host: impl Into<String>,
-    ) -> Self {
+    pub fn new(client: kube::Client, component: impl Into<String>, host: impl Into<String>) -> Self {
         Self {
             client,
             component: component.into(),
@@ -152,17 +140,14 @@ impl KubeEventRecorder {
     fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<EventIdentity, (String, i32)>> {
         // The map only caches names and counts; a panic elsewhere cannot leave
         // it inconsistent.
-        self.recorded
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.recorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn new_event(&self, event: &EventRecord, namespace: &str, now: Timestamp) -> Event {
         let object_name = event.regarding.name.clone().unwrap_or_default();
         // Upstream names events `<object>.<hex unix nanoseconds>`; the sequence
         // number keeps two events of one nanosecond apart.
-        let nanos =
-            now.as_nanosecond() as u128 + u128::from(self.sequence.fetch_add(1, Ordering::Relaxed));
+        let nanos = now.as_nanosecond() as u128 + u128::from(self.sequence.fetch_add(1, Ordering::Relaxed));
         Event {
             metadata: ObjectMeta {
                 name: Some(format!("{object_name}.{nanos:x}")),
@@ -200,10 +185,7 @@ impl EventRecorder for KubeEventRecorder {
         let previous = self.remembered().get(&identity).cloned();
         if let Some((name, count)) = previous {
             let patch = json!({"count": count + 1, "lastTimestamp": Time(now)});
-            match api
-                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
+            match api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
                 Ok(_) => {
                     self.remembered().insert(identity, (name, count + 1));
                     return;
@@ -266,17 +248,10 @@ mod tests {
             .await;
 
         let log = log.lock().unwrap();
-        let calls: Vec<_> = log
-            .iter()
-            .map(|s| (s.method.as_str(), s.path.as_str()))
-            .collect();
+        let calls: Vec<_> = log.iter().map(|s| (s.method.as_str(), s.path.as_str())).collect();
         assert_eq!(calls[0], ("POST", "/api/v1/namespaces/prod/events"));
         assert_eq!(calls[1].0, "PATCH");
-        assert!(
-            calls[1]
-                .1
-                .starts_with("/api/v1/namespaces/prod/events/web.")
-        );
+        assert!(calls[1].1.starts_with("/api/v1/namespaces/prod/events/web."));
         assert_eq!(calls[2], ("POST", "/api/v1/namespaces/prod/events"));
         let first = &log[0].body;
         assert_eq!(first["reason"], "FailedToUpdateEndpoint");
@@ -293,13 +268,8 @@ mod tests {
         let recorder = KubeEventRecorder::new(client, "endpoint-controller", "h");
         let mut regarding = pod_ref();
         regarding.namespace = None;
-        recorder
-            .record(EventRecord::normal(regarding, "Reason", "msg"))
-            .await;
-        assert_eq!(
-            log.lock().unwrap()[0].path,
-            "/api/v1/namespaces/default/events"
-        );
+        recorder.record(EventRecord::normal(regarding, "Reason", "msg")).await;
+        assert_eq!(log.lock().unwrap()[0].path, "/api/v1/namespaces/default/events");
     }
 
     #[tokio::test]
@@ -311,9 +281,7 @@ mod tests {
             )
         });
         let recorder = KubeEventRecorder::new(client, "c", "h");
-        recorder
-            .record(EventRecord::normal(pod_ref(), "Reason", "msg"))
-            .await;
+        recorder.record(EventRecord::normal(pod_ref(), "Reason", "msg")).await;
         assert_eq!(log.lock().unwrap().len(), 1);
     }
 }

@@ -15,8 +15,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, Pod, PodCondition, PodIP, PodSpec, PodStatus, Service, ServicePort,
-    ServiceSpec,
+    Container, ContainerPort, Pod, PodCondition, PodIP, PodSpec, PodStatus, Service, ServicePort, ServiceSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -30,10 +29,7 @@ pub fn at(seconds: i64) -> Timestamp {
 }
 
 fn label_map<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
-    labels
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+    labels.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
 }
 
 /// Starts a Pod named `name` in `namespace`, with uid `uid-<name>`,
@@ -105,13 +101,7 @@ impl PodBuilder {
     pub fn ips(mut self, ips: &[&str]) -> Self {
         let status = self.status();
         status.pod_ip = ips.first().map(|ip| (*ip).to_owned());
-        status.pod_ips = Some(
-            ips.iter()
-                .map(|ip| PodIP {
-                    ip: (*ip).to_owned(),
-                })
-                .collect(),
-        );
+        status.pod_ips = Some(ips.iter().map(|ip| PodIP { ip: (*ip).to_owned() }).collect());
         self
     }
 
@@ -194,13 +184,7 @@ impl PodBuilder {
 
     /// Adds an init container with one port; with `sidecar` its
     /// `restartPolicy` is `Always` (a native sidecar).
-    pub fn init_container_port(
-        mut self,
-        name: &str,
-        number: i32,
-        protocol: &str,
-        sidecar: bool,
-    ) -> Self {
+    pub fn init_container_port(mut self, name: &str, number: i32, protocol: &str, sidecar: bool) -> Self {
         let init = self.spec().init_containers.get_or_insert_with(Vec::new);
         init.push(Container {
             name: format!("init-{}", init.len()),
@@ -297,16 +281,13 @@ impl ServiceBuilder {
 
     /// Adds a port with every field given.
     pub fn port_full(mut self, name: &str, port: i32, target: IntOrString, protocol: &str) -> Self {
-        self.spec()
-            .ports
-            .get_or_insert_with(Vec::new)
-            .push(ServicePort {
-                name: (!name.is_empty()).then(|| name.to_owned()),
-                port,
-                target_port: Some(target),
-                protocol: Some(protocol.to_owned()),
-                ..ServicePort::default()
-            });
+        self.spec().ports.get_or_insert_with(Vec::new).push(ServicePort {
+            name: (!name.is_empty()).then(|| name.to_owned()),
+            port,
+            target_port: Some(target),
+            protocol: Some(protocol.to_owned()),
+            ..ServicePort::default()
+        });
         self
     }
 
@@ -324,8 +305,7 @@ impl ServiceBuilder {
 
     /// Sets `spec.ipFamilies` (empty: unset).
     pub fn ip_families(mut self, families: &[&str]) -> Self {
-        self.spec().ip_families =
-            (!families.is_empty()).then(|| families.iter().map(|f| (*f).to_owned()).collect());
+        self.spec().ip_families = (!families.is_empty()).then(|| families.iter().map(|f| (*f).to_owned()).collect());
         self
     }
 

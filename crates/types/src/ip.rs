@@ -153,10 +153,7 @@ mod tests {
             canonical_ip("1234::5678:0000:0000:9abc:def0").as_deref(),
             Some("1234::5678:0:0:9abc:def0")
         );
-        assert_eq!(
-            canonical_ip("FD00:0:0:0:0:0:0:1").as_deref(),
-            Some("fd00::1")
-        );
+        assert_eq!(canonical_ip("FD00:0:0:0:0:0:0:1").as_deref(), Some("fd00::1"));
         assert_eq!(canonical_ip("::ffff:1.2.3.4"), None);
     }
 

@@ -114,14 +114,8 @@ mod tests {
             "a/b/c".parse::<ObjectKey>(),
             Err(KeyError::TooManySlashes("a/b/c".into()))
         );
-        assert_eq!(
-            "ns/".parse::<ObjectKey>(),
-            Err(KeyError::EmptyName("ns/".into()))
-        );
-        assert_eq!(
-            "".parse::<ObjectKey>(),
-            Err(KeyError::EmptyName(String::new()))
-        );
+        assert_eq!("ns/".parse::<ObjectKey>(), Err(KeyError::EmptyName("ns/".into())));
+        assert_eq!("".parse::<ObjectKey>(), Err(KeyError::EmptyName(String::new())));
     }
 
     #[test]

@@ -113,30 +113,21 @@ impl From<Pod> for PodProjection {
             named_ports,
             phase: status.phase,
             pod_ip: status.pod_ip,
-            pod_ips: status
-                .pod_ips
-                .unwrap_or_default()
-                .into_iter()
-                .map(|ip| ip.ip)
-                .collect(),
+            pod_ips: status.pod_ips.unwrap_or_default().into_iter().map(|ip| ip.ip).collect(),
             ready,
         }
     }
 }
 
 fn named_ports_of(container: Container) -> impl Iterator<Item = NamedPort> {
-    container
-        .ports
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|port| {
-            let name = port.name.filter(|name| !name.is_empty())?;
-            Some(NamedPort {
-                name,
-                protocol: port.protocol.unwrap_or_else(|| DEFAULT_PROTOCOL.to_owned()),
-                container_port: port.container_port,
-            })
+    container.ports.unwrap_or_default().into_iter().filter_map(|port| {
+        let name = port.name.filter(|name| !name.is_empty())?;
+        Some(NamedPort {
+            name,
+            protocol: port.protocol.unwrap_or_else(|| DEFAULT_PROTOCOL.to_owned()),
+            container_port: port.container_port,
         })
+    })
 }
 
 impl kube::Resource for PodProjection {
@@ -264,9 +255,8 @@ impl PodProjection {
     /// Phase, node name and ports are deliberately not looked at.
     /// `labels_changed` is set when labels, hostname or subdomain differ.
     pub fn change_from(&self, old: &Self) -> PodChange {
-        let labels_changed = self.labels() != old.labels()
-            || self.hostname != old.hostname
-            || self.subdomain != old.subdomain;
+        let labels_changed =
+            self.labels() != old.labels() || self.hostname != old.hostname || self.subdomain != old.subdomain;
         let endpoint_changed = self.is_terminating()
             || old.is_terminating()
             || self.is_ready() != old.is_ready()

@@ -81,22 +81,14 @@ mod tests {
                 target_port: target.clone(),
                 ..ServicePort::default()
             };
-            assert_eq!(
-                find_port(&pod("ns", "p").projection(), &port),
-                Some(443),
-                "{target:?}"
-            );
+            assert_eq!(find_port(&pod("ns", "p").projection(), &port), Some(443), "{target:?}");
         }
     }
 
     #[test]
     fn named_target_port_resolves_per_pod() {
-        let a = pod("ns", "a")
-            .container_port("http", 8080, "TCP")
-            .projection();
-        let b = pod("ns", "b")
-            .container_port("http", 9090, "TCP")
-            .projection();
+        let a = pod("ns", "a").container_port("http", 8080, "TCP").projection();
+        let b = pod("ns", "b").container_port("http", 9090, "TCP").projection();
         let port = named("http", "TCP");
         assert_eq!(find_port(&a, &port), Some(8080));
         assert_eq!(find_port(&b, &port), Some(9090));
@@ -104,9 +96,7 @@ mod tests {
 
     #[test]
     fn named_target_port_no_container_exposes_gives_no_port() {
-        let p = pod("ns", "p")
-            .container_port("metrics", 9100, "TCP")
-            .projection();
+        let p = pod("ns", "p").container_port("metrics", 9100, "TCP").projection();
         assert_eq!(find_port(&p, &named("http", "TCP")), None);
     }
 
@@ -134,10 +124,7 @@ mod tests {
         let only_sidecar = pod("ns", "p")
             .init_container_port("proxy", 15001, "TCP", true)
             .projection();
-        assert_eq!(
-            find_port(&only_sidecar, &named("proxy", "TCP")),
-            Some(15001)
-        );
+        assert_eq!(find_port(&only_sidecar, &named("proxy", "TCP")), Some(15001));
         let both = pod("ns", "p")
             .init_container_port("proxy", 15001, "TCP", true)
             .container_port("proxy", 8001, "TCP")

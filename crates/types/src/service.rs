@@ -23,13 +23,8 @@ pub fn selector(service: &Service) -> Option<&BTreeMap<String, String>> {
 /// Whether a Service selector (a plain label map) selects a pod with `labels`:
 /// every selector key must be present with the same value. An empty selector
 /// selects everything.
-pub fn selector_matches(
-    selector: &BTreeMap<String, String>,
-    labels: &BTreeMap<String, String>,
-) -> bool {
-    selector
-        .iter()
-        .all(|(key, value)| labels.get(key) == Some(value))
+pub fn selector_matches(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+    selector.iter().all(|(key, value)| labels.get(key) == Some(value))
 }
 
 /// Whether the Service is of type `ExternalName` (such Services get no
@@ -42,9 +37,7 @@ pub fn is_external_name(service: &Service) -> bool {
 /// nor `None` (upstream's `IsServiceIPSet`). Services without one are
 /// headless for labelling purposes.
 pub fn is_service_ip_set(service: &Service) -> bool {
-    let cluster_ip = spec(service)
-        .and_then(|s| s.cluster_ip.as_deref())
-        .unwrap_or_default();
+    let cluster_ip = spec(service).and_then(|s| s.cluster_ip.as_deref()).unwrap_or_default();
     !cluster_ip.is_empty() && cluster_ip != CLUSTER_IP_NONE
 }
 
@@ -62,23 +55,17 @@ pub fn publish_not_ready_addresses(service: &Service) -> bool {
 
 /// `spec.ports` (empty when unset).
 pub fn ports(service: &Service) -> &[ServicePort] {
-    spec(service)
-        .and_then(|s| s.ports.as_deref())
-        .unwrap_or_default()
+    spec(service).and_then(|s| s.ports.as_deref()).unwrap_or_default()
 }
 
 /// `spec.ipFamilies` (empty when unset).
 pub fn ip_families(service: &Service) -> &[String] {
-    spec(service)
-        .and_then(|s| s.ip_families.as_deref())
-        .unwrap_or_default()
+    spec(service).and_then(|s| s.ip_families.as_deref()).unwrap_or_default()
 }
 
 /// `spec.clusterIP` (empty when unset).
 pub fn cluster_ip(service: &Service) -> &str {
-    spec(service)
-        .and_then(|s| s.cluster_ip.as_deref())
-        .unwrap_or_default()
+    spec(service).and_then(|s| s.cluster_ip.as_deref()).unwrap_or_default()
 }
 
 /// What a pod event asks of the Service queue: the labels to match Services
@@ -152,10 +139,7 @@ impl PodServiceQuery {
 
 /// The keys of the Services among `services` whose selector (non-nil)
 /// selects a pod with `labels`.
-pub fn matching_services<'a, I>(
-    services: I,
-    labels: &BTreeMap<String, String>,
-) -> BTreeSet<ObjectKey>
+pub fn matching_services<'a, I>(services: I, labels: &BTreeMap<String, String>) -> BTreeSet<ObjectKey>
 where
     I: IntoIterator<Item = &'a Service>,
 {
@@ -191,13 +175,7 @@ mod tests {
 
     #[test]
     fn needed_updates_are_union_or_symmetric_difference() {
-        type Case<'a> = (
-            &'a str,
-            &'a [&'a str],
-            &'a [&'a str],
-            &'a [&'a str],
-            &'a [&'a str],
-        );
+        type Case<'a> = (&'a str, &'a [&'a str], &'a [&'a str], &'a [&'a str], &'a [&'a str]);
         let cases: [Case<'_>; 6] = [
             (
                 "no services changed",
@@ -213,20 +191,8 @@ mod tests {
                 &["a", "b", "c", "d", "e", "f"],
                 &["a", "b", "c", "d", "e", "f"],
             ),
-            (
-                "all removed",
-                &["a", "b", "c"],
-                &[],
-                &["a", "b", "c"],
-                &["a", "b", "c"],
-            ),
-            (
-                "all new",
-                &[],
-                &["a", "b", "c"],
-                &["a", "b", "c"],
-                &["a", "b", "c"],
-            ),
+            ("all removed", &["a", "b", "c"], &[], &["a", "b", "c"], &["a", "b", "c"]),
+            ("all new", &[], &["a", "b", "c"], &["a", "b", "c"], &["a", "b", "c"]),
             (
                 "one out, one in",
                 &["a", "b", "c"],
@@ -290,10 +256,7 @@ mod tests {
 
     #[test]
     fn resync_and_irrelevant_updates_concern_no_service() {
-        let p = pod("test", "p")
-            .labels([("app", "test-0")])
-            .ip("10.0.0.1")
-            .projection();
+        let p = pod("test", "p").labels([("app", "test-0")]).ip("10.0.0.1").projection();
         assert_eq!(
             PodServiceQuery::for_event(Some(&p), Some(&p)),
             None,
@@ -321,10 +284,7 @@ mod tests {
             .resource_version("2")
             .projection();
         let query = PodServiceQuery::for_event(Some(&old), Some(&relabelled)).unwrap();
-        assert_eq!(
-            query.services_to_update(&services),
-            keys(&["service-0", "service-1"])
-        );
+        assert_eq!(query.services_to_update(&services), keys(&["service-0", "service-1"]));
 
         // A label change that keeps the same Services and changes nothing else concerns none of them.
         let extra = pod("test", "p")
@@ -347,14 +307,10 @@ mod tests {
     #[test]
     fn service_shape_helpers() {
         assert!(!is_service_ip_set(&service("ns", "s").headless().build()));
-        assert!(!is_service_ip_set(
-            &service("ns", "s").cluster_ip("").build()
-        ));
+        assert!(!is_service_ip_set(&service("ns", "s").cluster_ip("").build()));
         assert!(is_service_ip_set(&service("ns", "s").build()));
         assert!(is_headless(&service("ns", "s").headless().build()));
-        assert!(is_external_name(
-            &service("ns", "s").type_("ExternalName").build()
-        ));
+        assert!(is_external_name(&service("ns", "s").type_("ExternalName").build()));
         assert!(!publish_not_ready_addresses(&service("ns", "s").build()));
         assert!(publish_not_ready_addresses(
             &service("ns", "s").publish_not_ready(true).build()

@@ -60,11 +60,7 @@ impl TriggerTimeTracker {
         let mut pod_times = HashMap::new();
         for pod in pods {
             if let Some(time) = pod.trigger_time() {
-                if previous
-                    .pod_times
-                    .get(pod.name())
-                    .is_none_or(|seen| time > *seen)
-                {
+                if previous.pod_times.get(pod.name()).is_none_or(|seen| time > *seen) {
                     note(time);
                 }
                 pod_times.insert(pod.name().to_owned(), time);
@@ -96,9 +92,7 @@ impl TriggerTimeTracker {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectKey, ServiceState>> {
         // A poisoned lock only means another worker panicked mid-update of
         // a plain map; the map itself is still consistent.
-        self.states
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.states.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -123,15 +117,8 @@ mod tests {
 
     #[test]
     fn new_service_with_existing_pods_uses_creation_time() {
-        let pods = [
-            ready_pod("pod1", 0),
-            ready_pod("pod2", 1),
-            ready_pod("pod3", 5),
-        ];
-        assert_eq!(
-            TriggerTimeTracker::new().compute(&svc(3), &pods),
-            Some(at(3))
-        );
+        let pods = [ready_pod("pod1", 0), ready_pod("pod2", 1), ready_pod("pod3", 5)];
+        assert_eq!(TriggerTimeTracker::new().compute(&svc(3), &pods), Some(at(3)));
     }
 
     #[test]
@@ -149,10 +136,7 @@ mod tests {
         let tracker = TriggerTimeTracker::new();
         let pod3 = ready_pod("pod3", 3);
         assert_eq!(
-            tracker.compute(
-                &svc(0),
-                &[ready_pod("pod1", 1), ready_pod("pod2", 2), pod3.clone()]
-            ),
+            tracker.compute(&svc(0), &[ready_pod("pod1", 1), ready_pod("pod2", 2), pod3.clone()]),
             Some(at(0))
         );
         assert_eq!(
@@ -164,11 +148,7 @@ mod tests {
     #[test]
     fn nothing_changed_gives_none() {
         let tracker = TriggerTimeTracker::new();
-        let pods = [
-            ready_pod("pod1", 1),
-            ready_pod("pod2", 2),
-            ready_pod("pod3", 3),
-        ];
+        let pods = [ready_pod("pod1", 1), ready_pod("pod2", 2), ready_pod("pod3", 3)];
         assert_eq!(tracker.compute(&svc(0), &pods), Some(at(0)));
         assert_eq!(tracker.compute(&svc(0), &pods), None);
     }
@@ -201,10 +181,7 @@ mod tests {
         let tracker = TriggerTimeTracker::new();
         let pods = [ready_pod("pod1", 1)];
         assert_eq!(tracker.compute(&svc(0), &pods), Some(at(0)));
-        let changed = service("tt", "my-service")
-            .created(at(0))
-            .port("", 80, 8080)
-            .build();
+        let changed = service("tt", "my-service").created(at(0)).port("", 80, 8080).build();
         assert_eq!(tracker.compute(&changed, &pods), None);
     }
 
@@ -212,9 +189,6 @@ mod tests {
     fn pods_without_ready_condition_contribute_nothing() {
         let tracker = TriggerTimeTracker::new();
         assert_eq!(tracker.compute(&svc(0), []), Some(at(0)));
-        assert_eq!(
-            tracker.compute(&svc(0), &[pod("tt", "p").projection()]),
-            None
-        );
+        assert_eq!(tracker.compute(&svc(0), &[pod("tt", "p").projection()]), None);
     }
 }

@@ -53,8 +53,7 @@ pub const LABEL_NODE_ROLE_MASTER: &str = "node-role.kubernetes.io/master";
 /// an Endpoints object or EndpointSlice (`v1.EndpointsLastChangeTriggerTime`),
 /// RFC 3339 with nanoseconds in UTC. kube-proxy turns it into its network
 /// programming latency metric.
-pub const ANNOTATION_LAST_CHANGE_TRIGGER_TIME: &str =
-    "endpoints.kubernetes.io/last-change-trigger-time";
+pub const ANNOTATION_LAST_CHANGE_TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 
 /// Annotation set on an Endpoints object whose addresses were truncated to
 /// [`MAX_ENDPOINTS_ADDRESSES`] (`v1.EndpointsOverCapacity`).

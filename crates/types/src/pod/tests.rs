@@ -103,11 +103,7 @@ fn readiness_is_the_ready_condition_only() {
         "no Ready condition means not ready"
     );
     assert!(
-        pod("ns", "p")
-            .phase("Failed")
-            .ready(true)
-            .projection()
-            .is_ready(),
+        pod("ns", "p").phase("Failed").ready(true).projection().is_ready(),
         "phase is not looked at"
     );
 }
@@ -180,10 +176,7 @@ fn invalid_and_ipv4_mapped_pod_ips_belong_to_no_family() {
     let p = pod("ns", "p")
         .ips(&["not-an-ip", "::ffff:10.0.0.9", "10.0.0.1", "300.1.1.1"])
         .projection();
-    assert_eq!(
-        p.ips_of_family(IpFamily::V4).collect::<Vec<_>>(),
-        ["10.0.0.1"]
-    );
+    assert_eq!(p.ips_of_family(IpFamily::V4).collect::<Vec<_>>(), ["10.0.0.1"]);
     assert_eq!(p.ips_of_family(IpFamily::V6).count(), 0);
 }
 
@@ -193,36 +186,21 @@ fn pod_change_classification() {
     type PodBuilderPair = (crate::fixtures::PodBuilder, crate::fixtures::PodBuilder);
     let cases: [(&str, Modify, bool, bool); 15] = [
         ("no changes", |p| p, false, false),
-        (
-            "node name changes",
-            |(o, n)| (o, n.node("changed")),
-            false,
-            false,
-        ),
+        ("node name changes", |(o, n)| (o, n.node("changed")), false, false),
         (
             "resourceVersion only",
             |(o, n)| (o, n.resource_version("2")),
             false,
             false,
         ),
-        (
-            "primary IPv4 added",
-            |(o, n)| (o, n.ip("1.2.3.4")),
-            true,
-            false,
-        ),
+        ("primary IPv4 added", |(o, n)| (o, n.ip("1.2.3.4")), true, false),
         (
             "primary IPv4 modified",
             |(o, n)| (o.ip("1.2.3.4"), n.ip("2.3.4.5")),
             true,
             false,
         ),
-        (
-            "primary IPv6 added",
-            |(o, n)| (o, n.ip("fd00:10:96::1")),
-            true,
-            false,
-        ),
+        ("primary IPv6 added", |(o, n)| (o, n.ip("fd00:10:96::1")), true, false),
         (
             "primary IPv6 modified",
             |(o, n)| (o.ip("fd00:10:96::1"), n.ip("fd00:10:96::2")),
@@ -253,12 +231,7 @@ fn pod_change_classification() {
             false,
         ),
         ("readiness flips", |(o, n)| (o, n.ready(true)), true, false),
-        (
-            "marked for deletion",
-            |(o, n)| (o, n.deleting()),
-            true,
-            false,
-        ),
+        ("marked for deletion", |(o, n)| (o, n.deleting()), true, false),
         (
             "label added",
             |(o, n)| (o, n.labels([("foo", "bar"), ("label", "new")])),
@@ -358,11 +331,7 @@ fn projection_keeps_what_the_controllers_read() {
     assert_eq!(p.pod_ips, ["10.0.0.1", "fd00::1"]);
     assert_eq!(p.trigger_time(), Some(at(30)));
     assert!(p.is_ready() && p.is_terminating());
-    let names: Vec<_> = p
-        .named_ports
-        .iter()
-        .map(|port| port.name.as_str())
-        .collect();
+    let names: Vec<_> = p.named_ports.iter().map(|port| port.name.as_str()).collect();
     assert_eq!(
         names,
         ["http", "sidecar-http"],
@@ -376,10 +345,7 @@ fn trigger_time_formats_like_go_rfc3339nano() {
     let cases = [
         ("2024-01-15T10:00:00Z", "2024-01-15T10:00:00Z"),
         ("2024-01-15T10:00:00.5Z", "2024-01-15T10:00:00.5Z"),
-        (
-            "2024-01-15T10:00:00.000000001Z",
-            "2024-01-15T10:00:00.000000001Z",
-        ),
+        ("2024-01-15T10:00:00.000000001Z", "2024-01-15T10:00:00.000000001Z"),
         ("2024-01-15T12:00:00.120+02:00", "2024-01-15T10:00:00.12Z"),
         ("1969-12-31T23:59:59.5Z", "1969-12-31T23:59:59.5Z"),
     ];

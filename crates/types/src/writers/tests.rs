@@ -42,9 +42,7 @@ pub(crate) fn stub_client(
             let response = Response::builder()
                 .status(code)
                 .header("content-type", "application/json")
-                .body(Body::from(Bytes::from(
-                    serde_json::to_vec(&answer).unwrap(),
-                )))
+                .body(Body::from(Bytes::from(serde_json::to_vec(&answer).unwrap())))
                 .unwrap();
             Ok::<_, kube::Error>(response)
         }
@@ -89,9 +87,7 @@ async fn kube_writer_posts_puts_and_deletes() {
     ObjectWriter::<Endpoints>::update(&writer, "prod", &endpoints("web", Some("41")))
         .await
         .unwrap();
-    ObjectWriter::<Endpoints>::delete(&writer, "prod", "web")
-        .await
-        .unwrap();
+    ObjectWriter::<Endpoints>::delete(&writer, "prod", "web").await.unwrap();
     let slice = EndpointSlice {
         metadata: ObjectMeta {
             generate_name: Some("web-".into()),
@@ -105,20 +101,14 @@ async fn kube_writer_posts_puts_and_deletes() {
         .unwrap();
 
     let log = log.lock().unwrap();
-    let calls: Vec<_> = log
-        .iter()
-        .map(|s| (s.method.as_str(), s.path.as_str()))
-        .collect();
+    let calls: Vec<_> = log.iter().map(|s| (s.method.as_str(), s.path.as_str())).collect();
     assert_eq!(
         calls,
         [
             ("POST", "/api/v1/namespaces/prod/endpoints"),
             ("PUT", "/api/v1/namespaces/prod/endpoints/web"),
             ("DELETE", "/api/v1/namespaces/prod/endpoints/web"),
-            (
-                "POST",
-                "/apis/discovery.k8s.io/v1/namespaces/prod/endpointslices"
-            ),
+            ("POST", "/apis/discovery.k8s.io/v1/namespaces/prod/endpointslices"),
         ]
     );
     assert_eq!(
@@ -146,13 +136,9 @@ async fn kube_writer_classifies_api_errors() {
         let code = answer["code"].as_u64().unwrap() as u16;
         let reply = answer.clone();
         let (client, _) = stub_client(move |_| (code, reply.clone()));
-        let err = ObjectWriter::<Endpoints>::create(
-            &KubeWriter::new(client),
-            "ns",
-            &endpoints("e", None),
-        )
-        .await
-        .unwrap_err();
+        let err = ObjectWriter::<Endpoints>::create(&KubeWriter::new(client), "ns", &endpoints("e", None))
+            .await
+            .unwrap_err();
         let got = match err {
             WriteError::NotFound(_) => "not found",
             WriteError::AlreadyExists(_) => "already exists",
@@ -174,11 +160,5 @@ async fn the_mock_stands_in_for_a_writer() {
         .times(1)
         .returning(|_, _| Err(WriteError::NotFound("gone".into())));
     let writer: Box<dyn ObjectWriter<Endpoints>> = Box::new(mock);
-    assert!(
-        writer
-            .delete("prod", "web")
-            .await
-            .unwrap_err()
-            .is_not_found()
-    );
+    assert!(writer.delete("prod", "web").await.unwrap_err().is_not_found());
 }
