@@ -22,7 +22,7 @@ pub(crate) fn test() -> Result<()> {
     Ok(())
 }
 
-/// Formatting, lints, then the test suite: the steps `.ci/run` runs.
+/// Formatting, lints, docs, then the test suite: the steps `.ci/run` runs.
 pub(crate) fn ci() -> Result<()> {
     run(cmd("cargo", &["fmt", "--all", "--", "--check"]))?;
     run(cmd(
@@ -37,5 +37,8 @@ pub(crate) fn ci() -> Result<()> {
             "warnings",
         ],
     ))?;
+    let mut doc = cmd("cargo", &["doc", "--workspace", "--no-deps", "--all-features"]);
+    doc.env("RUSTDOCFLAGS", "-D warnings");
+    run(doc)?;
     test()
 }
