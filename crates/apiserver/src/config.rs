@@ -1,0 +1,129 @@
+//! Server configuration.
+
+use std::time::Duration;
+
+use crate::faults::FaultConfig;
+use crate::kubelet::KubeletConfig;
+use crate::resources::{ResourceInfo, builtin_resources};
+
+/// How an [`ApiServer`](crate::ApiServer) behaves. `Default` gives the
+/// built-in resources, namespaces `default`, `kube-system`, `kube-public`
+/// and `kube-node-lease`, 10 000 events of history per resource, bookmarks
+/// every minute, garbage collection on, no kubelet and no faults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) resources: Vec<ResourceInfo>,
+    pub(crate) namespaces: Vec<String>,
+    pub(crate) history_size: usize,
+    pub(crate) bookmark_interval: Duration,
+    pub(crate) watch_timeout: Duration,
+    pub(crate) seed: u64,
+    pub(crate) garbage_collection: bool,
+    pub(crate) dangling_owner_delay: Duration,
+    pub(crate) kubelet: Option<KubeletConfig>,
+    pub(crate) faults: FaultConfig,
+    pub(crate) git_version: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            resources: builtin_resources(),
+            namespaces: ["default", "kube-system", "kube-public", "kube-node-lease"]
+                .map(String::from)
+                .to_vec(),
+            history_size: 10_000,
+            bookmark_interval: Duration::from_secs(60),
+            watch_timeout: Duration::from_secs(1800),
+            seed: 0,
+            garbage_collection: true,
+            dangling_owner_delay: Duration::from_secs(1),
+            kubelet: None,
+            faults: FaultConfig::default(),
+            git_version: "v1.36.0".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Adds (or replaces, same group/version/plural) a served resource.
+    #[must_use]
+    pub fn resource(mut self, info: ResourceInfo) -> Self {
+        self.resources.push(info);
+        self
+    }
+
+    /// Namespaces that exist at start (replaces the default four).
+    #[must_use]
+    pub fn namespaces<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.namespaces = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Events kept per resource for watch resumption; older resourceVersions
+    /// get 410 Gone (upstream's watch cache holds 100 to 100 000).
+    #[must_use]
+    pub fn history_size(mut self, events: usize) -> Self {
+        self.history_size = events;
+        self
+    }
+
+    /// How often watches with `allowWatchBookmarks=true` get a BOOKMARK
+    /// (upstream: about a minute).
+    #[must_use]
+    pub fn bookmark_interval(mut self, every: Duration) -> Self {
+        self.bookmark_interval = every;
+        self
+    }
+
+    /// How long a watch without `timeoutSeconds` lasts (upstream: 30 to 60 minutes).
+    #[must_use]
+    pub fn watch_timeout(mut self, timeout: Duration) -> Self {
+        self.watch_timeout = timeout;
+        self
+    }
+
+    /// Seed of generated names and uids, so runs are reproducible.
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Turns the background garbage collector on or off.
+    #[must_use]
+    pub fn garbage_collection(mut self, on: bool) -> Self {
+        self.garbage_collection = on;
+        self
+    }
+
+    /// How long the garbage collector waits before deleting an object whose
+    /// owners do not exist (upstream verifies absent owners with a live
+    /// lookup; the delay lets a loader insert owners after dependents).
+    #[must_use]
+    pub fn dangling_owner_delay(mut self, delay: Duration) -> Self {
+        self.dangling_owner_delay = delay;
+        self
+    }
+
+    /// Runs the pod-status simulator (a hollow kubelet).
+    #[must_use]
+    pub fn kubelet(mut self, kubelet: KubeletConfig) -> Self {
+        self.kubelet = Some(kubelet);
+        self
+    }
+
+    /// Initial fault injection rules.
+    #[must_use]
+    pub fn faults(mut self, faults: FaultConfig) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// The `gitVersion` reported by `/version` (default `v1.36.0`).
+    #[must_use]
+    pub fn git_version(mut self, version: impl Into<String>) -> Self {
+        self.git_version = version.into();
+        self
+    }
+}

@@ -1,0 +1,106 @@
+//! An in-memory Kubernetes API server over real HTTP.
+//!
+//! `ecm-apiserver` serves the Kubernetes REST protocol from memory, so that
+//! `kube::Client`, `kube::runtime::watcher` and `kubectl` talk to it as to a
+//! kube-apiserver: discovery, get/list/watch/create/update/patch/delete,
+//! resourceVersions, optimistic concurrency, selectors, pagination, watch
+//! bookmarks and 410 Gone, garbage collection, validation of what the
+//! endpoint controllers write, fault injection and a hollow kubelet. Use it
+//! in-process (as a `tower::Service`, no socket) or on a 127.0.0.1 port.
+//!
+//! # Example
+//!
+//! ```
+//! use ecm_apiserver::{ApiServer, Config};
+//! use futures::{StreamExt, TryStreamExt};
+//! use k8s_openapi::api::core::v1::Pod;
+//! use kube::api::{Api, PostParams};
+//! use kube::runtime::{WatchStreamExt, watcher};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = ApiServer::new(Config::default())?;
+//! let client = server.client(); // in-process; or server.serve(addr) for a socket
+//! let pods: Api<Pod> = Api::namespaced(client, "default");
+//!
+//! let mut events = watcher(pods.clone(), watcher::Config::default()).applied_objects().boxed();
+//! let pod = serde_json::from_value(serde_json::json!({
+//!     "metadata": {"name": "web-0", "labels": {"app": "web"}},
+//!     "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]},
+//! }))?;
+//! pods.create(&PostParams::default(), &pod).await?;
+//!
+//! let seen = events.try_next().await?.expect("a pod");
+//! assert_eq!(seen.metadata.name.as_deref(), Some("web-0"));
+//! assert_eq!(server.write_log().len(), 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Supported API features
+//!
+//! | feature | state |
+//! |---|---|
+//! | discovery: `/version`, `/api`, `/apis`, `/apis/{g}`, `/api/v1`, `/apis/{g}/{v}`, aggregated discovery v2 | yes |
+//! | resources: core v1 (namespaces, pods, services, endpoints, nodes, events, configmaps, secrets, serviceaccounts), discovery.k8s.io/v1, coordination.k8s.io/v1, events.k8s.io/v1, apps/v1, rbac.authorization.k8s.io/v1; more with [`Config::resource`] | yes |
+//! | get, list, watch, create, update, patch, delete, deletecollection; `status` subresource | yes |
+//! | JSON patch, JSON merge patch, strategic merge patch (known merge keys and `$patch`/`$retainKeys`/`$setElementOrder`/`$deleteFromPrimitiveList` directives) | yes |
+//! | server-side apply | approximated: strategic merge of the applied object, no managedFields, no conflicts, no field removal |
+//! | uid, creationTimestamp, generateName, global resourceVersion, `generation` as upstream strategies | yes |
+//! | optimistic concurrency (409 Conflict), AlreadyExists, NotFound, Invalid (422 with causes), Expired (410) Status bodies | yes |
+//! | namespaces must exist; terminating namespaces refuse new objects and are emptied | yes |
+//! | deletionTimestamp + finalizers; propagation Background / Foreground / Orphan; garbage collection of dependents | yes |
+//! | labelSelector (full syntax), fieldSelector (metadata.name/namespace + per-resource fields) | yes |
+//! | limit/continue (consistent snapshot, remainingItemCount), resourceVersion + resourceVersionMatch (NotOlderThan, Exact) | yes |
+//! | watch: resourceVersion, allowWatchBookmarks, timeoutSeconds, sendInitialEvents, selectors, 410 after the bounded history | yes |
+//! | `dryRun=All` | yes |
+//! | Table output (`kubectl get`) | yes, columns for common kinds |
+//! | validation: metadata of every kind, EndpointSlice, Endpoints, pod status IPs | yes; other kinds' specs are not validated |
+//! | defaulting: Service (type, ClusterIP, ports), Pod basics, EndpointSlice/Endpoints port protocol and names | partial |
+//! | fault injection ([`faults`]) and hollow kubelet ([`KubeletConfig`]) | yes |
+//! | protobuf, CBOR, YAML responses | no (JSON only) |
+//! | OpenAPI documents (`/openapi/v2`, `/openapi/v3`) | no (404; kubectl falls back, see below) |
+//! | authentication, authorization, admission webhooks, CRDs via apiextensions, managedFields, other subresources (scale, binding, eviction, log, exec) | no |
+//! | immutability rules of other kinds' specs (e.g. pod spec updates) | not enforced |
+//!
+//! # kubectl
+//!
+//! `ecm-apiserver --listen 127.0.0.1:8080 --kubeconfig-out kc` then
+//! `kubectl --kubeconfig kc ...`: `get` (tables, `-o yaml/json`, `-w`),
+//! `create`, `apply` (client-side), `replace`, `delete`, `label`, `patch`
+//! (strategic, merge, json) and `wait` work. With no OpenAPI document,
+//! kubectl skips schema validation, so pass `--validate=false` where a
+//! command insists on it; `kubectl apply --server-side` is approximated.
+
+// ApiError mirrors a metav1.Status (~180 bytes) and lives on cold paths;
+// boxing it would only add allocations to every error.
+#![allow(clippy::result_large_err)]
+
+mod config;
+mod error;
+pub mod faults;
+mod gc;
+mod http;
+pub mod kubelet;
+mod object;
+mod patch;
+mod registry;
+mod resources;
+mod selector;
+mod server;
+mod store;
+mod strategy;
+pub mod validation;
+mod writelog;
+
+pub use config::Config;
+pub use error::{ApiError, StatusCause};
+pub use faults::{FaultAction, FaultConfig, FaultRule};
+pub use http::{ApiService, ResponseBody};
+pub use kubelet::KubeletConfig;
+pub use patch::{PatchError, PatchType};
+pub use resources::{FieldSelectorField, ResourceInfo, Strategy, builtin_resources};
+pub use selector::{FieldSelector, LabelSelector, SelectorError};
+pub use server::{ApiServer, ServeHandle, ServerError, kubeconfig_yaml};
+pub use store::EventType;
+pub use writelog::{WriteRecord, WriteVerb};
