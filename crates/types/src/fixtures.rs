@@ -291,6 +291,15 @@ impl ServiceBuilder {
         self
     }
 
+    /// Sets `appProtocol` on the port added last (does nothing when there is
+    /// no port yet).
+    pub fn app_protocol(mut self, app_protocol: &str) -> Self {
+        if let Some(port) = self.spec().ports.as_mut().and_then(|ports| ports.last_mut()) {
+            port.app_protocol = Some(app_protocol.to_owned());
+        }
+        self
+    }
+
     /// Makes the Service headless (`clusterIP: None`).
     pub fn headless(mut self) -> Self {
         self.spec().cluster_ip = Some("None".to_owned());

@@ -22,6 +22,10 @@
 //! | [`service`] | selector matching and which Services a pod event concerns |
 //! | [`trigger_time`] | [`TriggerTimeTracker`] for the last-change-trigger-time annotation |
 //! | [`equality`] | semantic equality used to skip no-op writes |
+//! | [`endpoint_slice`] | EndpointSlice field access that works on every k8s-openapi version |
+//! | [`endpoint_set`] | endpoint identity and [`endpoint_set::EndpointSet`] |
+//! | [`port_map`] | [`port_map::PortMapKey`], the order-insensitive key of a slice's ports |
+//! | [`slice_tracker`] | [`slice_tracker::EndpointSliceTracker`], expected generations of written slices |
 //! | [`writers`] | [`ObjectWriter`], [`KubeWriter`], [`WriteError`] |
 //! | [`events`] | [`EventRecorder`], [`KubeEventRecorder`] |
 //! | `fixtures` (feature `mock`) | Pod and Service builders for tests |
@@ -66,6 +70,8 @@
 //! assert_eq!(pod.ips_of_family(IpFamily::V6).collect::<Vec<_>>(), ["fd00::7"]);
 //! ```
 
+pub mod endpoint_set;
+pub mod endpoint_slice;
 pub mod equality;
 pub mod events;
 #[cfg(any(test, feature = "mock"))]
@@ -73,8 +79,10 @@ pub mod fixtures;
 pub mod ip;
 pub mod key;
 pub mod pod;
+pub mod port_map;
 pub mod ports;
 pub mod service;
+pub mod slice_tracker;
 pub mod trigger_time;
 pub mod wellknown;
 pub mod writers;
