@@ -1,0 +1,166 @@
+//! Packing per-pod addresses into Endpoints subsets (upstream's
+//! `RepackSubsets` and `SortSubsets`).
+//!
+//! The Endpoints API groups addresses by the ports they serve: every distinct
+//! set of (address, readiness) pairs becomes one subset holding all the ports
+//! served by exactly that set. So a pod resolving a named port to another
+//! number than its peers lands in a subset of its own for that port, and an
+//! address may appear in several subsets.
+//!
+//! Order: addresses sort by the bytes of their IP string (so `10.0.0.10`
+//! comes before `10.0.0.9`), ties broken by target uid with untargeted
+//! addresses first — exactly as upstream. Ports and subsets upstream sort by
+//! an MD5 hash of Go's debug dump of the struct, an order that is arbitrary
+//! and changed between releases; ecm sorts ports by (name, number, protocol,
+//! appProtocol) and subsets by their first port instead. The order carries no
+//! meaning for any consumer, and the no-op check repacks the stored subsets
+//! before comparing (as v1.36 does), so objects written by upstream are not
+//! rewritten for their order.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+
+use k8s_openapi::api::core::v1::{EndpointAddress, EndpointPort, EndpointSubset};
+
+/// One address serving one port (or, for a headless Service without ports,
+/// no port), before packing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawEndpoint {
+    /// The address.
+    pub address: EndpointAddress,
+    /// The port it serves; `None` for a port-less headless Service.
+    pub port: Option<EndpointPort>,
+    /// Whether the address is ready for this port.
+    pub ready: bool,
+}
+
+/// A port as a map key: the whole value of the API struct.
+type PortKey = (Option<String>, i32, Option<String>, Option<String>);
+
+fn port_key(port: &EndpointPort) -> PortKey {
+    (
+        port.name.clone(),
+        port.port,
+        port.protocol.clone(),
+        port.app_protocol.clone(),
+    )
+}
+
+/// Packs raw per-pod entries into sorted subsets.
+pub fn repack(raw: impl IntoIterator<Item = RawEndpoint>) -> Vec<EndpointSubset> {
+    let mut packer = Packer::default();
+    for entry in raw {
+        packer.add(&entry.address, entry.port.as_ref(), entry.ready);
+    }
+    packer.finish()
+}
+
+/// Repacks already packed subsets into the canonical layout, for comparing a
+/// stored object with a freshly computed one.
+pub fn repack_subsets(subsets: &[EndpointSubset]) -> Vec<EndpointSubset> {
+    let mut packer = Packer::default();
+    for subset in subsets {
+        let ports: Vec<Option<&EndpointPort>> = match subset.ports.as_deref() {
+            Some(ports) if !ports.is_empty() => ports.iter().map(Some).collect(),
+            _ => vec![None],
+        };
+        for port in ports {
+            for address in subset.addresses.iter().flatten() {
+                packer.add(address, port, true);
+            }
+            for address in subset.not_ready_addresses.iter().flatten() {
+                packer.add(address, port, false);
+            }
+        }
+    }
+    packer.finish()
+}
+
+/// Accumulates addresses per port.
+#[derive(Default)]
+struct Packer {
+    /// Each distinct address (by IP and target uid), as first seen.
+    addresses: Vec<EndpointAddress>,
+    /// Index into `addresses` by (IP, target uid).
+    address_index: HashMap<(String, String), usize>,
+    /// Per port (`None` = no port), address index → ready. Not ready wins
+    /// when one address is seen twice for a port.
+    ports: Vec<(Option<EndpointPort>, BTreeMap<usize, bool>)>,
+    /// Index into `ports` by port value.
+    port_index: HashMap<Option<PortKey>, usize>,
+}
+
+impl Packer {
+    fn add(&mut self, address: &EndpointAddress, port: Option<&EndpointPort>, ready: bool) {
+        let uid = address
+            .target_ref
+            .as_ref()
+            .and_then(|t| t.uid.clone())
+            .unwrap_or_default();
+        let next = self.addresses.len();
+        let address_id = *self.address_index.entry((address.ip.clone(), uid)).or_insert(next);
+        if address_id == next {
+            self.addresses.push(address.clone());
+        }
+        let next = self.ports.len();
+        let port_id = *self.port_index.entry(port.map(port_key)).or_insert(next);
+        if port_id == next {
+            self.ports.push((port.cloned(), BTreeMap::new()));
+        }
+        let readiness = self.ports[port_id].1.entry(address_id).or_insert(ready);
+        *readiness = *readiness && ready;
+    }
+
+    fn finish(self) -> Vec<EndpointSubset> {
+        // Ports served by exactly the same (address, readiness) set share a subset.
+        let mut groups: BTreeMap<Vec<(usize, bool)>, Vec<EndpointPort>> = BTreeMap::new();
+        for (port, members) in self.ports {
+            let ports = groups.entry(members.into_iter().collect()).or_default();
+            ports.extend(port);
+        }
+        let mut subsets: Vec<EndpointSubset> = groups
+            .into_iter()
+            .map(|(members, mut ports)| {
+                let (mut ready, mut not_ready): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
+                for (id, is_ready) in members {
+                    let address = self.addresses[id].clone();
+                    if is_ready {
+                        ready.push(address);
+                    } else {
+                        not_ready.push(address);
+                    }
+                }
+                ready.sort_by(compare_addresses);
+                not_ready.sort_by(compare_addresses);
+                ports.sort_by_key(port_key);
+                EndpointSubset {
+                    addresses: non_empty(ready),
+                    not_ready_addresses: non_empty(not_ready),
+                    ports: non_empty(ports),
+                }
+            })
+            .collect();
+        subsets.sort_by_key(first_port);
+        subsets
+    }
+}
+
+fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
+    (!items.is_empty()).then_some(items)
+}
+
+fn first_port(subset: &EndpointSubset) -> Option<PortKey> {
+    subset.ports.as_deref().and_then(<[_]>::first).map(port_key)
+}
+
+/// Upstream's `LessEndpointAddress` as an ordering: IP string bytes, then
+/// target uid, an address without target first.
+pub fn compare_addresses(a: &EndpointAddress, b: &EndpointAddress) -> Ordering {
+    a.ip.as_bytes().cmp(b.ip.as_bytes()).then_with(|| {
+        let uid = |x: &EndpointAddress| x.target_ref.as_ref().map(|t| t.uid.clone().unwrap_or_default());
+        uid(a).cmp(&uid(b))
+    })
+}
+
+#[cfg(test)]
+mod tests;
