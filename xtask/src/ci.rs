@@ -2,7 +2,10 @@
 
 use anyhow::Result;
 
-use crate::run::{cmd, run};
+use crate::run::{cmd, repo_root, run};
+
+/// The conformance scenario folders of the controllers ecm implements.
+const CONFORMANCE_SUITES: &[&str] = &["endpoints"];
 
 /// Whether this runs under CI (`CI=true`), which selects nextest's `ci` profile.
 fn in_ci() -> bool {
@@ -10,8 +13,8 @@ fn in_ci() -> bool {
 }
 
 /// The whole test suite: every crate's unit and integration tests through
-/// nextest (which prints its summary line), then the doc tests, which nextest
-/// does not run.
+/// nextest (which prints its summary line), the doc tests, which nextest
+/// does not run, then the conformance scenarios.
 pub(crate) fn test() -> Result<()> {
     let profile = if in_ci() { "ci" } else { "default" };
     run(cmd(
@@ -19,7 +22,26 @@ pub(crate) fn test() -> Result<()> {
         &["nextest", "run", "--workspace", "--all-features", "--profile", profile],
     ))?;
     run(cmd("cargo", &["test", "--workspace", "--all-features", "--doc"]))?;
-    Ok(())
+    conformance()
+}
+
+/// Runs `../shared/conformance/check.py` on the scenarios of every
+/// implemented controller, with the debug `ecm` binary.
+pub(crate) fn conformance() -> Result<()> {
+    let root = repo_root();
+    let shared = root.join("../shared/conformance");
+    let check = shared.join("check.py");
+    if !check.exists() {
+        eprintln!("conformance: {} not found, skipping the scenarios", check.display());
+        return Ok(());
+    }
+    run(cmd("cargo", &["build", "--package", "ecm", "--bin", "ecm"]))?;
+    let mut command = cmd("python3", &[]);
+    command.arg(&check).arg("--ecm").arg(root.join("target/debug/ecm"));
+    for suite in CONFORMANCE_SUITES {
+        command.arg(shared.join("scenarios").join(suite));
+    }
+    run(command)
 }
 
 /// Formatting, lints, docs, then the test suite: the steps `.ci/run` runs.

@@ -1,0 +1,162 @@
+//! Which controllers run: kube-controller-manager's `--controllers` syntax
+//! over the three endpoint controllers.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// One of the controllers ecm can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ControllerName {
+    /// The Endpoints controller (`endpoints-controller`, alias `endpoint`).
+    Endpoints,
+    /// The EndpointSlice controller (`endpointslice-controller`, alias `endpointslice`).
+    EndpointSlice,
+    /// The EndpointSlice mirroring controller (`endpointslice-mirroring-controller`,
+    /// alias `endpointslicemirroring`).
+    Mirroring,
+}
+
+impl ControllerName {
+    /// Every controller, in start order.
+    pub const ALL: [Self; 3] = [Self::Endpoints, Self::EndpointSlice, Self::Mirroring];
+
+    /// kube-controller-manager's canonical name.
+    pub fn canonical(self) -> &'static str {
+        match self {
+            Self::Endpoints => "endpoints-controller",
+            Self::EndpointSlice => "endpointslice-controller",
+            Self::Mirroring => "endpointslice-mirroring-controller",
+        }
+    }
+
+    /// Every spelling accepted for this controller: the canonical name,
+    /// kube-controller-manager's old alias, and the scenario-file name.
+    fn spellings(self) -> &'static [&'static str] {
+        match self {
+            Self::Endpoints => &["endpoints-controller", "endpoint", "endpoints"],
+            Self::EndpointSlice => &["endpointslice-controller", "endpointslice"],
+            Self::Mirroring => &[
+                "endpointslice-mirroring-controller",
+                "endpointslicemirroring",
+                "endpointslice-mirroring",
+            ],
+        }
+    }
+
+    /// Whether ecm implements this controller yet.
+    pub fn is_implemented(self) -> bool {
+        matches!(self, Self::Endpoints)
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.spellings().contains(&name))
+    }
+}
+
+impl fmt::Display for ControllerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.canonical())
+    }
+}
+
+/// Why a `--controllers` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControllersError {
+    /// A name ecm does not know.
+    #[error(
+        "unknown controller {0:?} in --controllers; known: {known} (or their aliases endpoint, endpointslice, endpointslicemirroring), '*' for all",
+        known = ControllerName::ALL.map(ControllerName::canonical).join(", ")
+    )]
+    Unknown(String),
+    /// A controller named explicitly that ecm does not implement yet.
+    #[error("controller {0} is not implemented in this version of ecm")]
+    NotImplemented(ControllerName),
+    /// The value enables nothing.
+    #[error("--controllers={0:?} enables no controller")]
+    Empty(String),
+}
+
+/// Parses a `--controllers` value: comma-separated names, `*` for every
+/// controller on by default, `-name` to disable one; order does not matter.
+/// `*` enables the controllers ecm implements; naming an unimplemented one
+/// explicitly is an error.
+pub fn parse_controllers(value: &str) -> Result<BTreeSet<ControllerName>, ControllersError> {
+    let mut star = false;
+    let (mut on, mut off) = (BTreeSet::new(), BTreeSet::new());
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if item == "*" {
+            star = true;
+        } else if let Some(name) = item.strip_prefix('-') {
+            off.insert(ControllerName::parse(name).ok_or_else(|| ControllersError::Unknown(name.to_owned()))?);
+        } else {
+            let controller = ControllerName::parse(item).ok_or_else(|| ControllersError::Unknown(item.to_owned()))?;
+            if !controller.is_implemented() {
+                return Err(ControllersError::NotImplemented(controller));
+            }
+            on.insert(controller);
+        }
+    }
+    if star {
+        on.extend(ControllerName::ALL.into_iter().filter(|c| c.is_implemented()));
+    }
+    let enabled: BTreeSet<_> = on.difference(&off).copied().collect();
+    if enabled.is_empty() {
+        return Err(ControllersError::Empty(value.to_owned()));
+    }
+    Ok(enabled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn star_enables_every_implemented_controller() {
+        assert_eq!(
+            parse_controllers("*").unwrap(),
+            BTreeSet::from([ControllerName::Endpoints])
+        );
+    }
+
+    #[test]
+    fn names_aliases_and_exclusions() {
+        assert_eq!(
+            parse_controllers("endpoint").unwrap(),
+            BTreeSet::from([ControllerName::Endpoints])
+        );
+        assert_eq!(
+            parse_controllers("endpoints-controller").unwrap(),
+            BTreeSet::from([ControllerName::Endpoints])
+        );
+        assert_eq!(
+            parse_controllers(" endpoints , * ").unwrap(),
+            BTreeSet::from([ControllerName::Endpoints])
+        );
+        assert_eq!(
+            parse_controllers("*,-endpoint"),
+            Err(ControllersError::Empty("*,-endpoint".into())),
+            "disabling the only implemented controller leaves nothing"
+        );
+        assert_eq!(
+            parse_controllers("*,-endpointslicemirroring").unwrap(),
+            BTreeSet::from([ControllerName::Endpoints]),
+            "disabling an unimplemented controller is fine"
+        );
+    }
+
+    #[test]
+    fn unknown_names_are_refused_with_the_known_ones() {
+        let err = parse_controllers("*,bootstrapsigner").unwrap_err();
+        assert_eq!(err, ControllersError::Unknown("bootstrapsigner".into()));
+        assert!(err.to_string().contains("endpoints-controller"));
+        assert!(matches!(parse_controllers("-nope"), Err(ControllersError::Unknown(_))));
+    }
+
+    #[test]
+    fn naming_an_unimplemented_controller_is_an_error() {
+        assert_eq!(
+            parse_controllers("endpointslicemirroring"),
+            Err(ControllersError::NotImplemented(ControllerName::Mirroring))
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! `/healthz`, `/readyz` and `/metrics`, served over plain HTTP.
+//!
+//! - `/healthz` (liveness): the process serves requests and, when it leads,
+//!   its controllers are running.
+//! - `/readyz` (readiness): the controllers' informers have synced; a standby
+//!   replica waiting for leadership is ready too, so rollouts do not stall.
+//! - `/metrics`: Prometheus text, with real histograms for the work-queue
+//!   and EndpointSlice metrics (upstream's buckets).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
+
+/// Upstream's work-queue histogram buckets: 1 µs to 1000 s, ×10.
+const WORKQUEUE_BUCKETS: [f64; 10] = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0];
+
+/// Shared health state the controllers and leader election update.
+#[derive(Clone, Default)]
+pub struct Health {
+    ready: Arc<AtomicBool>,
+    healthy: Arc<AtomicBool>,
+}
+
+impl Health {
+    /// Healthy, not ready.
+    pub fn new() -> Self {
+        let health = Self::default();
+        health.healthy.store(true, Ordering::SeqCst);
+        health
+    }
+
+    /// Marks readiness.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    /// Marks liveness.
+    pub fn set_healthy(&self, healthy: bool) {
+        self.healthy.store(healthy, Ordering::SeqCst);
+    }
+}
+
+/// Installs the global Prometheus recorder and returns its handle.
+pub fn install_metrics() -> Result<PrometheusHandle> {
+    let slice_buckets: Vec<f64> = (1..=15).map(|i| f64::from(1u32 << i)).collect();
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Prefix("workqueue_".into()), &WORKQUEUE_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Suffix("_per_sync".into()), &slice_buckets)?
+        .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".into()), &WORKQUEUE_BUCKETS)?
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    ecm_workqueue::metrics::describe_metrics();
+    Ok(handle)
+}
+
+#[derive(Clone)]
+struct AppState {
+    health: Health,
+    metrics: Option<PrometheusHandle>,
+}
+
+async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if state.health.healthy.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
+    }
+}
+
+async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if state.health.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "informers not synced")
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> (StatusCode, String) {
+    match &state.metrics {
+        Some(handle) => (StatusCode::OK, handle.render()),
+        None => (StatusCode::NOT_FOUND, String::new()),
+    }
+}
+
+/// The routes: probes, metrics, or both.
+fn router(state: AppState, probes: bool, with_metrics: bool) -> Router {
+    let mut router = Router::new();
+    if probes {
+        router = router.route("/healthz", get(healthz)).route("/readyz", get(readyz));
+    }
+    if with_metrics {
+        router = router.route("/metrics", get(metrics));
+    }
+    router.with_state(state)
+}
+
+/// Serves the probes on `probe_addr` and metrics on `metrics_addr` (one
+/// listener when they are equal; `None` disables one) until `shutdown`.
+/// Returns the bound addresses.
+pub async fn serve(
+    health: Health,
+    metrics_handle: Option<PrometheusHandle>,
+    probe_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
+    shutdown: CancellationToken,
+) -> Result<Vec<SocketAddr>> {
+    if let Some(handle) = metrics_handle.clone() {
+        let token = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => handle.run_upkeep(),
+                    () = token.cancelled() => break,
+                }
+            }
+        });
+    }
+    let state = AppState {
+        health,
+        metrics: metrics_handle,
+    };
+    let mut plan = Vec::new();
+    match (probe_addr, metrics_addr) {
+        (Some(p), Some(m)) if p == m => plan.push((p, router(state.clone(), true, true))),
+        (p, m) => {
+            if let Some(p) = p {
+                plan.push((p, router(state.clone(), true, false)));
+            }
+            if let Some(m) = m {
+                plan.push((m, router(state.clone(), false, true)));
+            }
+        }
+    }
+    let mut bound = Vec::new();
+    for (addr, app) in plan {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        bound.push(listener.local_addr()?);
+        let token = shutdown.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await;
+            if let Err(err) = served {
+                tracing::error!(error = %err, "health/metrics server failed");
+            }
+        });
+    }
+    Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn get_status(addr: SocketAddr, path: &str) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn probes_follow_the_health_state() {
+        let health = Health::new();
+        let token = CancellationToken::new();
+        let local = "127.0.0.1:0".parse().ok();
+        let addrs = serve(health.clone(), None, local, None, token.clone()).await.unwrap();
+        assert_eq!(get_status(addrs[0], "/healthz").await, 200);
+        assert_eq!(get_status(addrs[0], "/readyz").await, 503);
+        health.set_ready(true);
+        assert_eq!(get_status(addrs[0], "/readyz").await, 200);
+        health.set_healthy(false);
+        assert_eq!(get_status(addrs[0], "/healthz").await, 503);
+        assert_eq!(get_status(addrs[0], "/metrics").await, 404);
+        token.cancel();
+    }
+}

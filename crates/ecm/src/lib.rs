@@ -1,0 +1,25 @@
+//! The `ecm` binary's building blocks: command line, client, controllers
+//! runtime, leader election, health and metrics endpoints, embedded mode and
+//! `simulate`. `src/main.rs` only calls [`cli::main`]; the library exists so
+//! that integration tests can drive the same code.
+//!
+//! ```text
+//! ecm run [--kubeconfig FILE] [flags]   run the controllers against a cluster
+//! ecm run --embedded                    ...or against an in-memory API server
+//! ecm simulate -f SCENARIO.yaml         run a conformance scenario, print the result
+//! ecm version
+//! ```
+
+pub mod cli;
+pub mod client;
+pub mod controllers;
+pub mod duration;
+pub mod embedded;
+pub mod health;
+pub mod leader;
+pub mod logging;
+pub mod options;
+pub mod runtime;
+pub mod scenario;
+pub mod simulate;
+pub mod throttle;

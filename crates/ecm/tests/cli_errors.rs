@@ -1,0 +1,120 @@
+//! Bad input to the `ecm` binary gives a clear error and a non-zero exit,
+//! never a panic or an endless retry.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Output};
+
+fn ecm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ecm"))
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn unknown_controller_is_refused() {
+    let out = ecm(&[
+        "run",
+        "--controllers",
+        "*,nodelifecycle",
+        "--kubeconfig",
+        "/nonexistent",
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("unknown controller \"nodelifecycle\""), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn kubeconfig_pointing_nowhere_fails_clearly() {
+    let dir = std::env::temp_dir().join(format!("ecm-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n\
+         users: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    )
+    .unwrap();
+    let out = ecm(&[
+        "run",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--startup-timeout",
+        "1s",
+        "--health-probe-bind-address",
+        "0",
+        "--metrics-bind-address",
+        "0",
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("cannot reach the API server"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn missing_kubeconfig_file_fails_clearly() {
+    let out = ecm(&[
+        "run",
+        "--kubeconfig",
+        "/nonexistent/kubeconfig",
+        "--health-probe-bind-address",
+        "0",
+        "--metrics-bind-address",
+        "0",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("cannot read kubeconfig /nonexistent/kubeconfig"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn simulate_rejects_bad_scenarios() {
+    let dir = std::env::temp_dir().join(format!("ecm-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        ("missing.yaml", None, "cannot read"),
+        ("broken.yaml", Some("objects: [\n"), "not valid YAML"),
+        (
+            "unknown-kind.yaml",
+            Some("objects:\n- {apiVersion: example.com/v1, kind: Widget, metadata: {name: w}}\n"),
+            "cannot load Widget w",
+        ),
+        (
+            "bad-option.yaml",
+            Some("options: {maxEndpointsPerSlice: 5000}\nobjects: []\n"),
+            "must be between 1 and 1000",
+        ),
+    ];
+    for (name, content, expected) in cases {
+        let path = dir.join(name);
+        if let Some(text) = content {
+            std::fs::write(&path, text).unwrap();
+        }
+        let out = ecm(&["simulate", "-f", path.to_str().unwrap()]);
+        assert!(!out.status.success(), "{name}");
+        assert!(stderr(&out).contains(expected), "{name}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{name}: no result on failure");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn version_prints_the_version() {
+    let out = ecm(&["version"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ecm "));
+}

@@ -1,0 +1,255 @@
+//! The Endpoints controller, as the binary wires it, against ecm-apiserver
+//! over real HTTP: it converges, follows every kind of change, and writes
+//! nothing when nothing changed.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ecm::controllers::ControllerName;
+use ecm::options::ControllerOptions;
+use ecm::runtime::Runtime;
+use ecm::simulate::wait_until_quiet;
+use ecm_apiserver::{ApiServer, ServeHandle};
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+const CONTROLLER_AGENT: &str = "ecm-under-test";
+
+struct Harness {
+    server: ApiServer,
+    _listener: ServeHandle,
+    runtime: Arc<Runtime>,
+    shutdown: CancellationToken,
+    running: tokio::task::JoinHandle<()>,
+    /// A client of the test itself (another user agent).
+    client: kube::Client,
+}
+
+fn http_client(url: &str, agent: &str) -> kube::Client {
+    let mut config = kube::Config::new(url.parse().unwrap());
+    config.headers.push((http::header::USER_AGENT, agent.parse().unwrap()));
+    kube::Client::try_from(config).unwrap()
+}
+
+impl Harness {
+    async fn start() -> Self {
+        let server = ApiServer::new(ecm_apiserver::Config::default()).unwrap();
+        let listener = server.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let controller_client = http_client(&listener.url(), CONTROLLER_AGENT);
+        let client = http_client(&listener.url(), "test");
+        let shutdown = CancellationToken::new();
+        let enabled = BTreeSet::from([ControllerName::Endpoints]);
+        let runtime = Arc::new(Runtime::new(
+            &controller_client,
+            &enabled,
+            &ControllerOptions::default(),
+            "test",
+            &shutdown,
+        ));
+        let running = tokio::spawn({
+            let (runtime, shutdown) = (Arc::clone(&runtime), shutdown.clone());
+            async move { runtime.run(shutdown).await }
+        });
+        Self {
+            server,
+            _listener: listener,
+            runtime,
+            shutdown,
+            running,
+            client,
+        }
+    }
+
+    async fn quiet(&self) {
+        wait_until_quiet(&self.runtime, &self.server, Instant::now() + Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
+
+    /// The controller's writes of Endpoints so far.
+    fn endpoint_writes(&self) -> Vec<String> {
+        self.server
+            .write_log()
+            .into_iter()
+            .filter(|w| w.user_agent.as_deref() == Some(CONTROLLER_AGENT) && w.resource == "endpoints")
+            .map(|w| format!("{} {}", w.verb, w.name.unwrap_or_default()))
+            .collect()
+    }
+
+    fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), "default")
+    }
+
+    async fn endpoints(&self, name: &str) -> Option<Endpoints> {
+        Api::<Endpoints>::namespaced(self.client.clone(), "default")
+            .get_opt(name)
+            .await
+            .unwrap()
+    }
+
+    async fn set_status(&self, name: &str, ip: &str, ready: bool) {
+        let status = json!({"status": {
+            "phase": "Running",
+            "podIP": ip,
+            "podIPs": [{"ip": ip}],
+            "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" },
+                            "lastTransitionTime": "2024-01-15T10:00:00Z"}],
+        }});
+        self.pods()
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+            .await
+            .unwrap();
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.running.await.unwrap();
+    }
+}
+
+/// (ready IPs, not-ready IPs) of an Endpoints object, sorted.
+fn addresses(endpoints: &Endpoints) -> (Vec<String>, Vec<String>) {
+    let mut ready = BTreeSet::new();
+    let mut not_ready = BTreeSet::new();
+    for subset in endpoints.subsets.iter().flatten() {
+        ready.extend(subset.addresses.iter().flatten().map(|a| a.ip.clone()));
+        not_ready.extend(subset.not_ready_addresses.iter().flatten().map(|a| a.ip.clone()));
+    }
+    (ready.into_iter().collect(), not_ready.into_iter().collect())
+}
+
+fn pod(name: &str, labels: &Value) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"nodeName": "node-a", "containers": [{"name": "app", "image": "app:1",
+                 "ports": [{"name": "http", "containerPort": 8080}]}]},
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_follow_pods_and_services_and_skip_no_op_writes() {
+    let h = Harness::start().await;
+    let services: Api<Service> = Api::namespaced(h.client.clone(), "default");
+    let service: Service = serde_json::from_value(json!({
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+    }))
+    .unwrap();
+    services.create(&PostParams::default(), &service).await.unwrap();
+    for (i, ready) in [true, true, true, false].into_iter().enumerate() {
+        let name = format!("web-{i}");
+        h.pods()
+            .create(
+                &PostParams::default(),
+                &pod(&name, &json!({"app": "web", "track": "stable"})),
+            )
+            .await
+            .unwrap();
+        h.set_status(&name, &format!("10.0.0.{}", i + 1), ready).await;
+    }
+    h.quiet().await;
+    let ep = h.endpoints("web").await.expect("endpoints created");
+    assert_eq!(
+        addresses(&ep),
+        (
+            vec!["10.0.0.1".into(), "10.0.0.2".into(), "10.0.0.3".into()],
+            vec!["10.0.0.4".into()]
+        )
+    );
+    assert_eq!(ep.subsets.as_ref().unwrap()[0].ports.as_ref().unwrap()[0].port, 8080);
+
+    // Readiness flip.
+    h.set_status("web-3", "10.0.0.4", true).await;
+    h.quiet().await;
+    assert_eq!(addresses(&h.endpoints("web").await.unwrap()).0.len(), 4);
+
+    // IP change.
+    h.set_status("web-0", "10.0.0.9", true).await;
+    h.quiet().await;
+    let (ready, _) = addresses(&h.endpoints("web").await.unwrap());
+    assert!(
+        ready.contains(&"10.0.0.9".to_owned()) && !ready.contains(&"10.0.0.1".to_owned()),
+        "{ready:?}"
+    );
+
+    // Labels move a pod out of the selector and back in.
+    let relabel = |app: &str| json!({"metadata": {"labels": {"app": app}}});
+    h.pods()
+        .patch("web-1", &PatchParams::default(), &Patch::Merge(&relabel("other")))
+        .await
+        .unwrap();
+    h.quiet().await;
+    assert!(
+        !addresses(&h.endpoints("web").await.unwrap())
+            .0
+            .contains(&"10.0.0.2".to_owned())
+    );
+    h.pods()
+        .patch("web-1", &PatchParams::default(), &Patch::Merge(&relabel("web")))
+        .await
+        .unwrap();
+    h.quiet().await;
+    assert!(
+        addresses(&h.endpoints("web").await.unwrap())
+            .0
+            .contains(&"10.0.0.2".to_owned())
+    );
+
+    // A change that does not touch any endpoint writes nothing.
+    let before = h.endpoint_writes();
+    let annotate = json!({"metadata": {"annotations": {"note": "hello"}}});
+    h.pods()
+        .patch("web-2", &PatchParams::default(), &Patch::Merge(&annotate))
+        .await
+        .unwrap();
+    let svc_annotate = json!({"metadata": {"annotations": {"owner": "team-a"}}});
+    services
+        .patch("web", &PatchParams::default(), &Patch::Merge(&svc_annotate))
+        .await
+        .unwrap();
+    h.quiet().await;
+    assert_eq!(h.endpoint_writes(), before, "no-op changes caused writes");
+
+    // The selector narrows to one pod.
+    h.pods()
+        .patch(
+            "web-2",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"labels": {"track": "canary"}}})),
+        )
+        .await
+        .unwrap();
+    let selector = json!({"spec": {"selector": {"app": "web", "track": "canary"}}});
+    services
+        .patch("web", &PatchParams::default(), &Patch::Merge(&selector))
+        .await
+        .unwrap();
+    h.quiet().await;
+    assert_eq!(
+        addresses(&h.endpoints("web").await.unwrap()),
+        (vec!["10.0.0.3".into()], vec![])
+    );
+
+    // The Service goes, and its Endpoints with it.
+    services.delete("web", &DeleteParams::default()).await.unwrap();
+    h.quiet().await;
+    assert!(h.endpoints("web").await.is_none());
+
+    let writes = h.endpoint_writes();
+    assert_eq!(writes.first().map(String::as_str), Some("create web"));
+    assert_eq!(writes.last().map(String::as_str), Some("delete web"));
+    assert_eq!(
+        writes.iter().filter(|w| w.starts_with("delete")).count(),
+        1,
+        "one DELETE, not two: {writes:?}"
+    );
+    h.stop().await;
+}
