@@ -1,0 +1,76 @@
+//! The events this controller records, all about a Service (upstream's
+//! reasons and messages, source component `endpoint-slice-controller`).
+
+use ecm_types::EventRecord;
+use k8s_openapi::api::core::v1::{ObjectReference, Service};
+
+use crate::hints::HintsEvent;
+
+/// `source.component` of the controller's events.
+pub const EVENT_SOURCE_COMPONENT: &str = "endpoint-slice-controller";
+
+/// Warning: listing the Service's pods failed.
+pub const REASON_FAILED_TO_LIST_PODS: &str = "FailedToListPods";
+/// Warning: listing the Service's slices failed.
+pub const REASON_FAILED_TO_LIST_ENDPOINT_SLICES: &str = "FailedToListEndpointSlices";
+/// Warning: the reconcile failed.
+pub const REASON_FAILED_TO_UPDATE_ENDPOINT_SLICES: &str = "FailedToUpdateEndpointSlices";
+
+/// The reference to a Service that events point at.
+pub fn service_reference(svc: &Service) -> ObjectReference {
+    ObjectReference {
+        kind: Some("Service".to_owned()),
+        api_version: Some("v1".to_owned()),
+        namespace: svc.metadata.namespace.clone(),
+        name: svc.metadata.name.clone(),
+        uid: svc.metadata.uid.clone(),
+        resource_version: svc.metadata.resource_version.clone(),
+        ..ObjectReference::default()
+    }
+}
+
+/// The `FailedToUpdateEndpointSlices` warning a failed sync records:
+/// `Error updating Endpoint Slices for Service <ns>/<name>: <error>`.
+pub fn failed_to_update(svc: &Service, error: &dyn std::error::Error) -> EventRecord {
+    EventRecord::warning(
+        service_reference(svc),
+        REASON_FAILED_TO_UPDATE_ENDPOINT_SLICES,
+        format!(
+            "Error updating Endpoint Slices for Service {}/{}: {error}",
+            svc.metadata.namespace.as_deref().unwrap_or_default(),
+            svc.metadata.name.as_deref().unwrap_or_default()
+        ),
+    )
+}
+
+/// The event record of a topology-hints event about `svc`.
+pub fn hints_event(svc: &Service, event: &HintsEvent) -> EventRecord {
+    EventRecord {
+        regarding: service_reference(svc),
+        event_type: event.event_type,
+        reason: event.reason.to_owned(),
+        message: event.message.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ecm_types::EventType;
+    use ecm_types::fixtures::service;
+
+    #[test]
+    fn failed_to_update_names_the_service_and_the_error() {
+        let svc = service("prod", "web").build();
+        let error = std::io::Error::other("boom");
+        let event = failed_to_update(&svc, &error);
+        assert_eq!(event.event_type, EventType::Warning);
+        assert_eq!(event.reason, "FailedToUpdateEndpointSlices");
+        assert_eq!(
+            event.message,
+            "Error updating Endpoint Slices for Service prod/web: boom"
+        );
+        assert_eq!(event.regarding.kind.as_deref(), Some("Service"));
+        assert_eq!(event.regarding.uid.as_deref(), Some("uid-web"));
+    }
+}

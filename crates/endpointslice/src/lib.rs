@@ -1,0 +1,80 @@
+//! The EndpointSlice controller's core: the reconciler that turns a
+//! Service and its pods into `discovery.k8s.io/v1` EndpointSlices exactly as
+//! kube-controller-manager's `endpointslice-controller` does, with its
+//! placement algorithm, placeholder and recycling rules, the topology aware
+//! hints and `trafficDistribution` hints, and upstream's metrics.
+//!
+//! A sync of one Service reads the Service, the pods its selector matches
+//! and its managed slices from the informer caches, checks the
+//! [`EndpointSliceTracker`](ecm_types::slice_tracker::EndpointSliceTracker)
+//! for a stale slice cache, and calls [`Reconciler::reconcile`]. The
+//! reconciler first computes a [`Plan`] — a pure function of its inputs,
+//! [`plan()`] — and then writes it through an
+//! [`ObjectWriter`](ecm_types::ObjectWriter), recording what the API returns
+//! in the tracker. `../shared/spec/endpointslice.md` specifies every rule;
+//! where upstream leaves a choice to Go's map order, this crate fixes it
+//! (see [`placement`] and [`plan`](mod@plan)).
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`desired`] | the desired endpoints per address type and port list (pure) |
+//! | [`placement`] | which slice each endpoint goes to (pure) |
+//! | [`slice`](mod@slice) | slice labels, owner reference, placeholder, trigger time |
+//! | [`hints`] | topology aware hints, `trafficDistribution` hints, the topology cache |
+//! | [`plan`](mod@plan) | the whole reconcile as a pure function |
+//! | [`reconciler`] | [`Reconciler`]: plan, then write |
+//! | [`metrics`] | upstream's `endpoint_slice_controller_*` metrics |
+//! | [`events`] | event reasons and builders |
+//! | [`error`] | [`ReconcileError`] |
+//!
+//! # Example
+//!
+//! Planning the slices of a Service with three pods, without writing:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use ecm_endpointslice::{PlanContext, TopologySnapshot, plan};
+//! use ecm_types::endpoint_slice::endpoints;
+//! use ecm_types::fixtures::{pod, service};
+//! use k8s_openapi::api::core::v1::Node;
+//!
+//! let svc = service("default", "web").selector([("app", "web")]).port("http", 80, 8080).build();
+//! let pods: Vec<_> = (1..=3)
+//!     .map(|i| pod("default", &format!("web-{i}")).ip(&format!("10.0.0.{i}")).ready(true).node("node-a").projection())
+//!     .collect();
+//! let nodes = |name: &str| {
+//!     let mut node = Node::default();
+//!     node.metadata.name = Some(name.to_owned());
+//!     Some(Arc::new(node))
+//! };
+//! let ctx = PlanContext {
+//!     max_endpoints_per_slice: 2,
+//!     nodes: &nodes,
+//!     topology: &TopologySnapshot::default(),
+//!     trigger_time: None,
+//! };
+//! let plan = plan(&ctx, &svc, &pods, []);
+//! let ipv4 = &plan.address_types[0];
+//! let sizes: Vec<usize> = ipv4.to_create.iter().map(|s| endpoints(s).len()).collect();
+//! assert_eq!(sizes, [2, 1]);
+//! assert!(ipv4.to_update.is_empty() && ipv4.to_delete.is_empty());
+//! assert_eq!(ipv4.to_create[0].metadata.generate_name.as_deref(), Some("web-"));
+//! ```
+
+pub mod desired;
+pub mod error;
+pub mod events;
+pub mod hints;
+pub mod metrics;
+pub mod placement;
+pub mod plan;
+pub mod reconciler;
+pub mod slice;
+#[cfg(test)]
+mod test_support;
+
+pub use desired::NodeLookup;
+pub use error::{ReconcileError, ReconcileErrors};
+pub use hints::{TopologyCache, TopologySnapshot};
+pub use plan::{AddressTypePlan, Plan, PlanContext, plan};
+pub use reconciler::{Reconciler, ReconcilerConfig};

@@ -1,0 +1,290 @@
+//! Metrics of the EndpointSlice controller, with upstream's names, types
+//! and labels (subsystem `endpoint_slice_controller`, `k8s.io/endpointslice/metrics`).
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `endpoint_slice_controller_endpoints_added_per_sync` | histogram ([`ENDPOINTS_PER_SYNC_BUCKETS`]) | — |
+//! | `endpoint_slice_controller_endpoints_removed_per_sync` | histogram ([`ENDPOINTS_PER_SYNC_BUCKETS`]) | — |
+//! | `endpoint_slice_controller_endpoints_desired` | gauge | — |
+//! | `endpoint_slice_controller_num_endpoint_slices` | gauge | — |
+//! | `endpoint_slice_controller_desired_endpoint_slices` | gauge | — |
+//! | `endpoint_slice_controller_changes` | counter | `operation` = `create`, `update`, `delete` |
+//! | `endpoint_slice_controller_endpointslices_changed_per_sync` | histogram ([`SLICES_CHANGED_PER_SYNC_BUCKETS`]) | `topology` = `Auto`, `Disabled`; `traffic_distribution` |
+//! | `endpoint_slice_controller_syncs` | counter | `result` = `success`, `stale`, `error` |
+//! | `endpoint_slice_controller_services_count_by_traffic_distribution` | gauge | `traffic_distribution` |
+//!
+//! The `metrics` facade carries no bucket boundaries: the binary configures
+//! its exporter with [`HISTOGRAM_BUCKETS`].
+//!
+//! The three gauges about slices come from a [`MetricsCache`] that keeps,
+//! per Service, the numbers of its last sync.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use ecm_types::ObjectKey;
+
+/// The work queue's name, as upstream names it.
+pub const QUEUE_NAME: &str = "endpoint_slice";
+
+/// Histogram: endpoints added per sync (summed over port groups).
+pub const ENDPOINTS_ADDED_PER_SYNC: &str = "endpoint_slice_controller_endpoints_added_per_sync";
+/// Histogram: endpoints removed from existing slices per sync.
+pub const ENDPOINTS_REMOVED_PER_SYNC: &str = "endpoint_slice_controller_endpoints_removed_per_sync";
+/// Gauge: desired endpoints over all Services.
+pub const ENDPOINTS_DESIRED: &str = "endpoint_slice_controller_endpoints_desired";
+/// Gauge: EndpointSlices over all Services.
+pub const NUM_ENDPOINT_SLICES: &str = "endpoint_slice_controller_num_endpoint_slices";
+/// Gauge: EndpointSlices there would be with perfect packing.
+pub const DESIRED_ENDPOINT_SLICES: &str = "endpoint_slice_controller_desired_endpoint_slices";
+/// Counter: successful writes, by `operation`.
+pub const CHANGES: &str = "endpoint_slice_controller_changes";
+/// Histogram: slices written per address-type reconcile, by `topology` and
+/// `traffic_distribution`.
+pub const ENDPOINTSLICES_CHANGED_PER_SYNC: &str = "endpoint_slice_controller_endpointslices_changed_per_sync";
+/// Counter: sync outcomes, by `result`.
+pub const SYNCS: &str = "endpoint_slice_controller_syncs";
+/// Gauge: Services using each valid `trafficDistribution`.
+pub const SERVICES_COUNT_BY_TRAFFIC_DISTRIBUTION: &str =
+    "endpoint_slice_controller_services_count_by_traffic_distribution";
+
+/// Buckets of the two endpoints-per-sync histograms: 2, 4, …, 32768.
+pub const ENDPOINTS_PER_SYNC_BUCKETS: [f64; 15] = [
+    2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0, 32768.0,
+];
+
+/// Buckets of the slices-changed histogram: Prometheus' defaults, which
+/// upstream leaves it with.
+pub const SLICES_CHANGED_PER_SYNC_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Every histogram of this controller with its buckets, for the exporter.
+pub const HISTOGRAM_BUCKETS: [(&str, &[f64]); 3] = [
+    (ENDPOINTS_ADDED_PER_SYNC, &ENDPOINTS_PER_SYNC_BUCKETS),
+    (ENDPOINTS_REMOVED_PER_SYNC, &ENDPOINTS_PER_SYNC_BUCKETS),
+    (ENDPOINTSLICES_CHANGED_PER_SYNC, &SLICES_CHANGED_PER_SYNC_BUCKETS),
+];
+
+/// The outcome of one sync, the `result` label of [`SYNCS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncResult {
+    /// The sync finished.
+    Success,
+    /// The slice cache lagged behind this controller's writes; retried.
+    Stale,
+    /// The sync failed; retried.
+    Error,
+}
+
+impl SyncResult {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Stale => "stale",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// A write to the API, the `operation` label of [`CHANGES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// A slice was created.
+    Create,
+    /// A slice was updated.
+    Update,
+    /// A slice was deleted.
+    Delete,
+}
+
+impl Operation {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// Records one sync outcome.
+pub fn record_sync(result: SyncResult) {
+    metrics::counter!(SYNCS, "result" => result.label()).increment(1);
+}
+
+/// Records one successful write.
+pub fn record_change(operation: Operation) {
+    metrics::counter!(CHANGES, "operation" => operation.label()).increment(1);
+}
+
+/// Records the endpoints added and removed by one address-type reconcile.
+pub fn record_endpoint_changes(added: usize, removed: usize) {
+    metrics::histogram!(ENDPOINTS_ADDED_PER_SYNC).record(added as f64);
+    metrics::histogram!(ENDPOINTS_REMOVED_PER_SYNC).record(removed as f64);
+}
+
+/// Records the slices written (or withheld) by one address-type reconcile.
+pub fn record_slices_changed(topology: &'static str, traffic_distribution: &str, slices: usize) {
+    metrics::histogram!(
+        ENDPOINTSLICES_CHANGED_PER_SYNC,
+        "topology" => topology,
+        "traffic_distribution" => traffic_distribution.to_owned()
+    )
+    .record(slices as f64);
+}
+
+/// Describes the metrics to the installed recorder.
+pub fn describe() {
+    metrics::describe_histogram!(
+        ENDPOINTS_ADDED_PER_SYNC,
+        "Number of endpoints added on each Service sync"
+    );
+    metrics::describe_histogram!(
+        ENDPOINTS_REMOVED_PER_SYNC,
+        "Number of endpoints removed on each Service sync"
+    );
+    metrics::describe_gauge!(ENDPOINTS_DESIRED, "Number of endpoints desired");
+    metrics::describe_gauge!(NUM_ENDPOINT_SLICES, "Number of EndpointSlices");
+    metrics::describe_gauge!(
+        DESIRED_ENDPOINT_SLICES,
+        "Number of EndpointSlices that would exist with perfect endpoint allocation"
+    );
+    metrics::describe_counter!(CHANGES, "Number of EndpointSlice changes");
+    metrics::describe_histogram!(
+        ENDPOINTSLICES_CHANGED_PER_SYNC,
+        "Number of EndpointSlices changed on each Service sync"
+    );
+    metrics::describe_counter!(SYNCS, "Number of EndpointSlice syncs");
+    metrics::describe_gauge!(
+        SERVICES_COUNT_BY_TRAFFIC_DISTRIBUTION,
+        "Number of Services using some specific trafficDistribution"
+    );
+}
+
+/// The endpoints of one port group and the slices holding them after a sync
+/// (upstream's `EfficiencyInfo`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EfficiencyInfo {
+    /// Desired endpoints of the group.
+    pub endpoints: usize,
+    /// Slices of the group once the sync's writes are done (the placeholder
+    /// counts as one).
+    pub slices: usize,
+}
+
+/// Slices needed for `endpoints` with perfect packing.
+fn desired_slices(endpoints: usize, max_endpoints_per_slice: usize) -> usize {
+    endpoints.div_ceil(max_endpoints_per_slice.max(1))
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Totals {
+    actual_slices: i64,
+    desired_slices: i64,
+    endpoints: i64,
+}
+
+impl Totals {
+    fn add(&mut self, other: Totals, sign: i64) {
+        self.actual_slices += sign * other.actual_slices;
+        self.desired_slices += sign * other.desired_slices;
+        self.endpoints += sign * other.endpoints;
+    }
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    by_service: HashMap<ObjectKey, Totals>,
+    totals: Totals,
+    /// `trafficDistribution` value → Services using it. Values stay once
+    /// seen, so their gauge drops to 0 rather than disappearing.
+    by_traffic_distribution: BTreeMap<String, BTreeSet<ObjectKey>>,
+}
+
+/// Per-Service numbers behind the slice gauges (upstream's metrics
+/// `Cache`). Safe to share between workers.
+#[derive(Debug)]
+pub struct MetricsCache {
+    max_endpoints_per_slice: usize,
+    state: Mutex<CacheState>,
+}
+
+impl MetricsCache {
+    /// An empty cache for slices of at most `max_endpoints_per_slice`.
+    pub fn new(max_endpoints_per_slice: usize) -> Self {
+        Self {
+            max_endpoints_per_slice,
+            state: Mutex::new(CacheState::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, CacheState> {
+        // Totals are recomputed from whole per-Service entries; a panicking
+        // holder cannot leave an entry half-written.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replaces the numbers of `service` with those of its latest sync: one
+    /// [`EfficiencyInfo`] per port group of every address type. A Service
+    /// counts at least one desired slice (its placeholder).
+    ///
+    /// Upstream replaces a Service's numbers once per address type, so a
+    /// dual-stack Service counts only the family reconciled last (in random
+    /// order); here all families count.
+    pub fn update_service(&self, service: &ObjectKey, groups: impl IntoIterator<Item = EfficiencyInfo>) {
+        let mut current = Totals::default();
+        for group in groups {
+            current.actual_slices += group.slices as i64;
+            current.desired_slices += desired_slices(group.endpoints, self.max_endpoints_per_slice) as i64;
+            current.endpoints += group.endpoints as i64;
+        }
+        current.desired_slices = current.desired_slices.max(1);
+        let mut state = self.lock();
+        if let Some(previous) = state.by_service.insert(service.clone(), current) {
+            state.totals.add(previous, -1);
+        }
+        state.totals.add(current, 1);
+        publish(&state);
+    }
+
+    /// Records which valid `trafficDistribution` `service` uses (`None`:
+    /// none, or one the controller does not act on).
+    pub fn update_traffic_distribution(&self, service: &ObjectKey, traffic_distribution: Option<&str>) {
+        let mut state = self.lock();
+        for services in state.by_traffic_distribution.values_mut() {
+            services.remove(service);
+        }
+        if let Some(value) = traffic_distribution {
+            state
+                .by_traffic_distribution
+                .entry(value.to_owned())
+                .or_default()
+                .insert(service.clone());
+        }
+        publish(&state);
+    }
+
+    /// Forgets `service` (deleted).
+    pub fn delete_service(&self, service: &ObjectKey) {
+        let mut state = self.lock();
+        for services in state.by_traffic_distribution.values_mut() {
+            services.remove(service);
+        }
+        if let Some(previous) = state.by_service.remove(service) {
+            state.totals.add(previous, -1);
+        }
+        publish(&state);
+    }
+}
+
+fn publish(state: &CacheState) {
+    metrics::gauge!(NUM_ENDPOINT_SLICES).set(state.totals.actual_slices as f64);
+    metrics::gauge!(DESIRED_ENDPOINT_SLICES).set(state.totals.desired_slices as f64);
+    metrics::gauge!(ENDPOINTS_DESIRED).set(state.totals.endpoints as f64);
+    for (value, services) in &state.by_traffic_distribution {
+        metrics::gauge!(SERVICES_COUNT_BY_TRAFFIC_DISTRIBUTION, "traffic_distribution" => value.clone())
+            .set(services.len() as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,301 @@
+//! The reconciler: plans a Service's slices and carries the plan out
+//! through the API (upstream's `Reconciler`, `Reconcile` and `finalize`).
+
+use std::fmt;
+use std::sync::Arc;
+
+use ecm_types::slice_tracker::EndpointSliceTracker;
+use ecm_types::wellknown::DEFAULT_MAX_ENDPOINTS_PER_SLICE;
+use ecm_types::{EventRecorder, ObjectKey, ObjectWriter, PodProjection, WriteError};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::jiff::Timestamp;
+
+use crate::desired::NodeLookup;
+use crate::error::{ReconcileError, ReconcileErrors};
+use crate::events::hints_event;
+use crate::hints::TopologyCache;
+use crate::metrics::{MetricsCache, Operation, record_change, record_endpoint_changes, record_slices_changed};
+use crate::plan::{AddressTypePlan, Plan, PlanContext, plan};
+
+/// Settings of a [`Reconciler`], with kube-controller-manager's defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReconcilerConfig {
+    /// Most endpoints the reconciler puts into one slice
+    /// (`--max-endpoints-per-slice`, default 100, valid 1 to 1000).
+    pub max_endpoints_per_slice: usize,
+}
+
+impl Default for ReconcilerConfig {
+    fn default() -> Self {
+        Self {
+            max_endpoints_per_slice: DEFAULT_MAX_ENDPOINTS_PER_SLICE,
+        }
+    }
+}
+
+impl ReconcilerConfig {
+    /// Sets [`max_endpoints_per_slice`](Self::max_endpoints_per_slice).
+    pub fn max_endpoints_per_slice(mut self, max: usize) -> Self {
+        self.max_endpoints_per_slice = max;
+        self
+    }
+}
+
+/// How far the writes of one address type got.
+enum Written {
+    /// Every write was attempted and succeeded.
+    All,
+    /// A create found the namespace terminating; the other writes of the
+    /// address type were dropped and the sync counts as a success.
+    NamespaceTerminating,
+}
+
+/// Brings a Service's EndpointSlices in line with its pods.
+///
+/// Holds the write interfaces, the node cache, the
+/// [`EndpointSliceTracker`] it records its writes in, the
+/// [`TopologyCache`] and the slice gauges' [`MetricsCache`]. Share the
+/// tracker with the slice event handlers ([`tracker`](Self::tracker)) and
+/// the topology cache with the topology worker ([`topology`](Self::topology)).
+pub struct Reconciler {
+    config: ReconcilerConfig,
+    writer: Arc<dyn ObjectWriter<EndpointSlice>>,
+    events: Arc<dyn EventRecorder>,
+    nodes: Arc<dyn NodeLookup>,
+    tracker: Arc<EndpointSliceTracker>,
+    topology: Arc<TopologyCache>,
+    metrics: MetricsCache,
+}
+
+impl fmt::Debug for Reconciler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reconciler")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reconciler {
+    /// A reconciler writing through `writer`, recording events through
+    /// `events` and looking nodes up in `nodes`, with a fresh tracker and
+    /// topology cache.
+    pub fn new(
+        config: ReconcilerConfig,
+        writer: Arc<dyn ObjectWriter<EndpointSlice>>,
+        events: Arc<dyn EventRecorder>,
+        nodes: Arc<dyn NodeLookup>,
+    ) -> Self {
+        Self {
+            metrics: MetricsCache::new(config.max_endpoints_per_slice),
+            config,
+            writer,
+            events,
+            nodes,
+            tracker: Arc::new(EndpointSliceTracker::new()),
+            topology: Arc::new(TopologyCache::new()),
+        }
+    }
+
+    /// Uses `tracker` instead of a fresh one.
+    pub fn with_tracker(mut self, tracker: Arc<EndpointSliceTracker>) -> Self {
+        self.tracker = tracker;
+        self
+    }
+
+    /// Uses `topology` instead of a fresh one.
+    pub fn with_topology(mut self, topology: Arc<TopologyCache>) -> Self {
+        self.topology = topology;
+        self
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ReconcilerConfig {
+        &self.config
+    }
+
+    /// The tracker the reconciler records its writes in.
+    pub fn tracker(&self) -> &Arc<EndpointSliceTracker> {
+        &self.tracker
+    }
+
+    /// The topology cache the reconciler reads and updates.
+    pub fn topology(&self) -> &Arc<TopologyCache> {
+        &self.topology
+    }
+
+    /// Reconciles `svc`: plans its slices from `pods` (the pods its selector
+    /// matches) and `existing` (its slices managed by this controller, minus
+    /// those being deleted), then writes the plan.
+    ///
+    /// Writes nothing when the slices are already as they should be. On
+    /// error, the writes that could be made were made; the caller retries.
+    ///
+    /// Listers hand out `Arc`s: pass `pods.iter().map(AsRef::as_ref)` and
+    /// `slices.iter().map(AsRef::as_ref)`.
+    pub async fn reconcile<'a, 'p>(
+        &self,
+        svc: &Service,
+        pods: impl IntoIterator<Item = &'p PodProjection>,
+        existing: impl IntoIterator<Item = &'a EndpointSlice>,
+        trigger_time: Option<Timestamp>,
+    ) -> Result<(), ReconcileErrors> {
+        let plan = self.plan(svc, pods, existing, trigger_time);
+        self.apply(svc, plan).await
+    }
+
+    /// The plan [`reconcile`](Self::reconcile) would carry out, computed
+    /// against the current topology cache. Pure apart from reading the
+    /// caches.
+    pub fn plan<'a, 'p>(
+        &self,
+        svc: &Service,
+        pods: impl IntoIterator<Item = &'p PodProjection>,
+        existing: impl IntoIterator<Item = &'a EndpointSlice>,
+        trigger_time: Option<Timestamp>,
+    ) -> Plan<'a> {
+        let snapshot = self.topology.snapshot(&ObjectKey::of(svc));
+        let ctx = PlanContext {
+            max_endpoints_per_slice: self.config.max_endpoints_per_slice,
+            nodes: &*self.nodes,
+            topology: &snapshot,
+            trigger_time,
+        };
+        plan(&ctx, svc, pods, existing)
+    }
+
+    /// Carries out `plan` for `svc`: updates the topology cache and the
+    /// slice gauges, then per address type writes creates, updates and
+    /// deletes in that order and records the hint events, then deletes the
+    /// slices of address types the Service no longer has.
+    ///
+    /// Error handling is upstream's: a failed write ends the writes of its
+    /// address type (a create failing because the namespace is terminating
+    /// ends them silently), a delete of an already deleted slice is not an
+    /// error, and the other address types are still written. Every
+    /// successful write is recorded in the tracker with what the API
+    /// returned.
+    pub async fn apply(&self, svc: &Service, plan: Plan<'_>) -> Result<(), ReconcileErrors> {
+        let service = &plan.service;
+        for change in &plan.topology_changes {
+            self.topology.apply(service, &change.address_type, &change.change);
+        }
+        self.metrics.update_service(service, plan.port_groups());
+        self.metrics
+            .update_traffic_distribution(service, plan.traffic_distribution.as_deref());
+
+        let namespace = service.namespace();
+        let mut errors = Vec::new();
+        for address_type in &plan.address_types {
+            errors.extend(address_type.missing_nodes.iter().map(|m| ReconcileError::NodeNotFound {
+                pod: m.pod.clone(),
+                service: service.clone(),
+                node: m.node.clone(),
+            }));
+            record_endpoint_changes(address_type.endpoints_added, address_type.endpoints_removed);
+            match self.write(service, namespace, address_type).await {
+                Ok(Written::All) => record_slices_changed(
+                    address_type.topology_label,
+                    &address_type.traffic_distribution_label,
+                    address_type.slices_changed(),
+                ),
+                Ok(Written::NamespaceTerminating) => {}
+                Err(error) => errors.push(error),
+            }
+            for event in &address_type.events {
+                self.events.record(hints_event(svc, event)).await;
+            }
+        }
+
+        for slice in &plan.unsupported {
+            let name = slice.metadata.name.as_deref().unwrap_or_default();
+            match self.writer.delete(namespace, name).await {
+                Ok(()) => {
+                    tracing::debug!(service = %service, slice = name, "deleted slice of unsupported address type");
+                    self.tracker.expect_deletion(slice);
+                    record_change(Operation::Delete);
+                }
+                Err(cause) if cause.is_not_found() => {}
+                Err(cause) => errors.push(ReconcileError::DeleteUnsupported {
+                    name: name.to_owned(),
+                    service: service.clone(),
+                    cause,
+                }),
+            }
+        }
+        ReconcileErrors::check(errors)
+    }
+
+    /// Writes one address type's slices (upstream's `finalize`, after the
+    /// recycling step the plan already did).
+    async fn write(
+        &self,
+        service: &ObjectKey,
+        namespace: &str,
+        plan: &AddressTypePlan<'_>,
+    ) -> Result<Written, ReconcileError> {
+        for slice in &plan.to_create {
+            match self.writer.create(namespace, slice).await {
+                Ok(created) => {
+                    tracing::debug!(service = %service, slice = created.metadata.name.as_deref(), "created slice");
+                    self.tracker.update(&created);
+                    record_change(Operation::Create);
+                }
+                Err(WriteError::NamespaceTerminating(message)) => {
+                    tracing::debug!(service = %service, %message, "namespace terminating, dropping slice writes");
+                    return Ok(Written::NamespaceTerminating);
+                }
+                Err(cause) => {
+                    return Err(ReconcileError::Create {
+                        service: service.clone(),
+                        cause,
+                    });
+                }
+            }
+        }
+        for slice in &plan.to_update {
+            let name = slice.metadata.name.as_deref().unwrap_or_default();
+            match self.writer.update(namespace, slice).await {
+                Ok(updated) => {
+                    tracing::debug!(service = %service, slice = name, "updated slice");
+                    self.tracker.update(&updated);
+                    record_change(Operation::Update);
+                }
+                Err(cause) => {
+                    return Err(ReconcileError::Update {
+                        name: name.to_owned(),
+                        service: service.clone(),
+                        cause,
+                    });
+                }
+            }
+        }
+        for slice in &plan.to_delete {
+            let name = slice.metadata.name.as_deref().unwrap_or_default();
+            match self.writer.delete(namespace, name).await {
+                Ok(()) => {
+                    tracing::debug!(service = %service, slice = name, "deleted slice");
+                    self.tracker.expect_deletion(slice);
+                    record_change(Operation::Delete);
+                }
+                Err(cause) if cause.is_not_found() => {}
+                Err(cause) => {
+                    return Err(ReconcileError::Delete {
+                        name: name.to_owned(),
+                        service: service.clone(),
+                        cause,
+                    });
+                }
+            }
+        }
+        Ok(Written::All)
+    }
+
+    /// Forgets a deleted Service's contribution to the slice gauges
+    /// (upstream's `Reconciler.DeleteService`). The sync also forgets the
+    /// Service in the tracker and the trigger-time tracker.
+    pub fn delete_service(&self, service: &ObjectKey) {
+        self.metrics.delete_service(service);
+    }
+}
