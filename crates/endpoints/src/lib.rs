@@ -14,7 +14,7 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | [`handlers`] (private) | informer events → queue keys |
+//! | `handlers` (private) | informer events → queue keys |
 //! | [`sync`] | `sync(key)`: the only place that writes |
 //! | [`desired`] | the desired object, and whether to write it (pure) |
 //! | [`address`], [`repack`], [`capacity`] | the pure rules `desired` is made of |
