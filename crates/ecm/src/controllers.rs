@@ -45,7 +45,7 @@ impl ControllerName {
 
     /// Whether ecm implements this controller yet.
     pub fn is_implemented(self) -> bool {
-        matches!(self, Self::Endpoints)
+        matches!(self, Self::Endpoints | Self::EndpointSlice)
     }
 
     fn parse(name: &str) -> Option<Self> {
@@ -114,7 +114,7 @@ mod tests {
     fn star_enables_every_implemented_controller() {
         assert_eq!(
             parse_controllers("*").unwrap(),
-            BTreeSet::from([ControllerName::Endpoints])
+            BTreeSet::from([ControllerName::Endpoints, ControllerName::EndpointSlice])
         );
     }
 
@@ -130,16 +130,24 @@ mod tests {
         );
         assert_eq!(
             parse_controllers(" endpoints , * ").unwrap(),
-            BTreeSet::from([ControllerName::Endpoints])
+            BTreeSet::from([ControllerName::Endpoints, ControllerName::EndpointSlice])
         );
         assert_eq!(
-            parse_controllers("*,-endpoint"),
-            Err(ControllersError::Empty("*,-endpoint".into())),
-            "disabling the only implemented controller leaves nothing"
+            parse_controllers("*,-endpoint").unwrap(),
+            BTreeSet::from([ControllerName::EndpointSlice])
+        );
+        assert_eq!(
+            parse_controllers("endpointslice-controller").unwrap(),
+            BTreeSet::from([ControllerName::EndpointSlice])
+        );
+        assert_eq!(
+            parse_controllers("*,-endpoint,-endpointslice"),
+            Err(ControllersError::Empty("*,-endpoint,-endpointslice".into())),
+            "disabling every implemented controller leaves nothing"
         );
         assert_eq!(
             parse_controllers("*,-endpointslicemirroring").unwrap(),
-            BTreeSet::from([ControllerName::Endpoints]),
+            BTreeSet::from([ControllerName::Endpoints, ControllerName::EndpointSlice]),
             "disabling an unimplemented controller is fine"
         );
     }

@@ -135,6 +135,14 @@ impl ControllerOptions {
             .workers(usize::try_from(self.concurrent_endpoint_syncs).unwrap_or(usize::MAX))
             .batch_period(self.endpoint_updates_batch_period)
     }
+
+    /// The EndpointSlice controller's configuration.
+    pub fn endpointslice(&self) -> ecm_endpointslice::Config {
+        ecm_endpointslice::Config::default()
+            .workers(usize::try_from(self.concurrent_service_endpoint_syncs).unwrap_or(usize::MAX))
+            .batch_period(self.endpointslice_updates_batch_period)
+            .max_endpoints_per_slice(usize::try_from(self.max_endpoints_per_slice).unwrap_or(usize::MAX))
+    }
 }
 
 #[cfg(test)]

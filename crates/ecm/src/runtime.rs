@@ -4,9 +4,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use ecm_informer::{InformerFactory, Progress};
+use ecm_informer::{Informer, InformerFactory, Progress};
 use ecm_types::{KubeEventRecorder, KubeWriter, PodProjection};
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -15,6 +16,8 @@ use crate::options::ControllerOptions;
 
 /// Event source component of the Endpoints controller, as upstream names it.
 const ENDPOINTS_COMPONENT: &str = "endpoint-controller";
+/// Event source component of the EndpointSlice controller, as upstream names it.
+const ENDPOINTSLICE_COMPONENT: &str = ecm_endpointslice::events::EVENT_SOURCE_COMPONENT;
 
 /// An informer's resource (plural, as the API server names it) and progress.
 pub struct WatchedResource {
@@ -24,10 +27,60 @@ pub struct WatchedResource {
     pub progress: watch::Receiver<Progress>,
 }
 
+/// The informers the controllers share: one watch per resource type, made
+/// on first use.
+struct SharedInformers<'f> {
+    factory: &'f InformerFactory,
+    watched: Vec<WatchedResource>,
+}
+
+impl SharedInformers<'_> {
+    fn watch(&mut self, resource: &'static str, progress: watch::Receiver<Progress>) {
+        if self.watched.iter().all(|w| w.resource != resource) {
+            self.watched.push(WatchedResource { resource, progress });
+        }
+    }
+
+    fn services(&mut self) -> Informer<Service> {
+        let informer = self.factory.informer::<Service>();
+        self.watch("services", informer.progress());
+        informer
+    }
+
+    fn pods(&mut self) -> Informer<Pod, PodProjection> {
+        let informer = self
+            .factory
+            .informer_with_transform::<Pod, PodProjection, _>(PodProjection::from);
+        self.watch("pods", informer.progress());
+        informer
+    }
+
+    fn endpoints(&mut self) -> Informer<Endpoints> {
+        let informer = self.factory.informer::<Endpoints>();
+        self.watch("endpoints", informer.progress());
+        informer
+    }
+
+    fn slices(&mut self) -> Informer<EndpointSlice> {
+        let informer = self.factory.informer::<EndpointSlice>();
+        self.watch("endpointslices", informer.progress());
+        informer
+    }
+
+    fn nodes(&mut self) -> Informer<Node> {
+        let informer = self
+            .factory
+            .informer_with_transform::<Node, Node, _>(ecm_endpointslice::compact_node);
+        self.watch("nodes", informer.progress());
+        informer
+    }
+}
+
 /// The running set of controllers.
 pub struct Runtime {
     factory: InformerFactory,
     endpoints: Option<ecm_endpoints::Controller>,
+    endpointslice: Option<ecm_endpointslice::Controller>,
     watched: Vec<WatchedResource>,
 }
 
@@ -43,35 +96,40 @@ impl Runtime {
         shutdown: &CancellationToken,
     ) -> Self {
         let factory = InformerFactory::new(client.clone()).with_shutdown(shutdown);
-        let mut watched = Vec::new();
-        let mut endpoints = None;
-        if enabled.contains(&ControllerName::Endpoints) {
+        let mut shared = SharedInformers {
+            factory: &factory,
+            watched: Vec::new(),
+        };
+        let endpoints = enabled.contains(&ControllerName::Endpoints).then(|| {
             let informers = ecm_endpoints::Informers {
-                services: factory.informer::<Service>(),
-                pods: factory.informer_with_transform::<Pod, PodProjection, _>(PodProjection::from),
-                endpoints: factory.informer::<Endpoints>(),
+                services: shared.services(),
+                pods: shared.pods(),
+                endpoints: shared.endpoints(),
             };
-            watched.push(WatchedResource {
-                resource: "services",
-                progress: informers.services.progress(),
-            });
-            watched.push(WatchedResource {
-                resource: "pods",
-                progress: informers.pods.progress(),
-            });
-            watched.push(WatchedResource {
-                resource: "endpoints",
-                progress: informers.endpoints.progress(),
-            });
             let writers = ecm_endpoints::Writers {
                 endpoints: Arc::new(KubeWriter::new(client.clone())),
                 events: Arc::new(KubeEventRecorder::new(client.clone(), ENDPOINTS_COMPONENT, host)),
             };
-            endpoints = Some(ecm_endpoints::Controller::new(options.endpoints(), &informers, writers));
-        }
+            ecm_endpoints::Controller::new(options.endpoints(), &informers, writers)
+        });
+        let endpointslice = enabled.contains(&ControllerName::EndpointSlice).then(|| {
+            let informers = ecm_endpointslice::Informers {
+                services: shared.services(),
+                pods: shared.pods(),
+                slices: shared.slices(),
+                nodes: shared.nodes(),
+            };
+            let writers = ecm_endpointslice::Writers {
+                slices: Arc::new(KubeWriter::new(client.clone())),
+                events: Arc::new(KubeEventRecorder::new(client.clone(), ENDPOINTSLICE_COMPONENT, host)),
+            };
+            ecm_endpointslice::Controller::new(options.endpointslice(), &informers, writers)
+        });
+        let watched = shared.watched;
         Self {
             factory,
             endpoints,
+            endpointslice,
             watched,
         }
     }
@@ -92,15 +150,32 @@ impl Runtime {
         self.endpoints
             .as_ref()
             .is_none_or(|c| c.is_started() && c.queue().is_idle())
+            && self
+                .endpointslice
+                .as_ref()
+                .is_none_or(ecm_endpointslice::Controller::is_idle)
     }
 
     /// Waits until some controller's queue changes state.
     pub async fn queue_changed(&self) {
-        if let Some(controller) = &self.endpoints {
-            let now = controller.queue().stats();
-            controller.queue().wait_until(|stats| *stats != now).await;
-        } else {
-            std::future::pending::<()>().await;
+        let endpoints = async {
+            match &self.endpoints {
+                Some(controller) => {
+                    let now = controller.queue().stats();
+                    controller.queue().wait_until(|stats| *stats != now).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let endpointslice = async {
+            match &self.endpointslice {
+                Some(controller) => controller.queues_changed(controller.queue_stats()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = endpoints => {}
+            () = endpointslice => {}
         }
     }
 
@@ -113,7 +188,12 @@ impl Runtime {
                 controller.run(shutdown.clone()).await;
             }
         };
-        endpoints.await;
+        let endpointslice = async {
+            if let Some(controller) = &self.endpointslice {
+                controller.run(shutdown.clone()).await;
+            }
+        };
+        tokio::join!(endpoints, endpointslice);
         self.factory.shutdown().await;
     }
 }

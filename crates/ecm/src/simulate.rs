@@ -47,7 +47,11 @@ pub fn run_file(path: &Path) -> Result<Value> {
 
 /// Runs a scenario on the current (paused-clock) runtime.
 pub async fn run(scenario: Scenario) -> Result<Value> {
-    let server = ApiServer::new(ecm_apiserver::Config::default().seed(0)).context("cannot start the API server")?;
+    // No garbage collector: the scenarios describe the endpoint controllers
+    // alone, and a scenario's objects may name owners that do not exist
+    // (kube-controller-manager's garbage collector is another controller).
+    let config = ecm_apiserver::Config::default().seed(0).garbage_collection(false);
+    let server = ApiServer::new(config).context("cannot start the API server")?;
     load(&server, &scenario)?;
 
     let client = server.client_with_user_agent(&user_agent());

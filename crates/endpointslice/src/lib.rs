@@ -1,8 +1,13 @@
-//! The EndpointSlice controller's core: the reconciler that turns a
-//! Service and its pods into `discovery.k8s.io/v1` EndpointSlices exactly as
+//! The EndpointSlice controller: turns every Service with a selector and
+//! its pods into `discovery.k8s.io/v1` EndpointSlices exactly as
 //! kube-controller-manager's `endpointslice-controller` does, with its
-//! placement algorithm, placeholder and recycling rules, the topology aware
-//! hints and `trafficDistribution` hints, and upstream's metrics.
+//! placement algorithm, placeholder and recycling rules, the EndpointSlice
+//! tracker, the topology aware hints and `trafficDistribution` hints, and
+//! upstream's metrics.
+//!
+//! [`Controller`] is the running controller (informer handlers, the
+//! `endpoint_slice` queue, workers, the topology worker); the rest of the
+//! crate is its reconciler core, usable on its own.
 //!
 //! A sync of one Service reads the Service, the pods its selector matches
 //! and its managed slices from the informer caches, checks the
@@ -17,6 +22,10 @@
 //!
 //! | module | holds |
 //! |---|---|
+//! | [`Controller`] (here) | the controller: queues, workers, start-up |
+//! | `handlers` (private) | informer events → queue keys |
+//! | [`sync`] | `sync(key)`: read the caches, reconcile |
+//! | [`nodes`] | the compact node form and the topology worker |
 //! | [`desired`] | the desired endpoints per address type and port list (pure) |
 //! | [`placement`] | which slice each endpoint goes to (pure) |
 //! | [`slice`](mod@slice) | slice labels, owner reference, placeholder, trigger time |
@@ -27,7 +36,38 @@
 //! | [`events`] | event reasons and builders |
 //! | [`error`] | [`ReconcileError`] |
 //!
-//! # Example
+//! # Examples
+//!
+//! Running the controller:
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use ecm_endpointslice::{Config, Controller, Informers, Writers, compact_node};
+//! use ecm_informer::InformerFactory;
+//! use ecm_types::{KubeEventRecorder, KubeWriter, PodProjection};
+//! use k8s_openapi::api::core::v1::{Node, Pod, Service};
+//! use k8s_openapi::api::discovery::v1::EndpointSlice;
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = kube::Client::try_default().await?;
+//! let factory = InformerFactory::new(client.clone());
+//! let informers = Informers {
+//!     services: factory.informer::<Service>(),
+//!     pods: factory.informer_with_transform::<Pod, PodProjection, _>(PodProjection::from),
+//!     slices: factory.informer::<EndpointSlice>(),
+//!     nodes: factory.informer_with_transform::<Node, Node, _>(compact_node),
+//! };
+//! let writers = Writers {
+//!     slices: Arc::new(KubeWriter::new(client.clone())),
+//!     events: Arc::new(KubeEventRecorder::new(client, "endpoint-slice-controller", "my-host")),
+//! };
+//! let controller = Controller::new(Config::default(), &informers, writers);
+//! factory.start();
+//! controller.run(CancellationToken::new()).await;
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! Planning the slices of a Service with three pods, without writing:
 //!
@@ -61,20 +101,28 @@
 //! assert_eq!(ipv4.to_create[0].metadata.generate_name.as_deref(), Some("web-"));
 //! ```
 
+mod controller;
 pub mod desired;
 pub mod error;
 pub mod events;
+mod handlers;
 pub mod hints;
 pub mod metrics;
+pub mod nodes;
 pub mod placement;
 pub mod plan;
 pub mod reconciler;
 pub mod slice;
+pub mod sync;
 #[cfg(test)]
 mod test_support;
 
+pub use controller::{Config, Controller, Informers, Listers, Writers};
 pub use desired::NodeLookup;
 pub use error::{ReconcileError, ReconcileErrors};
+pub use handlers::SLICE_CHANGE_MIN_SYNC_DELAY;
 pub use hints::{TopologyCache, TopologySnapshot};
+pub use nodes::compact_node;
 pub use plan::{AddressTypePlan, Plan, PlanContext, plan};
 pub use reconciler::{Reconciler, ReconcilerConfig};
+pub use sync::SyncError;

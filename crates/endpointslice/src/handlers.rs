@@ -1,0 +1,190 @@
+//! Informer events → queue keys (upstream's `onServiceUpdate`,
+//! `onServiceDelete`, pod handlers, `onEndpointSliceAdd/Update/Delete` and
+//! the node handlers).
+//!
+//! | event | keys | when |
+//! |---|---|---|
+//! | Service add, update, delete | the Service's key | now |
+//! | Pod add, update, delete | the Services the change concerns ([`PodServiceQuery`]) | after the batch period |
+//! | managed EndpointSlice add or update the tracker did not expect | the slice's Service | after max(1 s, batch period) |
+//! | EndpointSlice moved to another Service, or managed-by changed | old and new Service | after max(1 s, batch period) |
+//! | unexpected delete of a slice this controller wrote | the slice's Service | after max(1 s, batch period) |
+//! | Node add, delete; Ready or zone change | the topology item | now |
+//!
+//! Upstream (1.35+) hands pod events to a second queue whose workers resolve
+//! the Services; ecm resolves them right in the handler, from the Service
+//! cache's namespace index, which yields the same keys without the extra
+//! queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ecm_informer::{Deleted, EventHandler, Lister, Selector};
+use ecm_types::endpoint_slice::service_name;
+use ecm_types::slice_tracker::EndpointSliceTracker;
+use ecm_types::wellknown::LABEL_TOPOLOGY_ZONE;
+use ecm_types::{ObjectKey, PodProjection, PodServiceQuery};
+use ecm_workqueue::RateLimitingQueue;
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+use crate::slice::{managed_by_changed, managed_by_controller, service_key};
+
+/// The least time between a slice event and the sync it causes
+/// (upstream's `endpointSliceChangeMinSyncDelay`), so that the controller's
+/// own writes coming back through the watch are absorbed by one sync.
+pub const SLICE_CHANGE_MIN_SYNC_DELAY: Duration = Duration::from_secs(1);
+
+/// The only key of the topology queue.
+pub(crate) type TopologyItem = ();
+
+/// Queues the key of every Service that is added, changed or deleted.
+pub(crate) struct ServiceHandler {
+    pub(crate) queue: RateLimitingQueue<ObjectKey>,
+}
+
+impl EventHandler<Service> for ServiceHandler {
+    fn on_add(&self, service: &Arc<Service>, _initial: bool) {
+        self.queue.add(ObjectKey::of(service.as_ref()));
+    }
+
+    fn on_update(&self, _old: &Arc<Service>, service: &Arc<Service>) {
+        self.queue.add(ObjectKey::of(service.as_ref()));
+    }
+
+    fn on_delete(&self, deleted: Deleted<Service>) {
+        self.queue.add(ObjectKey::of(deleted.obj.as_ref()));
+    }
+}
+
+/// Queues, after the batch period, the Services a pod event concerns.
+pub(crate) struct PodHandler {
+    pub(crate) queue: RateLimitingQueue<ObjectKey>,
+    pub(crate) services: Lister<Service>,
+    pub(crate) batch_period: Duration,
+}
+
+impl PodHandler {
+    fn enqueue(&self, old: Option<&PodProjection>, new: Option<&PodProjection>) {
+        let Some(query) = PodServiceQuery::for_event(old, new) else {
+            return;
+        };
+        let in_namespace = self.services.list(&query.namespace, &Selector::everything());
+        for key in query.services_to_update(in_namespace.iter().map(AsRef::as_ref)) {
+            self.queue.add_after(key, self.batch_period);
+        }
+    }
+}
+
+impl EventHandler<PodProjection> for PodHandler {
+    fn on_add(&self, pod: &Arc<PodProjection>, _initial: bool) {
+        self.enqueue(None, Some(pod));
+    }
+
+    fn on_update(&self, old: &Arc<PodProjection>, new: &Arc<PodProjection>) {
+        self.enqueue(Some(old), Some(new));
+    }
+
+    fn on_delete(&self, deleted: Deleted<PodProjection>) {
+        self.enqueue(Some(&deleted.obj), None);
+    }
+}
+
+/// Queues the Service of a slice whose change this controller did not make
+/// itself (the tracker tells), after [`SLICE_CHANGE_MIN_SYNC_DELAY`] or the
+/// batch period, whichever is longer.
+pub(crate) struct SliceHandler {
+    pub(crate) queue: RateLimitingQueue<ObjectKey>,
+    pub(crate) tracker: Arc<EndpointSliceTracker>,
+    pub(crate) delay: Duration,
+}
+
+impl SliceHandler {
+    pub(crate) fn delay(batch_period: Duration) -> Duration {
+        batch_period.max(SLICE_CHANGE_MIN_SYNC_DELAY)
+    }
+
+    fn enqueue(&self, slice: &EndpointSlice) {
+        match service_key(slice) {
+            Ok(key) => self.queue.add_after(key, self.delay),
+            Err(error) => tracing::error!(
+                slice = %ObjectKey::of(slice),
+                %error,
+                "cannot map the EndpointSlice to a Service"
+            ),
+        }
+    }
+}
+
+impl EventHandler<EndpointSlice> for SliceHandler {
+    fn on_add(&self, slice: &Arc<EndpointSlice>, _initial: bool) {
+        if managed_by_controller(slice) && self.tracker.should_sync(slice) {
+            self.enqueue(slice);
+        }
+    }
+
+    fn on_update(&self, old: &Arc<EndpointSlice>, new: &Arc<EndpointSlice>) {
+        // A slice moved to another Service: both Services must be synced.
+        if service_name(new) != service_name(old) {
+            self.enqueue(new);
+            self.enqueue(old);
+            return;
+        }
+        if managed_by_changed(old, new) || (managed_by_controller(new) && self.tracker.should_sync(new)) {
+            self.enqueue(new);
+        }
+    }
+
+    fn on_delete(&self, deleted: Deleted<EndpointSlice>) {
+        let slice = &deleted.obj;
+        // A deletion the tracker expected is our own; any other deletion of
+        // a slice we wrote must be repaired. Slices we never wrote are
+        // ignored, as upstream.
+        if managed_by_controller(slice) && self.tracker.has(slice) && !self.tracker.handle_deletion(slice) {
+            self.enqueue(slice);
+        }
+    }
+}
+
+/// Queues the topology item when the node set or a node's readiness or zone
+/// changes (an allocatable-CPU change alone does not, as upstream).
+pub(crate) struct NodeHandler {
+    pub(crate) queue: RateLimitingQueue<TopologyItem>,
+}
+
+impl NodeHandler {
+    fn ready(node: &Node) -> bool {
+        node.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+            .is_some_and(|c| c.status == "True")
+    }
+
+    fn zone(node: &Node) -> Option<&str> {
+        node.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_TOPOLOGY_ZONE))
+            .map(String::as_str)
+    }
+}
+
+impl EventHandler<Node> for NodeHandler {
+    fn on_add(&self, _node: &Arc<Node>, _initial: bool) {
+        self.queue.add(());
+    }
+
+    fn on_update(&self, old: &Arc<Node>, new: &Arc<Node>) {
+        if Self::ready(old) != Self::ready(new) || Self::zone(old) != Self::zone(new) {
+            self.queue.add(());
+        }
+    }
+
+    fn on_delete(&self, _deleted: Deleted<Node>) {
+        self.queue.add(());
+    }
+}
+
+#[cfg(test)]
+mod tests;
