@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::run::{cmd, repo_root, run};
+use crate::run::{cmd, repo_root, run, target_dir};
 
 /// The conformance scenario folders of the controllers ecm implements.
 const CONFORMANCE_SUITES: &[&str] = &["endpoints", "endpointslice"];
@@ -37,7 +37,7 @@ pub(crate) fn conformance() -> Result<()> {
     }
     run(cmd("cargo", &["build", "--package", "ecm", "--bin", "ecm"]))?;
     let mut command = cmd("python3", &[]);
-    command.arg(&check).arg("--ecm").arg(root.join("target/debug/ecm"));
+    command.arg(&check).arg("--ecm").arg(target_dir().join("debug/ecm"));
     for suite in CONFORMANCE_SUITES {
         command.arg(shared.join("scenarios").join(suite));
     }

@@ -12,6 +12,15 @@ pub(crate) fn repo_root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set (relative to the
+/// repository root if relative), else `target/` in the repository root.
+pub(crate) fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => repo_root().join(dir),
+        None => repo_root().join("target"),
+    }
+}
+
 /// A command named `program` with `args`, to run from the repository root.
 pub(crate) fn cmd(program: &str, args: &[&str]) -> Command {
     let mut command = Command::new(program);

@@ -48,7 +48,7 @@ pub fn instructions(embedded: &Embedded) -> String {
         "\necm is running against an embedded Kubernetes API server at {url}\n\
          \n  export KUBECONFIG={kc}\n\
          \x20 kubectl apply -f examples/\n\
-         \x20 kubectl get endpoints\n\
+         \x20 kubectl get endpoints,endpointslices\n\
          \x20 kubectl get pods -w\n\
          \nPods scheduled to a node (spec.nodeName) get an IP and become Ready after a moment.\n\
          Stop with Ctrl-C.\n",
