@@ -54,6 +54,10 @@ pub fn truncate(subsets: &mut [EndpointSubset]) -> bool {
             addresses.truncate(keep);
         }
         left -= count(list.as_ref());
+        // An emptied list is left out, as Go's `omitempty` leaves it out.
+        if list.as_ref().is_some_and(Vec::is_empty) {
+            *list = None;
+        }
         if truncate_ready {
             subset.not_ready_addresses = None;
         }
@@ -141,6 +145,21 @@ mod tests {
         let mut s = subsets(&[(600, 10), (600, 10)]);
         assert!(truncate(&mut s));
         assert_eq!(shape(&s), [(500, 0), (500, 0)]);
+    }
+
+    #[test]
+    fn a_list_cut_to_nothing_is_left_out() {
+        // The third subset's share of the 0 not-ready places left is 0.
+        let mut s = subsets(&[(400, 0), (600, 5)]);
+        assert!(truncate(&mut s));
+        assert_eq!(
+            s[1].not_ready_addresses, None,
+            "not Some([]), which would serialize as []"
+        );
+        let mut s = subsets(&[(1001, 0), (0, 3)]);
+        assert!(truncate(&mut s));
+        assert_eq!(s[1].addresses, None);
+        assert_eq!(s[1].not_ready_addresses, None);
     }
 
     #[test]
