@@ -51,11 +51,13 @@ impl Health {
 
 /// Installs the global Prometheus recorder and returns its handle.
 pub fn install_metrics() -> Result<PrometheusHandle> {
-    let slice_buckets: Vec<f64> = (1..=15).map(|i| f64::from(1u32 << i)).collect();
-    let handle = PrometheusBuilder::new()
+    let mut builder = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Prefix("workqueue_".into()), &WORKQUEUE_BUCKETS)?
-        .set_buckets_for_metric(Matcher::Suffix("_per_sync".into()), &slice_buckets)?
-        .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".into()), &WORKQUEUE_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".into()), &WORKQUEUE_BUCKETS)?;
+    for (name, buckets) in ecm_endpointslice::metrics::HISTOGRAM_BUCKETS {
+        builder = builder.set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)?;
+    }
+    let handle = builder
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     ecm_workqueue::metrics::describe_metrics();
@@ -188,5 +190,30 @@ mod tests {
         assert_eq!(get_status(addrs[0], "/healthz").await, 503);
         assert_eq!(get_status(addrs[0], "/metrics").await, 404);
         token.cancel();
+    }
+
+    #[test]
+    fn exported_histograms_use_upstream_buckets() {
+        // nextest runs each test in its own process, so the global
+        // recorder is free here.
+        let handle = install_metrics().unwrap();
+        metrics::histogram!(ecm_endpointslice::metrics::ENDPOINTS_ADDED_PER_SYNC).record(3.0);
+        metrics::histogram!(
+            ecm_endpointslice::metrics::ENDPOINTSLICES_CHANGED_PER_SYNC,
+            "topology" => "Disabled",
+            "traffic_distribution" => ""
+        )
+        .record(1.0);
+        metrics::histogram!("workqueue_queue_duration_seconds", "name" => "endpoint").record(0.01);
+        let text = handle.render();
+        assert!(
+            text.contains("endpoint_slice_controller_endpoints_added_per_sync_bucket{le=\"32768\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("endpoint_slice_controller_endpointslices_changed_per_sync_bucket{topology=\"Disabled\",traffic_distribution=\"\",le=\"0.005\"} 0"), "{text}");
+        assert!(
+            text.contains("workqueue_queue_duration_seconds_bucket{name=\"endpoint\",le=\"0.000001\"} 0"),
+            "{text}"
+        );
     }
 }
