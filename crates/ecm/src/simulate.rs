@@ -128,14 +128,18 @@ pub fn is_quiet(runtime: &Runtime, server: &ApiServer) -> bool {
 /// informer changes; fails at `deadline`.
 pub async fn wait_until_quiet(runtime: &Runtime, server: &ApiServer, deadline: Instant) -> Result<()> {
     let mut progress: Vec<_> = runtime.watched().iter().map(|w| w.progress.clone()).collect();
+    let started = Instant::now();
     loop {
         if is_quiet(runtime, server) {
             return Ok(());
         }
         if Instant::now() >= deadline {
             bail!(
-                "did not go quiet within {} virtual minutes",
-                VIRTUAL_TIME_LIMIT.as_secs() / 60
+                "did not go quiet within {} s (controllers idle: {}, informers synced: {}, requests in flight: {})",
+                deadline.saturating_duration_since(started).as_secs(),
+                runtime.is_idle(),
+                runtime.has_synced(),
+                server.in_flight_requests()
             );
         }
         let informer_changed = futures::future::select_all(progress.iter_mut().map(|p| Box::pin(p.changed())));
