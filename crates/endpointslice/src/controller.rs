@@ -146,6 +146,8 @@ impl Controller {
                 queue,
                 tracker: Arc::clone(controller.context.reconciler.tracker()),
                 delay: SliceHandler::delay(controller.config.batch_period),
+                stale: Arc::clone(&controller.context.stale),
+                slices: informers.slices.lister(),
             }),
             informers.nodes.add_event_handler(NodeHandler {
                 queue: controller.topology_queue.clone(),
@@ -182,6 +184,7 @@ impl Controller {
             reconciler,
             events: writers.events,
             trigger_times: TriggerTimeTracker::new(),
+            stale: Arc::default(),
         };
         Self {
             config,

@@ -9,6 +9,7 @@
 //! | managed EndpointSlice add or update the tracker did not expect | the slice's Service | after max(1 s, batch period) |
 //! | EndpointSlice moved to another Service, or managed-by changed | old and new Service | after max(1 s, batch period) |
 //! | unexpected delete of a slice this controller wrote | the slice's Service | after max(1 s, batch period) |
+//! | any slice event that brings the cache up to a stale sync's expectations | that Service | now (ecm addition) |
 //! | Node add, delete; Ready or zone change | the topology item | now |
 //!
 //! Upstream (1.35+) hands pod events to a second queue whose workers resolve
@@ -29,6 +30,7 @@ use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::slice::{managed_by_changed, managed_by_controller, service_key};
+use crate::sync::StaleServices;
 
 /// The least time between a slice event and the sync it causes
 /// (upstream's `endpointSliceChangeMinSyncDelay`), so that the controller's
@@ -97,11 +99,26 @@ pub(crate) struct SliceHandler {
     pub(crate) queue: RateLimitingQueue<ObjectKey>,
     pub(crate) tracker: Arc<EndpointSliceTracker>,
     pub(crate) delay: Duration,
+    /// Services waiting for this cache to catch up with their writes.
+    pub(crate) stale: Arc<StaleServices>,
+    /// The cache this handler is fed from (already updated when it runs).
+    pub(crate) slices: Lister<EndpointSlice>,
 }
 
 impl SliceHandler {
     pub(crate) fn delay(batch_period: Duration) -> Duration {
         batch_period.max(SLICE_CHANGE_MIN_SYNC_DELAY)
+    }
+
+    /// Queues the slice's Service at once if its last sync found this cache
+    /// stale and the cache has now caught up with every expected write.
+    fn wake_if_caught_up(&self, slice: &EndpointSlice) {
+        if let Ok(key) = service_key(slice)
+            && self.stale.caught_up(&key, &self.tracker, &self.slices)
+        {
+            tracing::trace!(service = %key, "slice cache caught up, resyncing now");
+            self.queue.add(key);
+        }
     }
 
     fn enqueue(&self, slice: &EndpointSlice) {
@@ -121,6 +138,7 @@ impl EventHandler<EndpointSlice> for SliceHandler {
         if managed_by_controller(slice) && self.tracker.should_sync(slice) {
             self.enqueue(slice);
         }
+        self.wake_if_caught_up(slice);
     }
 
     fn on_update(&self, old: &Arc<EndpointSlice>, new: &Arc<EndpointSlice>) {
@@ -133,6 +151,7 @@ impl EventHandler<EndpointSlice> for SliceHandler {
         if managed_by_changed(old, new) || (managed_by_controller(new) && self.tracker.should_sync(new)) {
             self.enqueue(new);
         }
+        self.wake_if_caught_up(new);
     }
 
     fn on_delete(&self, deleted: Deleted<EndpointSlice>) {
@@ -143,6 +162,7 @@ impl EventHandler<EndpointSlice> for SliceHandler {
         if managed_by_controller(slice) && self.tracker.has(slice) && !self.tracker.handle_deletion(slice) {
             self.enqueue(slice);
         }
+        self.wake_if_caught_up(slice);
     }
 }
 

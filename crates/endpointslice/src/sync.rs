@@ -2,9 +2,11 @@
 //! (upstream's `syncService`). The only place this controller writes, through
 //! the [`Reconciler`].
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use ecm_informer::{Lister, Selector};
+use ecm_types::slice_tracker::EndpointSliceTracker;
 use ecm_types::wellknown::{LABEL_MANAGED_BY, LABEL_SERVICE_NAME, MANAGED_BY_ENDPOINTSLICE_CONTROLLER};
 use ecm_types::{EventRecorder, ObjectKey, PodProjection, TriggerTimeTracker, service};
 use k8s_openapi::api::core::v1::Service;
@@ -48,6 +50,7 @@ pub(crate) struct SyncContext {
     pub(crate) reconciler: Reconciler,
     pub(crate) events: Arc<dyn EventRecorder>,
     pub(crate) trigger_times: TriggerTimeTracker,
+    pub(crate) stale: Arc<StaleServices>,
 }
 
 impl SyncContext {
@@ -73,6 +76,7 @@ impl SyncContext {
             self.trigger_times.delete_service(key);
             self.reconciler.delete_service(key);
             self.reconciler.tracker().delete_service(key);
+            self.stale.forget(key);
             return Ok(());
         };
         if service::is_external_name(&svc) {
@@ -84,18 +88,16 @@ impl SyncContext {
             return Ok(());
         };
         let pods = self.pods.list(namespace, &Selector::from_labels(selector));
-        let slices: Vec<Arc<EndpointSlice>> = self
-            .managed_slices(key)
-            .into_iter()
-            .filter(|s| s.metadata.deletion_timestamp.is_none())
-            .collect();
+        let slices = live_managed_slices(&self.slices, key);
         if self
             .reconciler
             .tracker()
             .stale_slices(key, slices.iter().map(AsRef::as_ref))
         {
+            self.stale.mark(key);
             return Err(SyncError::StaleCache(key.clone()));
         }
+        self.stale.forget(key);
         let trigger = self.trigger_times.compute(&svc, pods.iter().map(AsRef::as_ref));
         let result = self
             .reconciler
@@ -112,23 +114,80 @@ impl SyncContext {
         }
         Ok(())
     }
+}
 
-    /// The slices of `key` this controller manages: those labelled with the
-    /// Service's name and this controller's managed-by value.
-    fn managed_slices(&self, key: &ObjectKey) -> Vec<Arc<EndpointSlice>> {
-        if let Ok(indexed) = self.slices.store().by_index(SERVICE_INDEX, &key.to_string()) {
-            return indexed;
-        }
-        // A store without the index: filter the namespace by labels.
-        let labels = [
-            (LABEL_SERVICE_NAME.to_owned(), key.name().to_owned()),
-            (
-                LABEL_MANAGED_BY.to_owned(),
-                MANAGED_BY_ENDPOINTSLICE_CONTROLLER.to_owned(),
-            ),
-        ]
+/// The slices of `key` this controller manages (labelled with the Service's
+/// name and this controller's managed-by value), minus those being deleted:
+/// what a sync reconciles against.
+pub(crate) fn live_managed_slices(slices: &Lister<EndpointSlice>, key: &ObjectKey) -> Vec<Arc<EndpointSlice>> {
+    let managed = slices
+        .store()
+        .by_index(SERVICE_INDEX, &key.to_string())
+        .unwrap_or_else(|_| {
+            // A store without the index: filter the namespace by labels.
+            let labels = [
+                (LABEL_SERVICE_NAME.to_owned(), key.name().to_owned()),
+                (
+                    LABEL_MANAGED_BY.to_owned(),
+                    MANAGED_BY_ENDPOINTSLICE_CONTROLLER.to_owned(),
+                ),
+            ]
+            .into_iter()
+            .collect();
+            slices.list(key.namespace(), &Selector::from_labels(&labels))
+        });
+    managed
         .into_iter()
-        .collect();
-        self.slices.list(key.namespace(), &Selector::from_labels(&labels))
+        .filter(|s| s.metadata.deletion_timestamp.is_none())
+        .collect()
+}
+
+/// The Services whose last sync found the slice cache behind this
+/// controller's own writes.
+///
+/// Upstream retries such a sync with the queue's back-off (1 s, 2 s, …),
+/// however soon the cache catches up. ecm also remembers the Service here,
+/// and the slice handler queues it again the moment the cache holds every
+/// write the tracker expects. The back-off retry still happens (and finds
+/// nothing to do), so nothing is lost if the wake-up is missed.
+#[derive(Debug, Default)]
+pub(crate) struct StaleServices {
+    keys: Mutex<HashSet<ObjectKey>>,
+}
+
+impl StaleServices {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<ObjectKey>> {
+        // Insert and remove only: a panicking holder leaves a valid set.
+        self.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Remembers that `key`'s sync found a stale cache.
+    pub(crate) fn mark(&self, key: &ObjectKey) {
+        self.lock().insert(key.clone());
+    }
+
+    /// Whether `key` waits for the cache, and the cache (`slices`) now holds
+    /// every write `tracker` expects; if so, forgets `key`.
+    pub(crate) fn caught_up(
+        &self,
+        key: &ObjectKey,
+        tracker: &EndpointSliceTracker,
+        slices: &Lister<EndpointSlice>,
+    ) -> bool {
+        let mut keys = self.lock();
+        if !keys.contains(key) {
+            return false;
+        }
+        let current = live_managed_slices(slices, key);
+        if tracker.stale_slices(key, current.iter().map(AsRef::as_ref)) {
+            return false;
+        }
+        keys.remove(key);
+        true
+    }
+
+    /// Forgets `key` (its Service is gone).
+    pub(crate) fn forget(&self, key: &ObjectKey) {
+        self.lock().remove(key);
     }
 }

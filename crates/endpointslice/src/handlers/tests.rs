@@ -50,6 +50,8 @@ fn slice_handler(queue: &RateLimitingQueue<ObjectKey>, tracker: &Arc<EndpointSli
         queue: queue.clone(),
         tracker: Arc::clone(tracker),
         delay: SliceHandler::delay(Duration::ZERO),
+        stale: Arc::default(),
+        slices: Lister::new(Store::new()),
     }
 }
 
@@ -222,4 +224,54 @@ async fn node_changes_that_matter_to_topology_queue_the_topology_item() {
     }
     handler.on_add(&base, false);
     assert_eq!(queue.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_waiting_for_the_cache_is_queued_at_once_when_it_catches_up() {
+    let queue = queue();
+    let tracker = Arc::new(EndpointSliceTracker::new());
+    let store = Store::new();
+    let mut handler = slice_handler(&queue, &tracker);
+    handler.slices = Lister::new(store.clone());
+    let key = ObjectKey::new("ns", "web");
+
+    // The controller wrote generation 2 of s1; the cache still has 1.
+    let old = slice("s1", "web", OURS, 1);
+    store.insert(Arc::clone(&old));
+    tracker.update(&slice("s1", "web", OURS, 2));
+    handler.stale.mark(&key);
+
+    // Another slice of the Service changes: the cache is still behind.
+    let other = slice("s0", "web", OURS, 1);
+    store.insert(Arc::clone(&other));
+    handler.on_add(&other, false);
+    assert!(
+        queue.is_empty(),
+        "s0 is untracked, and s1 is still stale: no immediate add"
+    );
+    assert_eq!(drain(&queue).await, ["ns/web"], "s0 alone queues after the usual delay");
+
+    // Our own write of s1 arrives: the cache has caught up.
+    let new = slice("s1", "web", OURS, 2);
+    store.insert(Arc::clone(&new));
+    handler.on_update(&old, &new);
+    assert_eq!(queue.len(), 1, "queued now, without waiting for the back-off");
+    let got = queue.get().await.unwrap();
+    queue.done(&got);
+    assert_eq!(got, key);
+
+    // Once woken, the Service is forgotten: later events queue nothing more.
+    handler.on_update(&new, &new);
+    assert!(drain(&queue).await.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn services_not_waiting_are_not_woken() {
+    let queue = queue();
+    let tracker = Arc::new(EndpointSliceTracker::new());
+    let handler = slice_handler(&queue, &tracker);
+    let ours = slice("s1", "web", OURS, 1);
+    tracker.update(&ours);
+    handler.on_update(&ours, &ours);
+    assert!(drain(&queue).await.is_empty());
 }
