@@ -8,6 +8,8 @@
 //! endpoint becoming a different one; [`crate::equality::endpoints_equal_beyond_hash`]
 //! tells whether such a change happened.
 
+use std::borrow::{Borrow, Cow};
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::collections::btree_map;
 
@@ -44,6 +46,80 @@ impl EndpointIdentity {
     }
 }
 
+/// The fields of an identity, owned ([`EndpointIdentity`]) or borrowed from
+/// an endpoint ([`Probe`]), compared in the same order as
+/// `EndpointIdentity`'s derived `Ord`. Lets [`EndpointSet`] look endpoints up
+/// without copying their strings.
+trait IdentityKey {
+    fn parts(&self) -> (&[String], &str, &str, &str);
+}
+
+impl IdentityKey for EndpointIdentity {
+    fn parts(&self) -> (&[String], &str, &str, &str) {
+        (&self.addresses, &self.hostname, &self.namespace, &self.name)
+    }
+}
+
+/// The identity of an endpoint, borrowed from it (addresses are copied only
+/// when there are several, to sort them).
+struct Probe<'a> {
+    addresses: Cow<'a, [String]>,
+    hostname: &'a str,
+    namespace: &'a str,
+    name: &'a str,
+}
+
+impl<'a> Probe<'a> {
+    fn of(endpoint: &'a Endpoint) -> Self {
+        let addresses = if endpoint.addresses.is_sorted() {
+            Cow::Borrowed(endpoint.addresses.as_slice())
+        } else {
+            let mut sorted = endpoint.addresses.clone();
+            sorted.sort();
+            Cow::Owned(sorted)
+        };
+        let target = endpoint.target_ref.as_ref();
+        Self {
+            addresses,
+            hostname: endpoint.hostname.as_deref().unwrap_or_default(),
+            namespace: target.and_then(|t| t.namespace.as_deref()).unwrap_or_default(),
+            name: target.and_then(|t| t.name.as_deref()).unwrap_or_default(),
+        }
+    }
+}
+
+impl IdentityKey for Probe<'_> {
+    fn parts(&self) -> (&[String], &str, &str, &str) {
+        (&self.addresses, self.hostname, self.namespace, self.name)
+    }
+}
+
+impl<'a> Borrow<dyn IdentityKey + 'a> for EndpointIdentity {
+    fn borrow(&self) -> &(dyn IdentityKey + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn IdentityKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn IdentityKey + '_ {}
+
+impl PartialOrd for dyn IdentityKey + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn IdentityKey + '_ {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
+
 /// A set of endpoints keyed by [`EndpointIdentity`]: at most one endpoint per
 /// identity.
 ///
@@ -68,17 +144,17 @@ impl EndpointSet {
 
     /// The endpoint of the same identity as `endpoint`, if any.
     pub fn get(&self, endpoint: &Endpoint) -> Option<&Endpoint> {
-        self.items.get(&EndpointIdentity::of(endpoint))
+        self.items.get(&Probe::of(endpoint) as &dyn IdentityKey)
     }
 
     /// Whether an endpoint of the same identity as `endpoint` is in the set.
     pub fn contains(&self, endpoint: &Endpoint) -> bool {
-        self.items.contains_key(&EndpointIdentity::of(endpoint))
+        self.items.contains_key(&Probe::of(endpoint) as &dyn IdentityKey)
     }
 
     /// Removes and returns the endpoint of the same identity as `endpoint`.
     pub fn remove(&mut self, endpoint: &Endpoint) -> Option<Endpoint> {
-        self.items.remove(&EndpointIdentity::of(endpoint))
+        self.items.remove(&Probe::of(endpoint) as &dyn IdentityKey)
     }
 
     /// Removes and returns the endpoint with the smallest identity
@@ -219,5 +295,37 @@ mod tests {
         assert_eq!(set.pop_first().unwrap().addresses, ["10.0.0.1"]);
         let rest: Vec<_> = set.into_iter().map(|e| e.addresses[0].clone()).collect();
         assert_eq!(rest, ["10.0.0.2", "10.0.0.3"]);
+    }
+
+    #[test]
+    fn borrowed_lookups_agree_with_owned_identities() {
+        let endpoints = [
+            endpoint(&["10.0.0.2", "10.0.0.1"], Some("h"), Some(("ns", "p"))),
+            endpoint(&["10.0.0.1", "10.0.0.2"], Some("h"), Some(("ns", "p"))),
+            endpoint(&["10.0.0.1"], None, Some(("ns", "p"))),
+            endpoint(&["10.0.0.1"], Some("h"), None),
+            endpoint(&["10.0.0.10"], None, None),
+            endpoint(&["10.0.0.9"], None, None),
+            endpoint(&[], None, Some(("ns", "q"))),
+        ];
+        for a in &endpoints {
+            for b in &endpoints {
+                let owned = EndpointIdentity::of(a).cmp(&EndpointIdentity::of(b));
+                let (pa, pb) = (Probe::of(a), Probe::of(b));
+                let borrowed = (&pa as &dyn IdentityKey).cmp(&pb as &dyn IdentityKey);
+                assert_eq!(owned, borrowed, "{:?} vs {:?}", a.addresses, b.addresses);
+                let owned_b = EndpointIdentity::of(b);
+                assert_eq!(
+                    EndpointIdentity::of(a).cmp(&owned_b),
+                    (&pa as &dyn IdentityKey).cmp(owned_b.borrow()),
+                    "probe against stored key"
+                );
+            }
+        }
+        let set: EndpointSet = endpoints.iter().cloned().collect();
+        assert_eq!(set.len(), 6, "the two address orders are one endpoint");
+        for e in &endpoints {
+            assert!(set.contains(e));
+        }
     }
 }
