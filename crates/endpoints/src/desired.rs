@@ -17,7 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::address::pod_address;
 use crate::capacity::{capacity_annotation_set_correctly, truncate};
-use crate::repack::{RawEndpoint, repack, repack_subsets};
+use ecm_types::repack::{RawEndpoint, repack, repack_subsets};
 
 /// The subsets a Service should have, with counts for logging.
 #[derive(Clone, Debug, Default, PartialEq)]

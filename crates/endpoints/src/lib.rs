@@ -17,7 +17,7 @@
 //! | `handlers` (private) | informer events → queue keys |
 //! | [`sync`] | `sync(key)`: the only place that writes |
 //! | [`desired`] | the desired object, and whether to write it (pure) |
-//! | [`address`], [`repack`], [`capacity`] | the pure rules `desired` is made of |
+//! | [`address`], [`capacity`], `ecm_types::repack` | the pure rules `desired` is made of |
 //! | [`stale`] | the stale-cache guard |
 //! | [`metrics`] | metric names |
 //!
@@ -67,7 +67,6 @@ pub mod capacity;
 pub mod desired;
 mod handlers;
 pub mod metrics;
-pub mod repack;
 pub mod stale;
 pub mod sync;
 

@@ -21,6 +21,7 @@
 //! | [`ports`] | [`find_port`], target port resolution |
 //! | [`service`] | selector matching and which Services a pod event concerns |
 //! | [`trigger_time`] | [`TriggerTimeTracker`] for the last-change-trigger-time annotation |
+//! | [`repack`] | Endpoints subsets in upstream's `RepackSubsets` layout |
 //! | [`equality`] | semantic equality used to skip no-op writes |
 //! | [`endpoint_slice`] | EndpointSlice field access that works on every k8s-openapi version |
 //! | [`endpoint_set`] | endpoint identity and [`endpoint_set::EndpointSet`] |
@@ -81,6 +82,7 @@ pub mod key;
 pub mod pod;
 pub mod port_map;
 pub mod ports;
+pub mod repack;
 pub mod service;
 pub mod slice_tracker;
 pub mod trigger_time;

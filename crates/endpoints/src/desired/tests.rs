@@ -4,7 +4,7 @@
 //! (`../shared/conformance/scenarios/endpoints/`), in our own data.
 //!
 //! Expected values are spelled out in full and compared exactly, in ecm's
-//! documented order (see `crate::repack`): addresses by IP bytes then uid,
+//! documented order (see `ecm_types::repack`): addresses by IP bytes then uid,
 //! ports by (name, number, protocol, appProtocol), subsets by first port.
 //! Selecting pods is the caller's job, so every pod given here is one the
 //! Service's selector matched.
