@@ -1,0 +1,196 @@
+//! Which informer events queue which keys, and when.
+
+use super::*;
+use crate::test_support::{endpoints, mirrored_slice, service, service_with_selector};
+use ecm_types::wellknown::{ANNOTATION_LEADER, LABEL_MANAGED_BY, LABEL_SERVICE_NAME, LABEL_SKIP_MIRROR};
+use ecm_workqueue::{QueueConfig, default_controller_rate_limiter};
+use std::collections::BTreeMap;
+
+fn queue() -> RateLimitingQueue<ObjectKey> {
+    RateLimitingQueue::new(QueueConfig::default(), default_controller_rate_limiter())
+}
+
+/// Takes every queued key (delayed ones included, on the paused clock).
+async fn drain(queue: &RateLimitingQueue<ObjectKey>) -> Vec<String> {
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    let mut keys = Vec::new();
+    while !queue.is_empty() {
+        let key = queue.get().await.unwrap();
+        queue.done(&key);
+        keys.push(key.to_string());
+    }
+    keys.sort();
+    keys
+}
+
+fn deleted<S>(obj: S) -> Deleted<S> {
+    Deleted {
+        obj: Arc::new(obj),
+        final_state_unknown: false,
+    }
+}
+
+fn skip_mirror(name: &str) -> Endpoints {
+    let mut ep = endpoints(name, vec![]);
+    ep.metadata.labels = Some(BTreeMap::from([(LABEL_SKIP_MIRROR.to_owned(), "true".to_owned())]));
+    ep
+}
+
+fn leader(name: &str) -> Endpoints {
+    let mut ep = endpoints(name, vec![]);
+    ep.metadata.annotations = Some(BTreeMap::from([(ANNOTATION_LEADER.to_owned(), String::new())]));
+    ep
+}
+
+#[tokio::test(start_paused = true)]
+async fn endpoints_events_queue_mirrorable_endpoints_at_once() {
+    let queue = queue();
+    let handler = EndpointsHandler { queue: queue.clone() };
+    handler.on_add(&Arc::new(endpoints("foo", vec![])), true);
+    handler.on_add(&Arc::new(skip_mirror("skipped")), true);
+    handler.on_add(&Arc::new(leader("lock")), true);
+    assert_eq!(queue.len(), 1, "queued without delay");
+    assert_eq!(drain(&queue).await, ["ns/foo"]);
+
+    handler.on_update(&Arc::new(endpoints("a", vec![])), &Arc::new(skip_mirror("a")));
+    handler.on_update(&Arc::new(skip_mirror("b")), &Arc::new(endpoints("b", vec![])));
+    handler.on_update(&Arc::new(skip_mirror("c")), &Arc::new(leader("c")));
+    assert_eq!(drain(&queue).await, ["ns/a", "ns/b"], "old or new mirrorable");
+
+    handler.on_delete(deleted(endpoints("gone", vec![])));
+    handler.on_delete(deleted(skip_mirror("skipped")));
+    assert_eq!(drain(&queue).await, ["ns/gone"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn service_events_queue_only_selectorless_services_and_selector_transitions() {
+    let queue = queue();
+    let handler = ServiceHandler { queue: queue.clone() };
+    handler.on_add(&Arc::new(service("plain")), true);
+    handler.on_add(&Arc::new(service_with_selector("empty", &[])), true);
+    handler.on_add(&Arc::new(service_with_selector("selected", &[("app", "x")])), true);
+    assert_eq!(drain(&queue).await, ["ns/empty", "ns/plain"]);
+
+    let with = Arc::new(service_with_selector("t", &[("app", "x")]));
+    let other = Arc::new(service_with_selector("t", &[("app", "y")]));
+    let without = Arc::new(service("t"));
+    handler.on_update(&with, &other);
+    handler.on_update(&without, &without);
+    assert!(
+        drain(&queue).await.is_empty(),
+        "selector contents and other changes are ignored"
+    );
+    handler.on_update(&with, &without);
+    assert_eq!(drain(&queue).await, ["ns/t"]);
+    handler.on_update(&without, &with);
+    assert_eq!(drain(&queue).await, ["ns/t"]);
+
+    handler.on_delete(deleted(service("plain")));
+    handler.on_delete(deleted(service_with_selector("selected", &[("a", "b")])));
+    assert_eq!(drain(&queue).await, ["ns/plain"]);
+}
+
+fn slice(name: &str, service: &str, manager: &str, generation: i64) -> Arc<EndpointSlice> {
+    let mut slice = mirrored_slice(&endpoints(service, vec![]), name, "IPv4", vec![], vec![]);
+    slice.metadata.generation = Some(generation);
+    let labels = slice.metadata.labels.get_or_insert_with(BTreeMap::new);
+    labels.insert(LABEL_MANAGED_BY.to_owned(), manager.to_owned());
+    if service.is_empty() {
+        labels.remove(LABEL_SERVICE_NAME);
+    }
+    Arc::new(slice)
+}
+
+const OURS: &str = ecm_types::wellknown::MANAGED_BY_MIRRORING_CONTROLLER;
+
+fn slice_handler(
+    queue: &RateLimitingQueue<ObjectKey>,
+    tracker: &Arc<EndpointSliceTracker>,
+    batch: Duration,
+) -> SliceHandler {
+    SliceHandler {
+        queue: queue.clone(),
+        tracker: Arc::clone(tracker),
+        batch_period: batch,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn slice_events_wait_for_the_batch_period() {
+    let queue = queue();
+    let tracker = Arc::new(EndpointSliceTracker::new());
+    slice_handler(&queue, &tracker, Duration::ZERO).on_add(&slice("s1", "foo", OURS, 1), false);
+    assert_eq!(queue.len(), 1, "no delay by default");
+    assert_eq!(drain(&queue).await, ["ns/foo"]);
+
+    slice_handler(&queue, &tracker, Duration::from_secs(5)).on_add(&slice("s2", "foo", OURS, 1), false);
+    tokio::time::sleep(Duration::from_millis(4999)).await;
+    assert!(queue.is_empty(), "not before the batch period");
+    assert_eq!(drain(&queue).await, ["ns/foo"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn own_writes_coming_back_queue_nothing() {
+    let queue = queue();
+    let tracker = Arc::new(EndpointSliceTracker::new());
+    let handler = slice_handler(&queue, &tracker, Duration::ZERO);
+    let ours = slice("s1", "foo", OURS, 2);
+    tracker.update(&ours);
+    handler.on_add(&ours, false);
+    handler.on_update(&ours, &ours);
+    assert!(drain(&queue).await.is_empty());
+    handler.on_update(&ours, &slice("s1", "foo", OURS, 3));
+    assert_eq!(drain(&queue).await, ["ns/foo"], "someone else changed it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn slices_of_other_managers_are_ignored_unless_managed_by_changes() {
+    let queue = queue();
+    let tracker = Arc::new(EndpointSliceTracker::new());
+    let handler = slice_handler(&queue, &tracker, Duration::ZERO);
+    let theirs = slice("s1", "foo", "endpointslice-controller.k8s.io", 1);
+    handler.on_add(&theirs, false);
+    handler.on_update(&theirs, &slice("s1", "foo", "endpointslice-controller.k8s.io", 2));
+    handler.on_delete(deleted((*theirs).clone()));
+    assert!(drain(&queue).await.is_empty());
+    handler.on_update(&theirs, &slice("s1", "foo", OURS, 1));
+    assert_eq!(drain(&queue).await, ["ns/foo"], "taken over");
+    handler.on_update(&slice("s1", "foo", OURS, 1), &theirs);
+    assert_eq!(drain(&queue).await, ["ns/foo"], "given away");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_relabelled_slice_queues_both_names_whoever_manages_it() {
+    let queue = queue();
+    let tracker = Arc::new(EndpointSliceTracker::new());
+    let handler = slice_handler(&queue, &tracker, Duration::ZERO);
+    handler.on_update(&slice("s1", "foo", "x", 1), &slice("s1", "bar", "x", 1));
+    assert_eq!(drain(&queue).await, ["ns/bar", "ns/foo"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slice_without_service_name_is_not_queued() {
+    let queue = queue();
+    let tracker = Arc::new(EndpointSliceTracker::new());
+    slice_handler(&queue, &tracker, Duration::ZERO).on_add(&slice("s1", "", OURS, 1), false);
+    assert!(drain(&queue).await.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_unexpected_deletes_of_tracked_slices_queue_the_endpoints() {
+    let queue = queue();
+    let tracker = Arc::new(EndpointSliceTracker::new());
+    let handler = slice_handler(&queue, &tracker, Duration::ZERO);
+    let untracked = slice("s0", "foo", OURS, 1);
+    handler.on_delete(deleted((*untracked).clone()));
+    assert!(drain(&queue).await.is_empty(), "never tracked");
+
+    let ours = slice("s1", "foo", OURS, 1);
+    tracker.expect_deletion(&ours);
+    handler.on_delete(deleted((*ours).clone()));
+    assert!(drain(&queue).await.is_empty(), "our own delete");
+
+    tracker.update(&ours);
+    handler.on_delete(deleted((*ours).clone()));
+    assert_eq!(drain(&queue).await, ["ns/foo"], "someone deleted our slice");
+}
