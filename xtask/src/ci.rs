@@ -5,7 +5,7 @@ use anyhow::Result;
 use crate::run::{cmd, repo_root, run, target_dir};
 
 /// The conformance scenario folders of the controllers ecm implements.
-const CONFORMANCE_SUITES: &[&str] = &["endpoints", "endpointslice"];
+const CONFORMANCE_SUITES: &[&str] = &["endpoints", "endpointslice", "mirroring"];
 
 /// Whether this runs under CI (`CI=true`), which selects nextest's `ci` profile.
 fn in_ci() -> bool {

@@ -43,11 +43,6 @@ impl ControllerName {
         }
     }
 
-    /// Whether ecm implements this controller yet.
-    pub fn is_implemented(self) -> bool {
-        matches!(self, Self::Endpoints | Self::EndpointSlice)
-    }
-
     fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.spellings().contains(&name))
     }
@@ -68,18 +63,14 @@ pub enum ControllersError {
         known = ControllerName::ALL.map(ControllerName::canonical).join(", ")
     )]
     Unknown(String),
-    /// A controller named explicitly that ecm does not implement yet.
-    #[error("controller {0} is not implemented in this version of ecm")]
-    NotImplemented(ControllerName),
     /// The value enables nothing.
     #[error("--controllers={0:?} enables no controller")]
     Empty(String),
 }
 
 /// Parses a `--controllers` value: comma-separated names, `*` for every
-/// controller on by default, `-name` to disable one; order does not matter.
-/// `*` enables the controllers ecm implements; naming an unimplemented one
-/// explicitly is an error.
+/// controller (all three are on by default in kube-controller-manager too),
+/// `-name` to disable one; order does not matter.
 pub fn parse_controllers(value: &str) -> Result<BTreeSet<ControllerName>, ControllersError> {
     let mut star = false;
     let (mut on, mut off) = (BTreeSet::new(), BTreeSet::new());
@@ -89,15 +80,11 @@ pub fn parse_controllers(value: &str) -> Result<BTreeSet<ControllerName>, Contro
         } else if let Some(name) = item.strip_prefix('-') {
             off.insert(ControllerName::parse(name).ok_or_else(|| ControllersError::Unknown(name.to_owned()))?);
         } else {
-            let controller = ControllerName::parse(item).ok_or_else(|| ControllersError::Unknown(item.to_owned()))?;
-            if !controller.is_implemented() {
-                return Err(ControllersError::NotImplemented(controller));
-            }
-            on.insert(controller);
+            on.insert(ControllerName::parse(item).ok_or_else(|| ControllersError::Unknown(item.to_owned()))?);
         }
     }
     if star {
-        on.extend(ControllerName::ALL.into_iter().filter(|c| c.is_implemented()));
+        on.extend(ControllerName::ALL);
     }
     let enabled: BTreeSet<_> = on.difference(&off).copied().collect();
     if enabled.is_empty() {
@@ -111,11 +98,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn star_enables_every_implemented_controller() {
-        assert_eq!(
-            parse_controllers("*").unwrap(),
-            BTreeSet::from([ControllerName::Endpoints, ControllerName::EndpointSlice])
-        );
+    fn star_enables_every_controller() {
+        assert_eq!(parse_controllers("*").unwrap(), BTreeSet::from(ControllerName::ALL));
     }
 
     #[test]
@@ -130,25 +114,30 @@ mod tests {
         );
         assert_eq!(
             parse_controllers(" endpoints , * ").unwrap(),
-            BTreeSet::from([ControllerName::Endpoints, ControllerName::EndpointSlice])
+            BTreeSet::from(ControllerName::ALL)
         );
         assert_eq!(
             parse_controllers("*,-endpoint").unwrap(),
-            BTreeSet::from([ControllerName::EndpointSlice])
+            BTreeSet::from([ControllerName::EndpointSlice, ControllerName::Mirroring])
+        );
+        assert_eq!(
+            parse_controllers("endpointslicemirroring").unwrap(),
+            BTreeSet::from([ControllerName::Mirroring])
         );
         assert_eq!(
             parse_controllers("endpointslice-controller").unwrap(),
             BTreeSet::from([ControllerName::EndpointSlice])
         );
         assert_eq!(
-            parse_controllers("*,-endpoint,-endpointslice"),
-            Err(ControllersError::Empty("*,-endpoint,-endpointslice".into())),
-            "disabling every implemented controller leaves nothing"
+            parse_controllers("*,-endpoint,-endpointslice,-endpointslicemirroring"),
+            Err(ControllersError::Empty(
+                "*,-endpoint,-endpointslice,-endpointslicemirroring".into()
+            )),
+            "disabling every controller leaves nothing"
         );
         assert_eq!(
             parse_controllers("*,-endpointslicemirroring").unwrap(),
-            BTreeSet::from([ControllerName::Endpoints, ControllerName::EndpointSlice]),
-            "disabling an unimplemented controller is fine"
+            BTreeSet::from([ControllerName::Endpoints, ControllerName::EndpointSlice])
         );
     }
 
@@ -158,13 +147,5 @@ mod tests {
         assert_eq!(err, ControllersError::Unknown("bootstrapsigner".into()));
         assert!(err.to_string().contains("endpoints-controller"));
         assert!(matches!(parse_controllers("-nope"), Err(ControllersError::Unknown(_))));
-    }
-
-    #[test]
-    fn naming_an_unimplemented_controller_is_an_error() {
-        assert_eq!(
-            parse_controllers("endpointslicemirroring"),
-            Err(ControllersError::NotImplemented(ControllerName::Mirroring))
-        );
     }
 }

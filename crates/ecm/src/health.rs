@@ -54,7 +54,10 @@ pub fn install_metrics() -> Result<PrometheusHandle> {
     let mut builder = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Prefix("workqueue_".into()), &WORKQUEUE_BUCKETS)?
         .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".into()), &WORKQUEUE_BUCKETS)?;
-    for (name, buckets) in ecm_endpointslice::metrics::HISTOGRAM_BUCKETS {
+    let histograms = ecm_endpointslice::metrics::HISTOGRAM_BUCKETS
+        .into_iter()
+        .chain(ecm_mirroring::metrics::HISTOGRAM_BUCKETS);
+    for (name, buckets) in histograms {
         builder = builder.set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)?;
     }
     let handle = builder

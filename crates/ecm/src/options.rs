@@ -136,6 +136,14 @@ impl ControllerOptions {
             .batch_period(self.endpoint_updates_batch_period)
     }
 
+    /// The EndpointSlice mirroring controller's configuration.
+    pub fn mirroring(&self) -> ecm_mirroring::Config {
+        ecm_mirroring::Config::default()
+            .workers(usize::try_from(self.mirroring_concurrent_service_endpoint_syncs).unwrap_or(usize::MAX))
+            .batch_period(self.mirroring_endpointslice_updates_batch_period)
+            .max_endpoints_per_subset(usize::try_from(self.mirroring_max_endpoints_per_subset).unwrap_or(usize::MAX))
+    }
+
     /// The EndpointSlice controller's configuration.
     pub fn endpointslice(&self) -> ecm_endpointslice::Config {
         ecm_endpointslice::Config::default()

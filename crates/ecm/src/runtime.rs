@@ -18,6 +18,8 @@ use crate::options::ControllerOptions;
 const ENDPOINTS_COMPONENT: &str = "endpoint-controller";
 /// Event source component of the EndpointSlice controller, as upstream names it.
 const ENDPOINTSLICE_COMPONENT: &str = ecm_endpointslice::events::EVENT_SOURCE_COMPONENT;
+/// Event source component of the mirroring controller, as upstream names it.
+const MIRRORING_COMPONENT: &str = ecm_mirroring::events::EVENT_SOURCE_COMPONENT;
 
 /// An informer's resource (plural, as the API server names it) and progress.
 pub struct WatchedResource {
@@ -81,6 +83,7 @@ pub struct Runtime {
     factory: InformerFactory,
     endpoints: Option<ecm_endpoints::Controller>,
     endpointslice: Option<ecm_endpointslice::Controller>,
+    mirroring: Option<ecm_mirroring::Controller>,
     watched: Vec<WatchedResource>,
 }
 
@@ -125,11 +128,24 @@ impl Runtime {
             };
             ecm_endpointslice::Controller::new(options.endpointslice(), &informers, writers)
         });
+        let mirroring = enabled.contains(&ControllerName::Mirroring).then(|| {
+            let informers = ecm_mirroring::Informers {
+                services: shared.services(),
+                endpoints: shared.endpoints(),
+                slices: shared.slices(),
+            };
+            let writers = ecm_mirroring::Writers {
+                slices: Arc::new(KubeWriter::new(client.clone())),
+                events: Arc::new(KubeEventRecorder::new(client.clone(), MIRRORING_COMPONENT, host)),
+            };
+            ecm_mirroring::Controller::new(options.mirroring(), &informers, writers)
+        });
         let watched = shared.watched;
         Self {
             factory,
             endpoints,
             endpointslice,
+            mirroring,
             watched,
         }
     }
@@ -173,9 +189,16 @@ impl Runtime {
                 None => std::future::pending().await,
             }
         };
+        let mirroring = async {
+            match &self.mirroring {
+                Some(controller) => controller.queues_changed(controller.queue_stats()).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = endpoints => {}
             () = endpointslice => {}
+            () = mirroring => {}
         }
     }
 
@@ -193,7 +216,12 @@ impl Runtime {
                 controller.run(shutdown.clone()).await;
             }
         };
-        tokio::join!(endpoints, endpointslice);
+        let mirroring = async {
+            if let Some(controller) = &self.mirroring {
+                controller.run(shutdown.clone()).await;
+            }
+        };
+        tokio::join!(endpoints, endpointslice, mirroring);
         self.factory.shutdown().await;
     }
 }
