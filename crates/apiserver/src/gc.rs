@@ -21,7 +21,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::object::{self, OwnerRef, meta_str, set_meta, store_key};
 use crate::registry::DeleteOptions;
-use crate::resources::{ResourceId, Strategy};
+use crate::resources::{ResourceId, ResourceInfo, Strategy};
 use crate::server::Shared;
 use crate::store::{Change, EventType, WatchEvent};
 
@@ -33,6 +33,14 @@ pub(crate) async fn run(shared: Weak<Shared>, mut rx: UnboundedReceiver<Arc<Watc
         let Some(shared) = shared.upgrade() else { return };
         process(&shared, &ev);
     }
+}
+
+/// The events [`process`] acts on; the store wakes the collector for no other.
+pub(crate) fn wants(_info: &ResourceInfo, ev: &WatchEvent) -> bool {
+    let obj = ev.object.value.as_ref();
+    ev.kind == EventType::Deleted
+        || object::is_deleting(obj)
+        || (ev.kind == EventType::Added && !object::owner_refs(obj).is_empty())
 }
 
 fn process(shared: &Arc<Shared>, ev: &WatchEvent) {

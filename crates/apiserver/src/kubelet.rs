@@ -23,7 +23,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::object::{self, meta_str, store_key};
 use crate::registry::{DeleteOptions, WriteOptions};
-use crate::resources::Strategy;
+use crate::resources::{ResourceInfo, Strategy};
 use crate::server::Shared;
 use crate::store::{Change, EventType, WatchEvent};
 
@@ -163,6 +163,11 @@ impl Kubelet {
         assigned.insert(uid.to_owned(), ips.clone());
         ips
     }
+}
+
+/// The events [`run`] acts on: pods, not deleted.
+pub(crate) fn wants(info: &ResourceInfo, ev: &WatchEvent) -> bool {
+    info.strategy == Strategy::Pod && ev.kind != EventType::Deleted
 }
 
 pub(crate) async fn run(shared: Weak<Shared>, mut rx: UnboundedReceiver<Arc<WatchEvent>>) {

@@ -292,7 +292,7 @@ impl Registry {
         if subresource == Some("status") {
             strategy::prepare_for_status_update(&mut new, old);
         } else {
-            let old_meta = metadata(old).cloned().unwrap_or_default();
+            let old_meta = metadata(old);
             let meta = metadata_mut(&mut new);
             for key in [
                 "uid",
@@ -300,7 +300,7 @@ impl Registry {
                 "deletionTimestamp",
                 "deletionGracePeriodSeconds",
             ] {
-                match old_meta.get(key) {
+                match old_meta.and_then(|m| m.get(key)) {
                     Some(v) => meta.insert(key.into(), v.clone()),
                     None => meta.remove(key),
                 };
@@ -349,30 +349,42 @@ impl Registry {
                 > 0
     }
 
+    /// Checks and completes the body of an update: type, namespace, name.
+    fn normalize_update(info: &ResourceInfo, obj: &mut Value, ns: Option<&str>, name: &str) -> Result<(), ApiError> {
+        Self::check_type(info, obj)?;
+        Self::check_namespace(info, obj, ns)?;
+        let body_name = meta_str(obj, "name");
+        if body_name.is_empty() {
+            set_meta(obj, "name", Some(json!(name)));
+        } else if body_name != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        Ok(())
+    }
+
     /// Replaces an object (PUT), or its status. Returns whether it was created.
+    ///
+    /// `reparse` gives the body afresh, as `obj` was, for the rare retry after
+    /// a concurrent write: the first attempt consumes `obj` instead of a copy.
+    #[allow(clippy::too_many_arguments)] // mirrors the request's parts one to one
     pub(crate) fn update(
         &self,
         res: ResourceId,
         ns: Option<&str>,
         name: &str,
         mut obj: Value,
+        reparse: &dyn Fn() -> Result<Value, ApiError>,
         subresource: Option<&str>,
         opts: &WriteOptions,
     ) -> Result<(StoredObject, bool), ApiError> {
         let info = self.info(res);
-        Self::check_type(info, &mut obj)?;
-        Self::check_namespace(info, &mut obj, ns)?;
-        let body_name = meta_str(&obj, "name");
-        if body_name.is_empty() {
-            set_meta(&mut obj, "name", Some(json!(name)));
-        } else if body_name != name {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({body_name}) does not match the name on the URL ({name})"
-            )));
-        }
+        Self::normalize_update(info, &mut obj, ns, name)?;
         let key = store_key(ns.filter(|_| info.namespaced), name);
-        if self.store.get(res, &key).is_none() && info.strategy == Strategy::Endpoints && subresource.is_none() {
-            if !meta_str(&obj, "resourceVersion").is_empty() {
+        let given_rv = !meta_str(&obj, "resourceVersion").is_empty();
+        if info.strategy == Strategy::Endpoints && subresource.is_none() && self.store.get(res, &key).is_none() {
+            if given_rv {
                 return Err(ApiError::not_found(info, name));
             }
             match self.create(res, ns, obj.clone(), opts) {
@@ -381,8 +393,21 @@ impl Registry {
                 Err(e) => return Err(e),
             }
         }
+        let mut first = Some(obj);
         let stored = self.guaranteed_update(res, &key, name, opts.dry_run, |current| {
-            self.prepare_update(res, current, obj.clone(), subresource, opts)
+            let body = match first.take() {
+                Some(body) => body,
+                // A retry: the object changed since the body was checked
+                // against it, so a body naming a resourceVersion conflicts
+                // (what prepare_update answers first).
+                None if given_rv => return Err(ApiError::conflict(info, meta_str(&current.value, "name"))),
+                None => {
+                    let mut body = reparse()?;
+                    Self::normalize_update(info, &mut body, ns, name)?;
+                    body
+                }
+            };
+            self.prepare_update(res, current, body, subresource, opts)
         })?;
         Ok((stored, false))
     }
@@ -556,10 +581,11 @@ mod tests {
         assert!(name.starts_with("web-") && name.len() == 9, "{name}");
         let mut stale = (*a.value).clone();
         stale["metadata"]["labels"] = json!({"x": "1"});
-        reg.update(pods, Some("default"), &name, stale.clone(), None, &opts)
+        let reparse = || Ok(stale.clone());
+        reg.update(pods, Some("default"), &name, stale.clone(), &reparse, None, &opts)
             .unwrap();
         let err = reg
-            .update(pods, Some("default"), &name, stale, None, &opts)
+            .update(pods, Some("default"), &name, stale.clone(), &reparse, None, &opts)
             .unwrap_err();
         assert_eq!((err.code, err.reason.as_str()), (409, "Conflict"));
         let err = reg

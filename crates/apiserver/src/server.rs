@@ -166,10 +166,16 @@ impl ApiServer {
             }
         }
         if shared.config.garbage_collection {
-            tokio::spawn(crate::gc::run(Arc::downgrade(&shared), store.subscribe_all()));
+            tokio::spawn(crate::gc::run(
+                Arc::downgrade(&shared),
+                store.subscribe_all(crate::gc::wants),
+            ));
         }
         if shared.kubelet.is_some() {
-            tokio::spawn(crate::kubelet::run(Arc::downgrade(&shared), store.subscribe_all()));
+            tokio::spawn(crate::kubelet::run(
+                Arc::downgrade(&shared),
+                store.subscribe_all(crate::kubelet::wants),
+            ));
         }
         Ok(Self { shared })
     }

@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::error::ApiError;
 use crate::object::{meta_str, metadata_mut, owner_refs};
-use crate::resources::{ResourceId, ResourceTable};
+use crate::resources::{ResourceId, ResourceInfo, ResourceTable};
 
 /// An object as stored: parsed and serialized, with its resourceVersion.
 #[derive(Debug, Clone)]
@@ -103,13 +103,26 @@ struct ResourceState {
     tx: broadcast::Sender<Arc<WatchEvent>>,
 }
 
+/// Which events an internal listener wants (the others never wake it).
+pub(crate) type ListenerFilter = fn(&ResourceInfo, &WatchEvent) -> bool;
+
+struct Listener {
+    tx: mpsc::UnboundedSender<Arc<WatchEvent>>,
+    wants: ListenerFilter,
+}
+
 struct Inner {
     rv: u64,
     resources: Vec<ResourceState>,
     /// owner uid -> dependents (resource, key).
     dependents: HashMap<String, HashSet<(ResourceId, String)>>,
-    listeners: Vec<mpsc::UnboundedSender<Arc<WatchEvent>>>,
+    listeners: Vec<Listener>,
 }
+
+/// An event that fell out of a history, dropped once the store lock is
+/// released: it usually holds the last reference to the version an update
+/// replaced, and freeing that object is the largest single cost of an update.
+type Evicted = Option<Arc<WatchEvent>>;
 
 /// What a commit does to an object.
 #[derive(Debug)]
@@ -197,10 +210,11 @@ impl Store {
         self.inner.lock().resources[res].last_event_rv
     }
 
-    /// Receives every committed event, in order, without loss (GC, kubelet).
-    pub(crate) fn subscribe_all(&self) -> mpsc::UnboundedReceiver<Arc<WatchEvent>> {
+    /// Receives every committed event that `wants` accepts, in order,
+    /// without loss (GC, kubelet).
+    pub(crate) fn subscribe_all(&self, wants: ListenerFilter) -> mpsc::UnboundedReceiver<Arc<WatchEvent>> {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.inner.lock().listeners.push(tx);
+        self.inner.lock().listeners.push(Listener { tx, wants });
         rx
     }
 
@@ -253,7 +267,7 @@ impl Store {
         key: String,
         object: StoredObject,
         prev: Option<StoredObject>,
-    ) {
+    ) -> Evicted {
         let event = Arc::new(WatchEvent {
             resource: res,
             rv: object.rv,
@@ -266,15 +280,23 @@ impl Store {
         let state = &mut inner.resources[res];
         state.last_event_rv = event.rv;
         state.history.push_back(event.clone());
+        let mut evicted = None;
         while state.history.len() > self.history_size {
             if let Some(old) = state.history.pop_front() {
                 state.floor = old.rv;
+                evicted = Some(old);
             }
         }
         if state.tx.receiver_count() > 0 {
             let _ = state.tx.send(event.clone());
         }
-        inner.listeners.retain(|l| l.send(event.clone()).is_ok());
+        if !inner.listeners.is_empty() {
+            let info = self.table.get(res);
+            inner
+                .listeners
+                .retain(|l| !(l.wants)(info, &event) || l.tx.send(event.clone()).is_ok());
+        }
+        evicted
     }
 
     fn index_owners(inner: &mut Inner, res: ResourceId, key: &str, old: Option<&Value>, new: Option<&Value>) {
@@ -347,7 +369,9 @@ impl Store {
         let stored = StoredObject::new(value, inner.rv);
         Self::index_owners(&mut inner, res, &key, None, Some(&stored.value));
         inner.resources[res].objects.insert(key.clone(), stored.clone());
-        self.emit(&mut inner, res, EventType::Added, key, stored.clone(), None);
+        let evicted = self.emit(&mut inner, res, EventType::Added, key, stored.clone(), None);
+        drop(inner);
+        drop(evicted);
         Ok(stored)
     }
 
@@ -379,7 +403,7 @@ impl Store {
                 let stored = StoredObject::new(value, inner.rv);
                 Self::index_owners(&mut inner, res, key, Some(&current.value), Some(&stored.value));
                 inner.resources[res].objects.insert(key.to_owned(), stored.clone());
-                self.emit(
+                let evicted = self.emit(
                     &mut inner,
                     res,
                     EventType::Modified,
@@ -387,6 +411,8 @@ impl Store {
                     stored.clone(),
                     Some(current),
                 );
+                drop(inner);
+                drop(evicted);
                 Ok(stored)
             }
             Change::Remove(value) => {
@@ -397,7 +423,7 @@ impl Store {
                 let stored = StoredObject::new(value, inner.rv);
                 Self::index_owners(&mut inner, res, key, Some(&current.value), None);
                 inner.resources[res].objects.remove(key);
-                self.emit(
+                let evicted = self.emit(
                     &mut inner,
                     res,
                     EventType::Deleted,
@@ -405,6 +431,8 @@ impl Store {
                     stored.clone(),
                     Some(current),
                 );
+                drop(inner);
+                drop(evicted);
                 Ok(stored)
             }
         }
@@ -428,7 +456,9 @@ impl Store {
         } else {
             EventType::Added
         };
-        self.emit(&mut inner, res, kind, key, stored.clone(), prev);
+        let evicted = self.emit(&mut inner, res, kind, key, stored.clone(), prev);
+        drop(inner);
+        drop(evicted);
         stored
     }
 

@@ -712,6 +712,7 @@ impl RequestContext<'_> {
             self.ns(),
             name,
             obj,
+            &|| self.parse_body(body),
             self.target.subresource.as_deref(),
             &opts,
         )?;

@@ -26,21 +26,23 @@ fn parse_ip(s: &str) -> Option<IpAddr> {
 }
 
 /// `ValidateEndpointIP` / `ValidateNonSpecialIP`.
-fn non_special_ip(field: &str, s: &str, errs: &mut Vec<FieldError>) {
+///
+/// `field` builds the path only when there is an error to report.
+fn non_special_ip(field: impl Fn() -> String, s: &str, errs: &mut Vec<FieldError>) {
     let Some(ip) = parse_ip(s) else {
-        errs.push(FieldError::invalid_str(field, s, "must be a valid IP address"));
+        errs.push(FieldError::invalid_str(field(), s, "must be a valid IP address"));
         return;
     };
     if ip.is_unspecified() {
         errs.push(FieldError::invalid_str(
-            field,
+            field(),
             s,
             format!("may not be unspecified ({s})"),
         ));
     }
     if ip.is_loopback() {
         errs.push(FieldError::invalid_str(
-            field,
+            field(),
             s,
             "may not be in the loopback range (127.0.0.0/8, ::1/128)",
         ));
@@ -51,7 +53,7 @@ fn non_special_ip(field: &str, s: &str, errs: &mut Vec<FieldError>) {
     };
     if link_local_unicast {
         errs.push(FieldError::invalid_str(
-            field,
+            field(),
             s,
             "may not be in the link-local range (169.254.0.0/16, fe80::/10)",
         ));
@@ -62,7 +64,7 @@ fn non_special_ip(field: &str, s: &str, errs: &mut Vec<FieldError>) {
     };
     if link_local_multicast {
         errs.push(FieldError::invalid_str(
-            field,
+            field(),
             s,
             "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)",
         ));
@@ -77,30 +79,30 @@ fn arr<'a>(v: &'a Value, key: &str) -> &'a [Value] {
     v.get(key).and_then(Value::as_array).map_or(&[], Vec::as_slice)
 }
 
-fn dns_label(field: &str, s: &str, errs: &mut Vec<FieldError>) {
+fn dns_label(field: impl Fn() -> String, s: &str, errs: &mut Vec<FieldError>) {
     for msg in names::dns1123_label_errors(s) {
-        errs.push(FieldError::invalid_str(field, s, msg));
+        errs.push(FieldError::invalid_str(field(), s, msg));
     }
 }
 
-fn node_name(field: &str, s: &str, errs: &mut Vec<FieldError>) {
+fn node_name(field: impl Fn() -> String, s: &str, errs: &mut Vec<FieldError>) {
     for msg in names::dns1123_subdomain_errors(s) {
-        errs.push(FieldError::invalid_str(field, s, msg));
+        errs.push(FieldError::invalid_str(field(), s, msg));
     }
 }
 
-fn protocol(field: &str, port: &Value, errs: &mut Vec<FieldError>) {
+fn protocol(field: impl Fn() -> String, port: &Value, errs: &mut Vec<FieldError>) {
     match port.get("protocol") {
-        None | Some(Value::Null) => errs.push(FieldError::required(field, "")),
+        None | Some(Value::Null) => errs.push(FieldError::required(field(), "")),
         Some(Value::String(p)) if PROTOCOLS.contains(&p.as_str()) => {}
-        Some(other) => errs.push(FieldError::not_supported(field, other, &PROTOCOLS)),
+        Some(other) => errs.push(FieldError::not_supported(field(), other, &PROTOCOLS)),
     }
 }
 
-fn app_protocol(field: &str, port: &Value, errs: &mut Vec<FieldError>) {
+fn app_protocol(field: impl Fn() -> String, port: &Value, errs: &mut Vec<FieldError>) {
     if let Some(app) = str_at(port, "appProtocol") {
         for msg in names::qualified_name_errors(app) {
-            errs.push(FieldError::invalid_str(field, app, msg));
+            errs.push(FieldError::invalid_str(field(), app, msg));
         }
     }
 }
@@ -121,33 +123,34 @@ pub(super) fn validate_endpoint_slice(obj: &Value, old: Option<&Value>) -> Vec<F
         errs.push(FieldError::too_many("endpoints", endpoints.len(), MAX_ENDPOINTS));
     } else {
         for (i, ep) in endpoints.iter().enumerate() {
-            let base = format!("endpoints[{i}]");
+            // Paths are built only for errors: most writes have none.
+            let base = || format!("endpoints[{i}]");
             let addresses = arr(ep, "addresses");
-            let apath = format!("{base}.addresses");
+            let apath = || format!("endpoints[{i}].addresses");
             if addresses.is_empty() {
-                errs.push(FieldError::required(apath.clone(), "must contain at least 1 address"));
+                errs.push(FieldError::required(apath(), "must contain at least 1 address"));
             } else if addresses.len() > MAX_ADDRESSES {
-                errs.push(FieldError::too_many(apath.clone(), addresses.len(), MAX_ADDRESSES));
+                errs.push(FieldError::too_many(apath(), addresses.len(), MAX_ADDRESSES));
             }
             for (j, addr) in addresses.iter().enumerate() {
-                let field = format!("{apath}[{j}]");
+                let field = || format!("endpoints[{i}].addresses[{j}]");
                 let a = addr.as_str().unwrap_or("");
                 match address_type {
                     "IPv4" => {
                         if !matches!(parse_ip(a), Some(IpAddr::V4(_))) {
-                            errs.push(FieldError::invalid_str(&*field, a, "must be a valid IPv4 address"));
+                            errs.push(FieldError::invalid_str(field(), a, "must be a valid IPv4 address"));
                         }
-                        non_special_ip(&field, a, &mut errs);
+                        non_special_ip(field, a, &mut errs);
                     }
                     "IPv6" => {
                         if !matches!(parse_ip(a), Some(IpAddr::V6(_))) {
-                            errs.push(FieldError::invalid_str(&*field, a, "must be a valid IPv6 address"));
+                            errs.push(FieldError::invalid_str(field(), a, "must be a valid IPv6 address"));
                         }
-                        non_special_ip(&field, a, &mut errs);
+                        non_special_ip(field, a, &mut errs);
                     }
                     "FQDN" if a.len() > 253 || !a.contains('.') || !names::is_dns1123_subdomain(&a.to_lowercase()) => {
                         errs.push(FieldError::invalid_str(
-                            &*field,
+                            field(),
                             a,
                             "should be a domain with at least two segments separated by dots",
                         ));
@@ -156,10 +159,10 @@ pub(super) fn validate_endpoint_slice(obj: &Value, old: Option<&Value>) -> Vec<F
                 }
             }
             if let Some(n) = str_at(ep, "nodeName") {
-                node_name(&format!("{base}.nodeName"), n, &mut errs);
+                node_name(|| format!("{}.nodeName", base()), n, &mut errs);
             }
             if let Some(topo) = ep.get("deprecatedTopology").and_then(Value::as_object) {
-                let tpath = format!("{base}.deprecatedTopology");
+                let tpath = format!("{}.deprecatedTopology", base());
                 if topo.len() > MAX_TOPOLOGY_LABELS {
                     errs.push(FieldError::too_many(tpath.clone(), topo.len(), MAX_TOPOLOGY_LABELS));
                 }
@@ -181,10 +184,10 @@ pub(super) fn validate_endpoint_slice(obj: &Value, old: Option<&Value>) -> Vec<F
                 }
             }
             if let Some(h) = str_at(ep, "hostname") {
-                dns_label(&format!("{base}.hostname"), h, &mut errs);
+                dns_label(|| format!("{}.hostname", base()), h, &mut errs);
             }
             if let Some(hints) = ep.get("hints").filter(|h| !h.is_null()) {
-                validate_hints(&format!("{base}.hints"), hints, &mut errs);
+                validate_hints(&format!("{}.hints", base()), hints, &mut errs);
             }
         }
     }
@@ -194,16 +197,15 @@ pub(super) fn validate_endpoint_slice(obj: &Value, old: Option<&Value>) -> Vec<F
     } else {
         let mut seen = std::collections::HashSet::new();
         for (i, port) in ports.iter().enumerate() {
-            let base = format!("ports[{i}]");
             let name = str_at(port, "name").unwrap_or("");
             if !name.is_empty() {
-                dns_label(&format!("{base}.name"), name, &mut errs);
+                dns_label(|| format!("ports[{i}].name"), name, &mut errs);
             }
-            if !seen.insert(name.to_owned()) {
-                errs.push(FieldError::duplicate(format!("{base}.name"), super::quote(name)));
+            if !seen.insert(name) {
+                errs.push(FieldError::duplicate(format!("ports[{i}].name"), super::quote(name)));
             }
-            protocol(&format!("{base}.protocol"), port, &mut errs);
-            app_protocol(&format!("{base}.appProtocol"), port, &mut errs);
+            protocol(|| format!("ports[{i}].protocol"), port, &mut errs);
+            app_protocol(|| format!("ports[{i}].appProtocol"), port, &mut errs);
         }
     }
     if let Some(old) = old {
@@ -250,7 +252,7 @@ fn validate_hints(base: &str, hints: &Value, errs: &mut Vec<FieldError>) {
             if !seen.insert(name) {
                 errs.push(FieldError::duplicate(field.clone(), super::quote(name)));
             }
-            node_name(&field, name, errs);
+            node_name(|| field.clone(), name, errs);
         }
     }
 }
@@ -276,12 +278,12 @@ pub(super) fn validate_endpoints(obj: &Value) -> Vec<FieldError> {
                     errs.push(FieldError::invalid_str(format!("{apath}.ip"), ip, IP_MSG));
                 }
                 if let Some(h) = str_at(addr, "hostname").filter(|h| !h.is_empty()) {
-                    dns_label(&format!("{apath}.hostname"), h, &mut errs);
+                    dns_label(|| format!("{apath}.hostname"), h, &mut errs);
                 }
                 if let Some(n) = str_at(addr, "nodeName") {
-                    node_name(&format!("{apath}.nodeName"), n, &mut errs);
+                    node_name(|| format!("{apath}.nodeName"), n, &mut errs);
                 }
-                non_special_ip(&format!("{apath}.ip"), ip, &mut errs);
+                non_special_ip(|| format!("{apath}.ip"), ip, &mut errs);
             }
         }
         let ports = arr(subset, "ports");
@@ -292,7 +294,7 @@ pub(super) fn validate_endpoints(obj: &Value) -> Vec<FieldError> {
             if ports.len() > 1 && name.is_empty() {
                 errs.push(FieldError::required(format!("{ppath}.name"), ""));
             } else if !name.is_empty() {
-                dns_label(&format!("{ppath}.name"), name, &mut errs);
+                dns_label(|| format!("{ppath}.name"), name, &mut errs);
             }
             if !name.is_empty() && !seen.insert(name) {
                 errs.push(FieldError::duplicate(format!("{ppath}.name"), super::quote(name)));
@@ -305,8 +307,8 @@ pub(super) fn validate_endpoints(obj: &Value) -> Vec<FieldError> {
                     "must be between 1 and 65535, inclusive",
                 ));
             }
-            protocol(&format!("{ppath}.protocol"), port, &mut errs);
-            app_protocol(&format!("{ppath}.appProtocol"), port, &mut errs);
+            protocol(|| format!("{ppath}.protocol"), port, &mut errs);
+            app_protocol(|| format!("{ppath}.appProtocol"), port, &mut errs);
         }
     }
     errs
