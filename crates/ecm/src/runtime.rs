@@ -170,6 +170,7 @@ impl Runtime {
                 .endpointslice
                 .as_ref()
                 .is_none_or(ecm_endpointslice::Controller::is_idle)
+            && self.mirroring.as_ref().is_none_or(ecm_mirroring::Controller::is_idle)
     }
 
     /// Waits until some controller's queue changes state.
