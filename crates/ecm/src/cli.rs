@@ -13,12 +13,14 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+use crate::client::ClientSource;
+use crate::controllers::ControllerName;
 use crate::controllers::parse_controllers;
 use crate::duration::parse_duration;
 use crate::health::Health;
 use crate::logging::LogFormat;
 use crate::options::ControllerOptions;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, SHARED_INFORMERS};
 use crate::{client, embedded, health, leader, logging, simulate};
 
 /// The `ecm` command line.
@@ -214,7 +216,9 @@ async fn run(args: RunArgs) -> Result<()> {
     tracing::info!(addresses = ?bound, "serving health probes and metrics");
 
     let mut embedded = None;
-    let client = if args.embedded {
+    // The process's own client (start-up check, leader election) and the
+    // per-component clients the controllers and informers use.
+    let (client, clients): (kube::Client, Arc<dyn ClientSource + Send + Sync>) = if args.embedded {
         let started = embedded::start(
             args.embedded_listen,
             args.embedded_kubeconfig.clone(),
@@ -223,8 +227,9 @@ async fn run(args: RunArgs) -> Result<()> {
         .await?;
         println!("{}", embedded::instructions(&started));
         let client = started.server.client_with_user_agent(&client::user_agent());
+        let clients = Arc::new(started.server.clone());
         embedded = Some(started);
-        client
+        (client, clients)
     } else {
         let options = client::ClientOptions {
             kubeconfig: args.kubeconfig.clone(),
@@ -233,22 +238,28 @@ async fn run(args: RunArgs) -> Result<()> {
         };
         let client = client::build(&options).await?;
         client::check_reachable(&client, args.startup_timeout).await?;
-        client
+        let config = client::load_config(&options).await?;
+        let components = ControllerName::ALL
+            .map(ControllerName::canonical)
+            .into_iter()
+            .chain([SHARED_INFORMERS]);
+        let clients = client::ClusterClients::new(&config, options.qps, options.burst, components)?;
+        (client, Arc::new(clients))
     };
 
     let identity = leader::default_identity();
     let controllers = enabled.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
     tracing::info!(%controllers, %identity, "starting ecm");
     let work = |stop: CancellationToken| {
-        let (client, options, health, enabled, identity) = (
-            client.clone(),
+        let (clients, options, health, enabled, identity) = (
+            Arc::clone(&clients),
             args.options.clone(),
             health.clone(),
             enabled.clone(),
             identity.clone(),
         );
         async move {
-            let runtime = Arc::new(Runtime::new(&client, &enabled, &options, &identity, &stop));
+            let runtime = Arc::new(Runtime::new(clients.as_ref(), &enabled, &options, &identity, &stop));
             let ready = tokio::spawn({
                 let (runtime, health, stop) = (Arc::clone(&runtime), health.clone(), stop.clone());
                 async move {

@@ -11,7 +11,11 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::client::ClientSource;
 use crate::controllers::ControllerName;
+
+/// The component name of the informers' client.
+pub const SHARED_INFORMERS: &str = "shared-informers";
 use crate::options::ControllerOptions;
 
 /// Event source component of the Endpoints controller, as upstream names it.
@@ -88,22 +92,26 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Builds the `enabled` controllers on `client`; their informers stop
-    /// when `shutdown` is cancelled. `host` names this process in the events
-    /// it records.
+    /// Builds the `enabled` controllers; their informers stop when
+    /// `shutdown` is cancelled. The informers share the client of component
+    /// [`SHARED_INFORMERS`]; each controller writes through a client of its
+    /// own, named after it ([`ControllerName::canonical`]), as in
+    /// kube-controller-manager. `host` names this process in the events it
+    /// records.
     pub fn new(
-        client: &kube::Client,
+        clients: &dyn ClientSource,
         enabled: &BTreeSet<ControllerName>,
         options: &ControllerOptions,
         host: &str,
         shutdown: &CancellationToken,
     ) -> Self {
-        let factory = InformerFactory::new(client.clone()).with_shutdown(shutdown);
+        let factory = InformerFactory::new(clients.client(SHARED_INFORMERS)).with_shutdown(shutdown);
         let mut shared = SharedInformers {
             factory: &factory,
             watched: Vec::new(),
         };
         let endpoints = enabled.contains(&ControllerName::Endpoints).then(|| {
+            let client = clients.client(ControllerName::Endpoints.canonical());
             let informers = ecm_endpoints::Informers {
                 services: shared.services(),
                 pods: shared.pods(),
@@ -116,6 +124,7 @@ impl Runtime {
             ecm_endpoints::Controller::new(options.endpoints(), &informers, writers)
         });
         let endpointslice = enabled.contains(&ControllerName::EndpointSlice).then(|| {
+            let client = clients.client(ControllerName::EndpointSlice.canonical());
             let informers = ecm_endpointslice::Informers {
                 services: shared.services(),
                 pods: shared.pods(),
@@ -129,6 +138,7 @@ impl Runtime {
             ecm_endpointslice::Controller::new(options.endpointslice(), &informers, writers)
         });
         let mirroring = enabled.contains(&ControllerName::Mirroring).then(|| {
+            let client = clients.client(ControllerName::Mirroring.canonical());
             let informers = ecm_mirroring::Informers {
                 services: shared.services(),
                 endpoints: shared.endpoints(),

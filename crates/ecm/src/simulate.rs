@@ -27,7 +27,6 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::user_agent;
 use crate::runtime::Runtime;
 use crate::scenario::Scenario;
 
@@ -54,10 +53,9 @@ pub async fn run(scenario: Scenario) -> Result<Value> {
     let server = ApiServer::new(config).context("cannot start the API server")?;
     load(&server, &scenario)?;
 
-    let client = server.client_with_user_agent(&user_agent());
     let shutdown = CancellationToken::new();
     let runtime = Arc::new(Runtime::new(
-        &client,
+        &server,
         &scenario.controllers,
         &scenario.options,
         "simulate",
