@@ -5,8 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use ecm_types::slice_tracker::EndpointSliceTracker;
+use ecm_types::slice_writes::{SliceWrite, SliceWriteFailure, SliceWrites, SlicesWritten, write_slices};
 use ecm_types::wellknown::DEFAULT_MAX_ENDPOINTS_PER_SLICE;
-use ecm_types::{EventRecorder, ObjectKey, ObjectWriter, PodProjection, WriteError};
+use ecm_types::{EventRecorder, ObjectKey, ObjectWriter, PodProjection};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
@@ -41,15 +42,6 @@ impl ReconcilerConfig {
         self.max_endpoints_per_slice = max;
         self
     }
-}
-
-/// How far the writes of one address type got.
-enum Written {
-    /// Every write was attempted and succeeded.
-    All,
-    /// A create found the namespace terminating; the other writes of the
-    /// address type were dropped and the sync counts as a success.
-    NamespaceTerminating,
 }
 
 /// Brings a Service's EndpointSlices in line with its pods.
@@ -194,13 +186,13 @@ impl Reconciler {
                 node: m.node.clone(),
             }));
             record_endpoint_changes(address_type.endpoints_added, address_type.endpoints_removed);
-            match self.write(service, namespace, address_type).await {
-                Ok(Written::All) => record_slices_changed(
+            match self.write(service, address_type).await {
+                Ok(SlicesWritten::All) => record_slices_changed(
                     address_type.topology_label,
                     &address_type.traffic_distribution_label,
                     address_type.slices_changed(),
                 ),
-                Ok(Written::NamespaceTerminating) => {}
+                Ok(SlicesWritten::NamespaceTerminating) => {}
                 Err(error) => errors.push(error),
             }
             for event in &address_type.events {
@@ -229,67 +221,28 @@ impl Reconciler {
 
     /// Writes one address type's slices (upstream's `finalize`, after the
     /// recycling step the plan already did).
-    async fn write(
-        &self,
-        service: &ObjectKey,
-        namespace: &str,
-        plan: &AddressTypePlan<'_>,
-    ) -> Result<Written, ReconcileError> {
-        for slice in &plan.to_create {
-            match self.writer.create(namespace, slice).await {
-                Ok(created) => {
-                    tracing::debug!(service = %service, slice = created.metadata.name.as_deref(), "created slice");
-                    self.tracker.update(&created);
-                    record_change(Operation::Create);
-                }
-                Err(WriteError::NamespaceTerminating(message)) => {
-                    tracing::debug!(service = %service, %message, "namespace terminating, dropping slice writes");
-                    return Ok(Written::NamespaceTerminating);
-                }
-                Err(cause) => {
-                    return Err(ReconcileError::Create {
-                        service: service.clone(),
-                        cause,
-                    });
-                }
-            }
+    async fn write(&self, service: &ObjectKey, plan: &AddressTypePlan<'_>) -> Result<SlicesWritten, ReconcileError> {
+        let writes = SliceWrites {
+            owner: service,
+            to_create: &plan.to_create,
+            to_update: &plan.to_update,
+            to_delete: &plan.to_delete,
+        };
+        let written = write_slices(&*self.writer, &self.tracker, writes, |write| {
+            record_change(match write {
+                SliceWrite::Create => Operation::Create,
+                SliceWrite::Update => Operation::Update,
+                SliceWrite::Delete => Operation::Delete,
+            });
+        })
+        .await;
+        let service = service.clone();
+        match written {
+            Ok(done) => Ok(done),
+            Err(SliceWriteFailure::Create { cause }) => Err(ReconcileError::Create { service, cause }),
+            Err(SliceWriteFailure::Update { name, cause }) => Err(ReconcileError::Update { name, service, cause }),
+            Err(SliceWriteFailure::Delete { name, cause }) => Err(ReconcileError::Delete { name, service, cause }),
         }
-        for slice in &plan.to_update {
-            let name = slice.metadata.name.as_deref().unwrap_or_default();
-            match self.writer.update(namespace, slice).await {
-                Ok(updated) => {
-                    tracing::debug!(service = %service, slice = name, "updated slice");
-                    self.tracker.update(&updated);
-                    record_change(Operation::Update);
-                }
-                Err(cause) => {
-                    return Err(ReconcileError::Update {
-                        name: name.to_owned(),
-                        service: service.clone(),
-                        cause,
-                    });
-                }
-            }
-        }
-        for slice in &plan.to_delete {
-            let name = slice.metadata.name.as_deref().unwrap_or_default();
-            match self.writer.delete(namespace, name).await {
-                Ok(()) => {
-                    tracing::debug!(service = %service, slice = name, "deleted slice");
-                    self.tracker.expect_deletion(slice);
-                    record_change(Operation::Delete);
-                }
-                Err(cause) if cause.is_not_found() => {}
-                Err(cause) => {
-                    return Err(ReconcileError::Delete {
-                        name: name.to_owned(),
-                        service: service.clone(),
-                        cause,
-                    });
-                }
-            }
-        }
-        Ok(Written::All)
     }
 
     /// Forgets a deleted Service's contribution to the slice gauges

@@ -6,7 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use ecm_types::slice_tracker::EndpointSliceTracker;
-use ecm_types::{EventRecorder, ObjectKey, ObjectWriter, WriteError};
+use ecm_types::slice_writes::{SliceWrite, SliceWriteFailure, SliceWrites, write_slices};
+use ecm_types::{EventRecorder, ObjectKey, ObjectWriter};
 use k8s_openapi::api::core::v1::Endpoints;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
@@ -147,63 +148,27 @@ impl Reconciler {
     }
 
     async fn write(&self, key: &ObjectKey, plan: &Plan<'_>) -> Result<(), ReconcileError> {
-        let namespace = key.namespace();
-        for slice in &plan.to_create {
-            match self.writer.create(namespace, slice).await {
-                Ok(created) => {
-                    tracing::debug!(endpoints = %key, slice = created.metadata.name.as_deref(), "created mirrored slice");
-                    self.tracker.update(&created);
-                    record_change(Operation::Create);
-                }
-                Err(WriteError::NamespaceTerminating(message)) => {
-                    tracing::debug!(endpoints = %key, %message, "namespace terminating, dropping the writes");
-                    return Ok(());
-                }
-                Err(cause) => {
-                    return Err(ReconcileError::Create {
-                        endpoints: key.clone(),
-                        cause,
-                    });
-                }
-            }
+        let writes = SliceWrites {
+            owner: key,
+            to_create: &plan.to_create,
+            to_update: &plan.to_update,
+            to_delete: &plan.to_delete,
+        };
+        let written = write_slices(&*self.writer, &self.tracker, writes, |write| {
+            record_change(match write {
+                SliceWrite::Create => Operation::Create,
+                SliceWrite::Update => Operation::Update,
+                SliceWrite::Delete => Operation::Delete,
+            });
+        })
+        .await;
+        let endpoints = key.clone();
+        match written {
+            Ok(_) => Ok(()),
+            Err(SliceWriteFailure::Create { cause }) => Err(ReconcileError::Create { endpoints, cause }),
+            Err(SliceWriteFailure::Update { name, cause }) => Err(ReconcileError::Update { name, endpoints, cause }),
+            Err(SliceWriteFailure::Delete { name, cause }) => Err(ReconcileError::Delete { name, endpoints, cause }),
         }
-        for slice in &plan.to_update {
-            let name = slice.metadata.name.as_deref().unwrap_or_default();
-            match self.writer.update(namespace, slice).await {
-                Ok(updated) => {
-                    tracing::debug!(endpoints = %key, slice = name, "updated mirrored slice");
-                    self.tracker.update(&updated);
-                    record_change(Operation::Update);
-                }
-                Err(cause) => {
-                    return Err(ReconcileError::Update {
-                        name: name.to_owned(),
-                        endpoints: key.clone(),
-                        cause,
-                    });
-                }
-            }
-        }
-        for slice in &plan.to_delete {
-            let name = slice.metadata.name.as_deref().unwrap_or_default();
-            match self.writer.delete(namespace, name).await {
-                Ok(()) => {
-                    tracing::debug!(endpoints = %key, slice = name, "deleted mirrored slice");
-                    self.tracker.expect_deletion(slice);
-                    record_change(Operation::Delete);
-                }
-                // Already gone: what the delete wanted.
-                Err(cause) if cause.is_not_found() => self.tracker.expect_deletion(slice),
-                Err(cause) => {
-                    return Err(ReconcileError::Delete {
-                        name: name.to_owned(),
-                        endpoints: key.clone(),
-                        cause,
-                    });
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Deletes every slice mirrored for `key`, which is no longer mirrored,

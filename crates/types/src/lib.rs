@@ -27,6 +27,7 @@
 //! | [`endpoint_set`] | endpoint identity and [`endpoint_set::EndpointSet`] |
 //! | [`port_map`] | [`port_map::PortMapKey`], the order-insensitive key of a slice's ports |
 //! | [`slice_tracker`] | [`slice_tracker::EndpointSliceTracker`], expected generations of written slices |
+//! | [`slice_writes`] | planned EndpointSlice writes carried out in upstream's order |
 //! | [`writers`] | [`ObjectWriter`], [`KubeWriter`], [`WriteError`] |
 //! | [`events`] | [`EventRecorder`], [`KubeEventRecorder`] |
 //! | `fixtures` (feature `mock`) | Pod and Service builders for tests |
@@ -85,6 +86,7 @@ pub mod ports;
 pub mod repack;
 pub mod service;
 pub mod slice_tracker;
+pub mod slice_writes;
 pub mod trigger_time;
 pub mod wellknown;
 pub mod writers;

@@ -1,0 +1,131 @@
+//! Carrying out planned EndpointSlice writes (upstream's `finalize`, shared
+//! by the EndpointSlice and mirroring controllers): creates, then updates,
+//! then deletes, each success recorded in the [`EndpointSliceTracker`].
+
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+use crate::slice_tracker::EndpointSliceTracker;
+use crate::{ObjectKey, ObjectWriter, WriteError};
+
+/// A successful write, for the caller's metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SliceWrite {
+    /// A slice was created.
+    Create,
+    /// A slice was updated.
+    Update,
+    /// A slice was deleted.
+    Delete,
+}
+
+/// How far the writes got when none failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlicesWritten {
+    /// Every write was made.
+    All,
+    /// A create found the namespace terminating; the remaining writes were
+    /// dropped, and the caller counts the sync as a success.
+    NamespaceTerminating,
+}
+
+/// The write that failed and ended the writes.
+#[derive(Debug)]
+pub enum SliceWriteFailure {
+    /// A create failed.
+    Create {
+        /// The API error.
+        cause: WriteError,
+    },
+    /// An update of slice `name` failed.
+    Update {
+        /// The slice.
+        name: String,
+        /// The API error.
+        cause: WriteError,
+    },
+    /// A delete of slice `name` failed.
+    Delete {
+        /// The slice.
+        name: String,
+        /// The API error.
+        cause: WriteError,
+    },
+}
+
+/// The slices to write for one owner (a Service or an Endpoints object).
+#[derive(Clone, Copy, Debug)]
+pub struct SliceWrites<'p, 'a> {
+    /// The owner, for logs; its namespace is where the slices are written.
+    pub owner: &'p ObjectKey,
+    /// New slices (`generateName`).
+    pub to_create: &'p [EndpointSlice],
+    /// Changed slices, with the resourceVersion they were read at.
+    pub to_update: &'p [EndpointSlice],
+    /// Slices to delete.
+    pub to_delete: &'p [&'a EndpointSlice],
+}
+
+/// Writes `writes` in upstream's order: creates, updates, deletes.
+///
+/// Every success is recorded in `tracker` (creates and updates with what the
+/// API returned, deletes as expected deletions) and reported to
+/// `on_success`. A create refused because the namespace is terminating ends
+/// the writes with [`SlicesWritten::NamespaceTerminating`]; any other failure
+/// ends them with the failed write. Deleting a slice that is already gone is
+/// not a failure (and is not reported).
+pub async fn write_slices(
+    writer: &dyn ObjectWriter<EndpointSlice>,
+    tracker: &EndpointSliceTracker,
+    writes: SliceWrites<'_, '_>,
+    mut on_success: impl FnMut(SliceWrite),
+) -> Result<SlicesWritten, SliceWriteFailure> {
+    let (owner, namespace) = (writes.owner, writes.owner.namespace());
+    for slice in writes.to_create {
+        match writer.create(namespace, slice).await {
+            Ok(created) => {
+                tracing::debug!(owner = %owner, slice = created.metadata.name.as_deref(), "created slice");
+                tracker.update(&created);
+                on_success(SliceWrite::Create);
+            }
+            Err(WriteError::NamespaceTerminating(message)) => {
+                tracing::debug!(owner = %owner, %message, "namespace terminating, dropping the slice writes");
+                return Ok(SlicesWritten::NamespaceTerminating);
+            }
+            Err(cause) => return Err(SliceWriteFailure::Create { cause }),
+        }
+    }
+    for slice in writes.to_update {
+        let name = slice.metadata.name.as_deref().unwrap_or_default();
+        match writer.update(namespace, slice).await {
+            Ok(updated) => {
+                tracing::debug!(owner = %owner, slice = name, "updated slice");
+                tracker.update(&updated);
+                on_success(SliceWrite::Update);
+            }
+            Err(cause) => {
+                return Err(SliceWriteFailure::Update {
+                    name: name.to_owned(),
+                    cause,
+                });
+            }
+        }
+    }
+    for slice in writes.to_delete {
+        let name = slice.metadata.name.as_deref().unwrap_or_default();
+        match writer.delete(namespace, name).await {
+            Ok(()) => {
+                tracing::debug!(owner = %owner, slice = name, "deleted slice");
+                tracker.expect_deletion(slice);
+                on_success(SliceWrite::Delete);
+            }
+            Err(cause) if cause.is_not_found() => {}
+            Err(cause) => {
+                return Err(SliceWriteFailure::Delete {
+                    name: name.to_owned(),
+                    cause,
+                });
+            }
+        }
+    }
+    Ok(SlicesWritten::All)
+}
