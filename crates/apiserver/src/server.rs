@@ -29,6 +29,8 @@ pub(crate) struct Shared {
     pub(crate) write_log: WriteLog,
     pub(crate) faults: FaultInjector,
     pub(crate) in_flight: AtomicUsize,
+    /// Watches being served, for [`ApiServer::open_watches`].
+    pub(crate) open_watches: AtomicUsize,
     pub(crate) shutdown: tokio::sync::watch::Sender<u64>,
     pub(crate) kubelet: Option<Kubelet>,
     pub(crate) served_at: Mutex<Option<SocketAddr>>,
@@ -149,6 +151,7 @@ impl ApiServer {
             faults: FaultInjector::new(config.faults.clone()),
             write_log: WriteLog::default(),
             in_flight: AtomicUsize::new(0),
+            open_watches: AtomicUsize::new(0),
             shutdown: tokio::sync::watch::channel(0).0,
             kubelet,
             served_at: Mutex::new(None),
@@ -342,6 +345,13 @@ impl ApiServer {
     /// Requests being served right now, watches excluded.
     pub fn in_flight_requests(&self) -> usize {
         self.shared.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Watches being served right now. A watch counts from the moment it is
+    /// registered for events (and for [`close_watches`](Self::close_watches))
+    /// until its response stream ends.
+    pub fn open_watches(&self) -> usize {
+        self.shared.open_watches.load(Ordering::SeqCst)
     }
 
     /// Replaces the fault injection rules (and reseeds).

@@ -313,7 +313,19 @@ impl Harness {
 
     /// Makes every watch of `plural` fail with HTTP 500 until the faults are
     /// cleared: the informer keeps retrying, from its last resourceVersion.
-    fn refuse_watches(&self, plural: &str) {
+    ///
+    /// Waits first until the server has the informer's watch open: the
+    /// request log sees a watch before the server has taken it, and a fault
+    /// set in between would refuse that first watch instead.
+    async fn refuse_watches(&self, plural: &str) {
+        let deadline = Instant::now() + DEADLINE;
+        while self.server.open_watches() == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for the informer's watch to open"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         self.set_watch_fault(
             plural,
             FaultAction::Error {
@@ -827,7 +839,7 @@ async fn refused_watch_resumes_from_history<K: Fixture>(transport: Transport) {
     assert_eq!(events.next(1, "b added").await, [added(&b, false)]);
     wait_for_rv(&informer, &rv(&b)).await;
 
-    env.refuse_watches(&K::plural(&()));
+    env.refuse_watches(&K::plural(&())).await;
     let before = env.disconnect::<K>(&rv(&b)).await;
     let c: K = env.create("default", "c", "db").await;
     let a2 = env.relabel(&a, "db").await;
@@ -877,7 +889,7 @@ async fn expired_watch_relists_and_delivers_exactly_the_difference<K: Fixture>(t
     let old_rv = informer.last_resource_version().unwrap();
     env.wait_for_request::<K>(0, "the first watch", Request::is_watch).await;
 
-    env.refuse_watches(&K::plural(&()));
+    env.refuse_watches(&K::plural(&())).await;
     let before = env.disconnect::<K>(&old_rv).await;
     // Many changes while disconnected, more than the history keeps:
     // a flips ten times and ends "db"; d comes; e comes and goes (never
@@ -977,7 +989,7 @@ async fn watch_refused_with_410_relists<K: Fixture>(transport: Transport) {
     let old_rv = informer.last_resource_version().unwrap();
     env.wait_for_request::<K>(0, "the first watch", Request::is_watch).await;
 
-    env.refuse_watches(&K::plural(&()));
+    env.refuse_watches(&K::plural(&())).await;
     env.disconnect::<K>(&old_rv).await;
     env.delete::<K>("default", "a").await;
     let b: K = env.create("default", "b", "db").await;

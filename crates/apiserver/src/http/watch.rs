@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -126,6 +127,12 @@ struct State {
     sent_events: u64,
     cut_after_events: Option<u64>,
     done: bool,
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        self.filter.shared.open_watches.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl State {
@@ -255,6 +262,8 @@ pub(crate) fn start(shared: &Arc<Shared>, req: WatchRequest) -> Result<super::Re
         cut_after_events: req.cut_after_events,
         done: false,
     };
+    // Counted once subscribed to `close_watches`; `Drop` uncounts it.
+    shared.open_watches.fetch_add(1, Ordering::SeqCst);
     for ev in &start.history {
         state.push(ev);
         if state.done {

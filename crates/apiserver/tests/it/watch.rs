@@ -234,3 +234,30 @@ async fn watch_timeout_ends_the_stream() {
         .expect("the stream ends");
     assert!(end.is_none());
 }
+
+/// Waits, with a deadline, until `cond` holds.
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::test]
+async fn open_watches_are_counted_until_closed() {
+    let h = start(Config::default()).await;
+    let cms: Api<ConfigMap> = Api::namespaced(h.client.clone(), "default");
+    assert_eq!(h.server.open_watches(), 0);
+    let mut first = cms.watch(&WatchParams::default(), "0").await.unwrap().boxed();
+    let mut second = cms.watch(&WatchParams::default(), "0").await.unwrap().boxed();
+    until("two open watches", || h.server.open_watches() == 2).await;
+    h.server.close_watches();
+    for stream in [&mut first, &mut second] {
+        let end = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .unwrap();
+        assert!(end.is_none(), "closed: {end:?}");
+    }
+    until("no open watch", || h.server.open_watches() == 0).await;
+}
