@@ -29,6 +29,7 @@ use ecm_workqueue::RateLimitingQueue;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
+use crate::hints::topology::ready;
 use crate::slice::{managed_by_changed, managed_by_controller, service_key};
 use crate::sync::StaleServices;
 
@@ -173,14 +174,6 @@ pub(crate) struct NodeHandler {
 }
 
 impl NodeHandler {
-    fn ready(node: &Node) -> bool {
-        node.status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
-            .is_some_and(|c| c.status == "True")
-    }
-
     fn zone(node: &Node) -> Option<&str> {
         node.metadata
             .labels
@@ -196,7 +189,7 @@ impl EventHandler<Node> for NodeHandler {
     }
 
     fn on_update(&self, old: &Arc<Node>, new: &Arc<Node>) {
-        if Self::ready(old) != Self::ready(new) || Self::zone(old) != Self::zone(new) {
+        if ready(old) != ready(new) || Self::zone(old) != Self::zone(new) {
             self.queue.add(());
         }
     }

@@ -206,7 +206,7 @@ fn excluded(node: &Node) -> bool {
 }
 
 /// Whether the node's first `Ready` condition is `True`.
-fn ready(node: &Node) -> bool {
+pub(crate) fn ready(node: &Node) -> bool {
     node.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
