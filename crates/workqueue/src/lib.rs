@@ -95,6 +95,7 @@
 //! | EndpointSlice controller's MaxOf(1 s…1000 s, 10 qps/100) | [`endpoint_slice_controller_rate_limiter()`] |
 //! | `MetricsProvider`, `SetProvider` | [`MetricsProvider`], [`QueueConfig::metrics_provider`](QueueConfig::metrics_provider()); default: the `metrics` facade |
 //! | `processNextWorkItem` + `handleErr` with `maxRetries` | [`run_workers`] with [`RetryPolicy`] |
+//! | a controller's `Run(ctx)`: workers until `ctx.Done()`, `defer queue.ShutDown()` | [`run_workers_until`] |
 //! | (none) | [`stats`], [`is_idle`], [`wait_until`], [`wait_idle`], [`num_waiting`](RateLimitingQueue::num_waiting), [`next_ready_at`](RateLimitingQueue::next_ready_at) |
 //!
 //! Deliberate differences: `get` is async and returns `Option`; delays are `Duration`s, so
@@ -124,4 +125,4 @@ pub use limiters::{
 pub use metrics::MetricsProvider;
 pub use queue::{Queue, QueueConfig, QueueStats};
 pub use rate_limiting::RateLimitingQueue;
-pub use runner::{RetryPolicy, run_workers};
+pub use runner::{RetryPolicy, run_workers, run_workers_until};

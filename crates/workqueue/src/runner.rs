@@ -1,4 +1,5 @@
-//! [`run_workers`]: the worker loop every controller runs, written once.
+//! [`run_workers`]: the worker loop every controller runs, written once, and
+//! [`run_workers_until`], the same loop stopped by a shutdown signal.
 //!
 //! It is the loop of kube-controller-manager's endpoint controllers (`processNextWorkItem`
 //! and `handleErr`), with client-go's `maxRetries` of 15 as the default, plus panic
@@ -115,6 +116,63 @@ where
             tracing::error!(queue = queue.name(), error = %err, "work queue worker failed");
         }
     }
+}
+
+/// [`run_workers`] until `shutdown` completes, then shuts the queue down and
+/// returns once the workers have finished the keys they hold.
+///
+/// This is the body of a controller's `Run(ctx)`: workers take keys until the
+/// context is cancelled (`defer queue.ShutDown()`). As with client-go's
+/// `ShutDown`, new adds are then ignored while keys already queued are still
+/// handed out; it returns once the queue is empty and no handler is running.
+/// If the queue is shut down by someone else, it returns without waiting for
+/// `shutdown`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use ecm_workqueue::{QueueConfig, RateLimitingQueue, RetryPolicy, run_workers_until};
+/// use tokio_util::sync::CancellationToken;
+///
+/// let queue = RateLimitingQueue::new(
+///     QueueConfig::default(),
+///     ecm_workqueue::default_controller_rate_limiter(),
+/// );
+/// let stop = CancellationToken::new();
+/// let runner = tokio::spawn(run_workers_until(
+///     queue.clone(),
+///     2,
+///     |_key: String| async { Ok::<(), std::convert::Infallible>(()) },
+///     RetryPolicy::default(),
+///     stop.clone().cancelled_owned(),
+/// ));
+/// queue.add("default/web".to_owned());
+/// stop.cancel();
+/// runner.await.unwrap();
+/// assert!(queue.is_shutting_down());
+/// # }
+/// ```
+pub async fn run_workers_until<K, H, Fut, E, S>(
+    queue: RateLimitingQueue<K>,
+    workers: usize,
+    handler: H,
+    policy: RetryPolicy,
+    shutdown: S,
+) where
+    K: Clone + Eq + Hash + Debug + Send + Sync + 'static,
+    H: Fn(K) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: Display + 'static,
+    S: Future<Output = ()>,
+{
+    let pool = run_workers(queue.clone(), workers, handler, policy);
+    tokio::pin!(pool);
+    tokio::select! {
+        () = &mut pool => return,
+        () = shutdown => {}
+    }
+    queue.shut_down();
+    pool.await;
 }
 
 /// Calls `done` for the key it guards when dropped: after the handler returns, after it
@@ -365,6 +423,66 @@ mod tests {
             4,
             |_| async { Ok::<(), String>(()) },
             RetryPolicy::default(),
+        ));
+        tokio::task::yield_now().await;
+        assert!(!runner.is_finished());
+        q.shut_down();
+        runner.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn until_shuts_the_queue_down_and_finishes_what_it_holds() {
+        let q = queue::<&'static str>();
+        let (started, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let finished = Arc::new(AtomicUsize::new(0));
+        let stop = tokio_util::sync::CancellationToken::new();
+        let runner = tokio::spawn(run_workers_until(
+            q.clone(),
+            1,
+            {
+                let (started, release, finished) = (started.clone(), release.clone(), finished.clone());
+                move |_| {
+                    let (started, release, finished) = (started.clone(), release.clone(), finished.clone());
+                    async move {
+                        started.notify_one();
+                        release.notified().await;
+                        finished.fetch_add(1, Ordering::SeqCst);
+                        Ok::<(), String>(())
+                    }
+                }
+            },
+            RetryPolicy::default(),
+            stop.clone().cancelled_owned(),
+        ));
+        q.add("held");
+        started.notified().await;
+        q.add("queued");
+        stop.cancel();
+        tokio::task::yield_now().await;
+        assert!(q.is_shutting_down());
+        assert!(!runner.is_finished(), "returned while a key was in flight");
+        release.notify_one();
+        started.notified().await;
+        release.notify_one();
+        runner.await.unwrap();
+        assert_eq!(
+            finished.load(Ordering::SeqCst),
+            2,
+            "keys queued before shutdown are still handed out"
+        );
+        q.add("late");
+        assert_eq!(q.len(), 0, "adds after shutdown are ignored");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn until_returns_when_the_queue_is_shut_down_elsewhere() {
+        let q = queue::<u32>();
+        let runner = tokio::spawn(run_workers_until(
+            q.clone(),
+            2,
+            |_| async { Ok::<(), String>(()) },
+            RetryPolicy::default(),
+            std::future::pending(),
         ));
         tokio::task::yield_now().await;
         assert!(!runner.is_finished());
