@@ -3,7 +3,7 @@
 //! | event | keys | when |
 //! |---|---|---|
 //! | Service add, update, delete | the Service's key | now |
-//! | Pod add, update, delete | the Services the change concerns ([`PodServiceQuery`]) | after the batch period |
+//! | Pod add, update, delete | the Services the change concerns ([`services_for_pod_event`]) | after the batch period |
 //! | Endpoints delete | the Endpoints' key (= its Service's) | now |
 //!
 //! Endpoints adds and updates are not watched: a hand-edited Endpoints
@@ -16,63 +16,32 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ecm_informer::{Deleted, EventHandler, Lister, Selector};
-use ecm_types::{ObjectKey, PodProjection, PodServiceQuery};
+use ecm_informer::{Deleted, EventHandler, Lister, Notification, Selector, handler_fn};
+use ecm_types::{ObjectKey, PodProjection, services_for_pod_event};
 use ecm_workqueue::RateLimitingQueue;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 
 use crate::stale::StaleTracker;
 
 /// Queues the key of every Service that is added, changed or deleted.
-pub(crate) struct ServiceHandler {
-    pub(crate) queue: RateLimitingQueue<ObjectKey>,
+pub(crate) fn service_handler(queue: RateLimitingQueue<ObjectKey>) -> impl EventHandler<Service> {
+    handler_fn(move |change: Notification<Service>| queue.add(ObjectKey::of(change.object().as_ref())))
 }
 
-impl EventHandler<Service> for ServiceHandler {
-    fn on_add(&self, service: &Arc<Service>, _initial: bool) {
-        self.queue.add(ObjectKey::of(service.as_ref()));
-    }
-
-    fn on_update(&self, _old: &Arc<Service>, service: &Arc<Service>) {
-        self.queue.add(ObjectKey::of(service.as_ref()));
-    }
-
-    fn on_delete(&self, deleted: Deleted<Service>) {
-        self.queue.add(ObjectKey::of(deleted.obj.as_ref()));
-    }
-}
-
-/// Queues, after the batch period, the Services a pod event concerns.
-pub(crate) struct PodHandler {
-    pub(crate) queue: RateLimitingQueue<ObjectKey>,
-    pub(crate) services: Lister<Service>,
-    pub(crate) batch_period: Duration,
-}
-
-impl PodHandler {
-    fn enqueue(&self, old: Option<&PodProjection>, new: Option<&PodProjection>) {
-        let Some(query) = PodServiceQuery::for_event(old, new) else {
-            return;
-        };
-        let in_namespace = self.services.list(&query.namespace, &Selector::everything());
-        for key in query.services_to_update(in_namespace.iter().map(AsRef::as_ref)) {
-            self.queue.add_after(key, self.batch_period);
+/// Queues, after the batch period, the Services a pod event concerns
+/// ([`services_for_pod_event`]).
+pub(crate) fn pod_handler(
+    queue: RateLimitingQueue<ObjectKey>,
+    services: Lister<Service>,
+    batch_period: Duration,
+) -> impl EventHandler<PodProjection> {
+    handler_fn(move |change: Notification<PodProjection>| {
+        let (old, new) = change.before_after();
+        let in_namespace = |namespace: &str| services.list(namespace, &Selector::everything());
+        for key in services_for_pod_event(old.map(AsRef::as_ref), new.map(AsRef::as_ref), in_namespace) {
+            queue.add_after(key, batch_period);
         }
-    }
-}
-
-impl EventHandler<PodProjection> for PodHandler {
-    fn on_add(&self, pod: &Arc<PodProjection>, _initial: bool) {
-        self.enqueue(None, Some(pod));
-    }
-
-    fn on_update(&self, old: &Arc<PodProjection>, new: &Arc<PodProjection>) {
-        self.enqueue(Some(old), Some(new));
-    }
-
-    fn on_delete(&self, deleted: Deleted<PodProjection>) {
-        self.enqueue(Some(&deleted.obj), None);
-    }
+    })
 }
 
 /// Queues the key of a deleted Endpoints object, so that an Endpoints
@@ -125,11 +94,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn pod_events_queue_matching_services_of_its_namespace_after_the_batch_period() {
         let queue = queue();
-        let handler = PodHandler {
-            queue: queue.clone(),
-            services: services(),
-            batch_period: Duration::from_secs(1),
-        };
+        let handler = pod_handler(queue.clone(), services(), Duration::from_secs(1));
         let p = Arc::new(pod("ns", "p").labels([("app", "a")]).ip("10.0.0.1").projection());
         handler.on_add(&p, false);
         assert_eq!(queue.len(), 0, "waits for the batch period");
@@ -141,11 +106,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn relabelled_pod_queues_old_and_new_services() {
         let queue = queue();
-        let handler = PodHandler {
-            queue: queue.clone(),
-            services: services(),
-            batch_period: Duration::ZERO,
-        };
+        let handler = pod_handler(queue.clone(), services(), Duration::ZERO);
         let old = Arc::new(pod("ns", "p").labels([("app", "a")]).projection());
         let new = Arc::new(pod("ns", "p").labels([("app", "b")]).resource_version("2").projection());
         handler.on_update(&old, &new);
@@ -157,11 +118,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn deleted_pod_queues_its_last_services() {
         let queue = queue();
-        let handler = PodHandler {
-            queue: queue.clone(),
-            services: services(),
-            batch_period: Duration::ZERO,
-        };
+        let handler = pod_handler(queue.clone(), services(), Duration::ZERO);
         let gone = Arc::new(pod("ns", "p").labels([("app", "b")]).projection());
         handler.on_delete(Deleted {
             obj: gone,
@@ -173,7 +130,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn service_and_endpoints_events_queue_their_own_key() {
         let queue = queue();
-        let services = ServiceHandler { queue: queue.clone() };
+        let services = service_handler(queue.clone());
         let svc = Arc::new(service("ns", "web").build());
         services.on_add(&svc, true);
         services.on_update(&svc, &svc);

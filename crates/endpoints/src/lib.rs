@@ -58,7 +58,7 @@ use std::time::Duration;
 use ecm_informer::{HandlerRegistration, Informer, Lister};
 use ecm_types::wellknown::ANNOTATION_LEADER;
 use ecm_types::{EventRecorder, ObjectKey, ObjectWriter, PodProjection, TriggerTimeTracker};
-use ecm_workqueue::{QueueConfig, RateLimitingQueue, RetryPolicy, default_controller_rate_limiter, run_workers};
+use ecm_workqueue::{QueueConfig, RateLimitingQueue, RetryPolicy, default_controller_rate_limiter, run_workers_until};
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use tokio_util::sync::CancellationToken;
 
@@ -158,12 +158,12 @@ impl Controller {
         let registrations = vec![
             informers
                 .services
-                .add_event_handler(handlers::ServiceHandler { queue: queue.clone() }),
-            informers.pods.add_event_handler(handlers::PodHandler {
-                queue: queue.clone(),
-                services: informers.services.lister(),
-                batch_period: controller.config.batch_period,
-            }),
+                .add_event_handler(handlers::service_handler(queue.clone())),
+            informers.pods.add_event_handler(handlers::pod_handler(
+                queue.clone(),
+                informers.services.lister(),
+                controller.config.batch_period,
+            )),
             informers.endpoints.add_event_handler(handlers::EndpointsHandler {
                 queue,
                 stale: Arc::clone(&controller.context.stale),
@@ -246,7 +246,7 @@ impl Controller {
         self.started.store(true, Ordering::SeqCst);
         tracing::info!(workers = self.config.workers, "starting endpoints controller");
         let context = Arc::clone(&self.context);
-        let workers = run_workers(
+        run_workers_until(
             self.queue.clone(),
             self.config.workers,
             move |key: ObjectKey| {
@@ -254,13 +254,9 @@ impl Controller {
                 async move { context.sync(&key).await }
             },
             RetryPolicy::default().max_retries(self.config.max_retries),
-        );
-        let queue = self.queue.clone();
-        let stop = async move {
-            shutdown.cancelled().await;
-            queue.shut_down();
-        };
-        tokio::join!(workers, stop);
+            shutdown.cancelled(),
+        )
+        .await;
         tracing::info!("endpoints controller stopped");
     }
 

@@ -13,6 +13,8 @@
 
 use std::time::Duration;
 
+use ecm_types::{SyncResult, WriteOperation};
+
 /// The work queue's name, as upstream names it.
 pub const QUEUE_NAME: &str = "endpoint";
 
@@ -23,27 +25,6 @@ pub const CHANGES: &str = "endpoints_controller_changes_total";
 /// Histogram of sync durations.
 pub const SYNC_DURATION: &str = "endpoints_controller_sync_duration_seconds";
 
-/// The outcome of one sync.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SyncResult {
-    /// The sync finished.
-    Success,
-    /// The cache was older than the controller's own last write; retried.
-    Stale,
-    /// The sync failed; retried.
-    Error,
-}
-
-impl SyncResult {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Stale => "stale",
-            Self::Error => "error",
-        }
-    }
-}
-
 /// Records one sync.
 pub fn record_sync(result: SyncResult, took: Duration) {
     metrics::counter!(SYNCS, "result" => result.label()).increment(1);
@@ -51,8 +32,8 @@ pub fn record_sync(result: SyncResult, took: Duration) {
 }
 
 /// Records one successful write (`create`, `update` or `delete`).
-pub fn record_change(operation: &'static str) {
-    metrics::counter!(CHANGES, "operation" => operation).increment(1);
+pub fn record_change(operation: WriteOperation) {
+    metrics::counter!(CHANGES, "operation" => operation.label()).increment(1);
 }
 
 /// Describes the metrics to the installed recorder.

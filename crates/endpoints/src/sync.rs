@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use ecm_informer::{Lister, Selector};
 use ecm_types::{
-    EventRecord, EventRecorder, ObjectKey, ObjectWriter, PodProjection, TriggerTimeTracker, WriteError, service,
+    EventRecord, EventRecorder, ObjectKey, ObjectWriter, PodProjection, SyncResult, TriggerTimeTracker, WriteError,
+    WriteOperation, service,
 };
 use k8s_openapi::api::core::v1::{Endpoints, ObjectReference, Service};
 use tokio::time::Instant;
 
 use crate::desired::{Plan, desired_subsets, plan};
-use crate::metrics::{SyncResult, record_change, record_sync};
+use crate::metrics::{record_change, record_sync};
 use crate::stale::StaleTracker;
 
 /// Why a sync failed. Every variant is retried with backoff.
@@ -100,7 +101,7 @@ impl SyncContext {
                 tracing::debug!(service = %key, ready = desired.ready, not_ready = desired.not_ready, "creating endpoints");
                 match self.writer.create(namespace, &object).await {
                     Ok(_) => {
-                        record_change("create");
+                        record_change(WriteOperation::Create);
                         self.stale.created(key);
                         Ok(())
                     }
@@ -128,7 +129,7 @@ impl SyncContext {
                 tracing::debug!(service = %key, ready = desired.ready, not_ready = desired.not_ready, "updating endpoints");
                 match self.writer.update(namespace, &object).await {
                     Ok(stored) => {
-                        record_change("update");
+                        record_change(WriteOperation::Update);
                         let new_rv = stored.metadata.resource_version.unwrap_or_default();
                         self.stale
                             .updated(key, cached_rv.as_deref().unwrap_or_default(), &new_rv);
@@ -161,7 +162,7 @@ impl SyncContext {
         let cached = self.endpoints.get(key.namespace(), key.name()).is_some();
         if cached || self.stale.create_pending(key) {
             match self.writer.delete(key.namespace(), key.name()).await {
-                Ok(()) => record_change("delete"),
+                Ok(()) => record_change(WriteOperation::Delete),
                 Err(err) if err.is_not_found() => {}
                 Err(source) => {
                     return Err(SyncError::Delete {

@@ -10,13 +10,13 @@ use ecm_types::wellknown::DEFAULT_MAX_ENDPOINTS_PER_SLICE;
 use ecm_types::{EventRecorder, ObjectKey, ObjectWriter, PodProjection, TriggerTimeTracker};
 use ecm_workqueue::{
     QueueConfig, QueueStats, RateLimitingQueue, RetryPolicy, default_controller_rate_limiter,
-    endpoint_slice_controller_rate_limiter, run_workers,
+    endpoint_slice_controller_rate_limiter, run_workers_until,
 };
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use tokio_util::sync::CancellationToken;
 
-use crate::handlers::{NodeHandler, PodHandler, ServiceHandler, SliceHandler, TopologyItem};
+use crate::handlers::{NodeHandler, SliceHandler, TopologyItem, pod_handler, service_handler};
 use crate::nodes::{node_lookup, refresh_topology};
 use crate::reconciler::{Reconciler, ReconcilerConfig};
 use crate::sync::{SERVICE_INDEX, SyncContext, SyncError, service_index};
@@ -134,14 +134,12 @@ impl Controller {
         let mut controller = Self::from_listers(config, listers, writers);
         let queue = controller.queue.clone();
         let registrations = vec![
-            informers
-                .services
-                .add_event_handler(ServiceHandler { queue: queue.clone() }),
-            informers.pods.add_event_handler(PodHandler {
-                queue: queue.clone(),
-                services: informers.services.lister(),
-                batch_period: controller.config.batch_period,
-            }),
+            informers.services.add_event_handler(service_handler(queue.clone())),
+            informers.pods.add_event_handler(pod_handler(
+                queue.clone(),
+                informers.services.lister(),
+                controller.config.batch_period,
+            )),
             informers.slices.add_event_handler(SliceHandler {
                 queue,
                 tracker: Arc::clone(controller.context.reconciler.tracker()),
@@ -270,7 +268,7 @@ impl Controller {
             "starting endpointslice controller"
         );
         let context = Arc::clone(&self.context);
-        let services = run_workers(
+        let services = run_workers_until(
             self.queue.clone(),
             self.config.workers,
             move |key: ObjectKey| {
@@ -278,13 +276,14 @@ impl Controller {
                 async move { context.sync(&key).await }
             },
             RetryPolicy::default().max_retries(self.config.max_retries),
+            shutdown.cancelled(),
         );
         let (nodes, topology, queue) = (
             self.nodes.clone(),
             Arc::clone(self.context.reconciler.topology()),
             self.queue.clone(),
         );
-        let topology_worker = run_workers(
+        let topology_worker = run_workers_until(
             self.topology_queue.clone(),
             1,
             move |(): TopologyItem| {
@@ -292,14 +291,9 @@ impl Controller {
                 std::future::ready(Ok::<(), std::convert::Infallible>(()))
             },
             RetryPolicy::default().max_retries(self.config.max_retries),
+            shutdown.cancelled(),
         );
-        let (queue, topology_queue) = (self.queue.clone(), self.topology_queue.clone());
-        let stop = async move {
-            shutdown.cancelled().await;
-            queue.shut_down();
-            topology_queue.shut_down();
-        };
-        tokio::join!(services, topology_worker, stop);
+        tokio::join!(services, topology_worker);
         tracing::info!("endpointslice controller stopped");
     }
 

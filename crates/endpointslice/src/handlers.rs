@@ -5,7 +5,7 @@
 //! | event | keys | when |
 //! |---|---|---|
 //! | Service add, update, delete | the Service's key | now |
-//! | Pod add, update, delete | the Services the change concerns ([`PodServiceQuery`]) | after the batch period |
+//! | Pod add, update, delete | the Services the change concerns ([`services_for_pod_event`]) | after the batch period |
 //! | managed EndpointSlice add or update the tracker did not expect | the slice's Service | after max(1 s, batch period) |
 //! | EndpointSlice moved to another Service, or managed-by changed | old and new Service | after max(1 s, batch period) |
 //! | unexpected delete of a slice this controller wrote | the slice's Service | after max(1 s, batch period) |
@@ -20,11 +20,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ecm_informer::{Deleted, EventHandler, Lister, Selector};
+use ecm_informer::{Deleted, EventHandler, Lister, Notification, Selector, handler_fn};
 use ecm_types::endpoint_slice::service_name;
 use ecm_types::slice_tracker::EndpointSliceTracker;
 use ecm_types::wellknown::LABEL_TOPOLOGY_ZONE;
-use ecm_types::{ObjectKey, PodProjection, PodServiceQuery};
+use ecm_types::{ObjectKey, PodProjection, services_for_pod_event};
 use ecm_workqueue::RateLimitingQueue;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -42,55 +42,24 @@ pub const SLICE_CHANGE_MIN_SYNC_DELAY: Duration = Duration::from_secs(1);
 pub(crate) type TopologyItem = ();
 
 /// Queues the key of every Service that is added, changed or deleted.
-pub(crate) struct ServiceHandler {
-    pub(crate) queue: RateLimitingQueue<ObjectKey>,
+pub(crate) fn service_handler(queue: RateLimitingQueue<ObjectKey>) -> impl EventHandler<Service> {
+    handler_fn(move |change: Notification<Service>| queue.add(ObjectKey::of(change.object().as_ref())))
 }
 
-impl EventHandler<Service> for ServiceHandler {
-    fn on_add(&self, service: &Arc<Service>, _initial: bool) {
-        self.queue.add(ObjectKey::of(service.as_ref()));
-    }
-
-    fn on_update(&self, _old: &Arc<Service>, service: &Arc<Service>) {
-        self.queue.add(ObjectKey::of(service.as_ref()));
-    }
-
-    fn on_delete(&self, deleted: Deleted<Service>) {
-        self.queue.add(ObjectKey::of(deleted.obj.as_ref()));
-    }
-}
-
-/// Queues, after the batch period, the Services a pod event concerns.
-pub(crate) struct PodHandler {
-    pub(crate) queue: RateLimitingQueue<ObjectKey>,
-    pub(crate) services: Lister<Service>,
-    pub(crate) batch_period: Duration,
-}
-
-impl PodHandler {
-    fn enqueue(&self, old: Option<&PodProjection>, new: Option<&PodProjection>) {
-        let Some(query) = PodServiceQuery::for_event(old, new) else {
-            return;
-        };
-        let in_namespace = self.services.list(&query.namespace, &Selector::everything());
-        for key in query.services_to_update(in_namespace.iter().map(AsRef::as_ref)) {
-            self.queue.add_after(key, self.batch_period);
+/// Queues, after the batch period, the Services a pod event concerns
+/// ([`services_for_pod_event`]).
+pub(crate) fn pod_handler(
+    queue: RateLimitingQueue<ObjectKey>,
+    services: Lister<Service>,
+    batch_period: Duration,
+) -> impl EventHandler<PodProjection> {
+    handler_fn(move |change: Notification<PodProjection>| {
+        let (old, new) = change.before_after();
+        let in_namespace = |namespace: &str| services.list(namespace, &Selector::everything());
+        for key in services_for_pod_event(old.map(AsRef::as_ref), new.map(AsRef::as_ref), in_namespace) {
+            queue.add_after(key, batch_period);
         }
-    }
-}
-
-impl EventHandler<PodProjection> for PodHandler {
-    fn on_add(&self, pod: &Arc<PodProjection>, _initial: bool) {
-        self.enqueue(None, Some(pod));
-    }
-
-    fn on_update(&self, old: &Arc<PodProjection>, new: &Arc<PodProjection>) {
-        self.enqueue(Some(old), Some(new));
-    }
-
-    fn on_delete(&self, deleted: Deleted<PodProjection>) {
-        self.enqueue(Some(&deleted.obj), None);
-    }
+    })
 }
 
 /// Queues the Service of a slice whose change this controller did not make

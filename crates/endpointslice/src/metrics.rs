@@ -19,10 +19,12 @@
 //! The three gauges about slices come from a [`MetricsCache`] that keeps,
 //! per Service, the numbers of its last sync.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use ecm_types::ObjectKey;
+pub use ecm_types::slice_efficiency::EfficiencyInfo;
+use ecm_types::slice_efficiency::SliceEfficiency;
+use ecm_types::{ObjectKey, SyncResult, WriteOperation};
 
 /// The work queue's name, as upstream names it.
 pub const QUEUE_NAME: &str = "endpoint_slice";
@@ -64,55 +66,13 @@ pub const HISTOGRAM_BUCKETS: [(&str, &[f64]); 3] = [
     (ENDPOINTSLICES_CHANGED_PER_SYNC, &SLICES_CHANGED_PER_SYNC_BUCKETS),
 ];
 
-/// The outcome of one sync, the `result` label of [`SYNCS`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SyncResult {
-    /// The sync finished.
-    Success,
-    /// The slice cache lagged behind this controller's writes; retried.
-    Stale,
-    /// The sync failed; retried.
-    Error,
-}
-
-impl SyncResult {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Stale => "stale",
-            Self::Error => "error",
-        }
-    }
-}
-
-/// A write to the API, the `operation` label of [`CHANGES`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Operation {
-    /// A slice was created.
-    Create,
-    /// A slice was updated.
-    Update,
-    /// A slice was deleted.
-    Delete,
-}
-
-impl Operation {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Create => "create",
-            Self::Update => "update",
-            Self::Delete => "delete",
-        }
-    }
-}
-
 /// Records one sync outcome.
 pub fn record_sync(result: SyncResult) {
     metrics::counter!(SYNCS, "result" => result.label()).increment(1);
 }
 
 /// Records one successful write.
-pub fn record_change(operation: Operation) {
+pub fn record_change(operation: WriteOperation) {
     metrics::counter!(CHANGES, "operation" => operation.label()).increment(1);
 }
 
@@ -160,41 +120,11 @@ pub fn describe() {
     );
 }
 
-/// The endpoints of one port group and the slices holding them after a sync
-/// (upstream's `EfficiencyInfo`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EfficiencyInfo {
-    /// Desired endpoints of the group.
-    pub endpoints: usize,
-    /// Slices of the group once the sync's writes are done (the placeholder
-    /// counts as one).
-    pub slices: usize,
-}
-
-/// Slices needed for `endpoints` with perfect packing.
-fn desired_slices(endpoints: usize, max_endpoints_per_slice: usize) -> usize {
-    endpoints.div_ceil(max_endpoints_per_slice.max(1))
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Totals {
-    actual_slices: i64,
-    desired_slices: i64,
-    endpoints: i64,
-}
-
-impl Totals {
-    fn add(&mut self, other: Totals, sign: i64) {
-        self.actual_slices += sign * other.actual_slices;
-        self.desired_slices += sign * other.desired_slices;
-        self.endpoints += sign * other.endpoints;
-    }
-}
-
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct CacheState {
-    by_service: HashMap<ObjectKey, Totals>,
-    totals: Totals,
+    /// Per Service, the numbers of its last sync; one desired slice at
+    /// least (the placeholder).
+    efficiency: SliceEfficiency,
     /// `trafficDistribution` value → Services using it. Values stay once
     /// seen, so their gauge drops to 0 rather than disappearing.
     by_traffic_distribution: BTreeMap<String, BTreeSet<ObjectKey>>,
@@ -204,7 +134,6 @@ struct CacheState {
 /// `Cache`). Safe to share between workers.
 #[derive(Debug)]
 pub struct MetricsCache {
-    max_endpoints_per_slice: usize,
     state: Mutex<CacheState>,
 }
 
@@ -212,8 +141,10 @@ impl MetricsCache {
     /// An empty cache for slices of at most `max_endpoints_per_slice`.
     pub fn new(max_endpoints_per_slice: usize) -> Self {
         Self {
-            max_endpoints_per_slice,
-            state: Mutex::new(CacheState::default()),
+            state: Mutex::new(CacheState {
+                efficiency: SliceEfficiency::new(max_endpoints_per_slice).min_desired_slices(1),
+                by_traffic_distribution: BTreeMap::new(),
+            }),
         }
     }
 
@@ -231,18 +162,8 @@ impl MetricsCache {
     /// dual-stack Service counts only the family reconciled last (in random
     /// order); here all families count.
     pub fn update_service(&self, service: &ObjectKey, groups: impl IntoIterator<Item = EfficiencyInfo>) {
-        let mut current = Totals::default();
-        for group in groups {
-            current.actual_slices += group.slices as i64;
-            current.desired_slices += desired_slices(group.endpoints, self.max_endpoints_per_slice) as i64;
-            current.endpoints += group.endpoints as i64;
-        }
-        current.desired_slices = current.desired_slices.max(1);
         let mut state = self.lock();
-        if let Some(previous) = state.by_service.insert(service.clone(), current) {
-            state.totals.add(previous, -1);
-        }
-        state.totals.add(current, 1);
+        state.efficiency.update(service, groups);
         publish(&state);
     }
 
@@ -269,17 +190,16 @@ impl MetricsCache {
         for services in state.by_traffic_distribution.values_mut() {
             services.remove(service);
         }
-        if let Some(previous) = state.by_service.remove(service) {
-            state.totals.add(previous, -1);
-        }
+        state.efficiency.remove(service);
         publish(&state);
     }
 }
 
 fn publish(state: &CacheState) {
-    metrics::gauge!(NUM_ENDPOINT_SLICES).set(state.totals.actual_slices as f64);
-    metrics::gauge!(DESIRED_ENDPOINT_SLICES).set(state.totals.desired_slices as f64);
-    metrics::gauge!(ENDPOINTS_DESIRED).set(state.totals.endpoints as f64);
+    let totals = state.efficiency.totals();
+    metrics::gauge!(NUM_ENDPOINT_SLICES).set(totals.slices as f64);
+    metrics::gauge!(DESIRED_ENDPOINT_SLICES).set(totals.desired_slices as f64);
+    metrics::gauge!(ENDPOINTS_DESIRED).set(totals.endpoints as f64);
     for (value, services) in &state.by_traffic_distribution {
         metrics::gauge!(SERVICES_COUNT_BY_TRAFFIC_DISTRIBUTION, "traffic_distribution" => value.clone())
             .set(services.len() as f64);

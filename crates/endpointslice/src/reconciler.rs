@@ -5,9 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use ecm_types::slice_tracker::EndpointSliceTracker;
-use ecm_types::slice_writes::{SliceWrite, SliceWriteFailure, SliceWrites, SlicesWritten, write_slices};
+use ecm_types::slice_writes::{SliceWriteFailure, SliceWrites, SlicesWritten, write_slices};
 use ecm_types::wellknown::DEFAULT_MAX_ENDPOINTS_PER_SLICE;
-use ecm_types::{EventRecorder, ObjectKey, ObjectWriter, PodProjection};
+use ecm_types::{EventRecorder, ObjectKey, ObjectWriter, PodProjection, WriteOperation};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
@@ -16,7 +16,7 @@ use crate::desired::NodeLookup;
 use crate::error::{ReconcileError, ReconcileErrors};
 use crate::events::hints_event;
 use crate::hints::TopologyCache;
-use crate::metrics::{MetricsCache, Operation, record_change, record_endpoint_changes, record_slices_changed};
+use crate::metrics::{MetricsCache, record_change, record_endpoint_changes, record_slices_changed};
 use crate::plan::{AddressTypePlan, Plan, PlanContext, plan};
 
 /// Settings of a [`Reconciler`], with kube-controller-manager's defaults.
@@ -206,7 +206,7 @@ impl Reconciler {
                 Ok(()) => {
                     tracing::debug!(service = %service, slice = name, "deleted slice of unsupported address type");
                     self.tracker.expect_deletion(slice);
-                    record_change(Operation::Delete);
+                    record_change(WriteOperation::Delete);
                 }
                 Err(cause) if cause.is_not_found() => {}
                 Err(cause) => errors.push(ReconcileError::DeleteUnsupported {
@@ -229,11 +229,7 @@ impl Reconciler {
             to_delete: &plan.to_delete,
         };
         let written = write_slices(&*self.writer, &self.tracker, writes, |write| {
-            record_change(match write {
-                SliceWrite::Create => Operation::Create,
-                SliceWrite::Update => Operation::Update,
-                SliceWrite::Delete => Operation::Delete,
-            });
+            record_change(write);
         })
         .await;
         let service = service.clone();

@@ -8,14 +8,14 @@ use std::sync::{Arc, Mutex};
 use ecm_informer::{Lister, Selector};
 use ecm_types::slice_tracker::EndpointSliceTracker;
 use ecm_types::wellknown::{LABEL_MANAGED_BY, LABEL_SERVICE_NAME, MANAGED_BY_ENDPOINTSLICE_CONTROLLER};
-use ecm_types::{EventRecorder, ObjectKey, PodProjection, TriggerTimeTracker, service};
+use ecm_types::{EventRecorder, ObjectKey, PodProjection, SyncResult, TriggerTimeTracker, service};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use tokio::time::Instant;
 
 use crate::error::ReconcileErrors;
 use crate::events::failed_to_update;
-use crate::metrics::{SyncResult, record_sync};
+use crate::metrics::record_sync;
 use crate::reconciler::Reconciler;
 
 /// Name of the slice-cache index by owning Service: `namespace/service-name`

@@ -199,6 +199,30 @@ impl<S> Notification<S> {
         }
     }
 
+    /// The object before and after the change: `(None, Some(obj))` for an
+    /// add, `(Some(old), Some(new))` for an update, `(Some(last_known), None)`
+    /// for a delete. The shape of upstream's "old/new projection" helpers,
+    /// handy for handlers that treat all three events as one change.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ecm_informer::{Deleted, Notification};
+    /// use k8s_openapi::api::core::v1::Pod;
+    ///
+    /// let pod = Arc::new(Pod::default());
+    /// let gone = Notification::Delete(Deleted { obj: Arc::clone(&pod), final_state_unknown: true });
+    /// assert!(matches!(gone.before_after(), (Some(_), None)));
+    /// let added = Notification::Add { obj: pod, is_initial_list: false };
+    /// assert!(matches!(added.before_after(), (None, Some(_))));
+    /// ```
+    pub fn before_after(&self) -> (Option<&Arc<S>>, Option<&Arc<S>>) {
+        match self {
+            Self::Add { obj, .. } => (None, Some(obj)),
+            Self::Update { old, new } => (Some(old), Some(new)),
+            Self::Delete(deleted) => (Some(&deleted.obj), None),
+        }
+    }
+
     /// The object the notification is about (the new one for an update).
     pub fn object(&self) -> &Arc<S> {
         match self {

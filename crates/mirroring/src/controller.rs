@@ -8,7 +8,7 @@ use std::time::Duration;
 use ecm_informer::{HandlerRegistration, Informer, Lister};
 use ecm_types::{EventRecorder, ObjectKey, ObjectWriter};
 use ecm_workqueue::{
-    Bucket, ItemExponentialFailure, MaxOf, QueueConfig, QueueStats, RateLimitingQueue, RetryPolicy, run_workers,
+    Bucket, ItemExponentialFailure, MaxOf, QueueConfig, QueueStats, RateLimitingQueue, RetryPolicy, run_workers_until,
 };
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -262,7 +262,7 @@ impl Controller {
             "starting endpointslice mirroring controller"
         );
         let context = Arc::clone(&self.context);
-        let workers = run_workers(
+        run_workers_until(
             self.queue.clone(),
             self.config.workers,
             move |key: ObjectKey| {
@@ -270,13 +270,9 @@ impl Controller {
                 async move { context.sync(&key).await }
             },
             RetryPolicy::default().max_retries(self.config.max_retries),
-        );
-        let queue = self.queue.clone();
-        let stop = async move {
-            shutdown.cancelled().await;
-            queue.shut_down();
-        };
-        tokio::join!(workers, stop);
+            shutdown.cancelled(),
+        )
+        .await;
         tracing::info!("endpointslice mirroring controller stopped");
     }
 

@@ -19,10 +19,11 @@
 //! [`MetricsCache`] keeping, per Endpoints object, the numbers of its last
 //! sync. The work queue's metrics use the name [`QUEUE_NAME`].
 
-use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use ecm_types::ObjectKey;
+pub use ecm_types::slice_efficiency::EfficiencyInfo;
+use ecm_types::slice_efficiency::{SliceEfficiency, SliceTotals};
+use ecm_types::{ObjectKey, WriteOperation};
 
 /// The work queue's name, as upstream names it.
 pub const QUEUE_NAME: &str = "endpoint_slice_mirroring";
@@ -65,30 +66,8 @@ pub const HISTOGRAM_BUCKETS: [(&str, &[f64]); 5] = [
     (ENDPOINTS_SYNC_DURATION, &SYNC_DURATION_BUCKETS),
 ];
 
-/// A write to the API, the `operation` label of [`CHANGES`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Operation {
-    /// A slice was created.
-    Create,
-    /// A slice was updated.
-    Update,
-    /// A slice was deleted.
-    Delete,
-}
-
-impl Operation {
-    /// The label value.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Create => "create",
-            Self::Update => "update",
-            Self::Delete => "delete",
-        }
-    }
-}
-
 /// Records one successful write.
-pub fn record_change(operation: Operation) {
+pub fn record_change(operation: WriteOperation) {
     metrics::counter!(CHANGES, "operation" => operation.label()).increment(1);
 }
 
@@ -137,44 +116,11 @@ pub fn describe() {
     metrics::describe_counter!(CHANGES, "Number of EndpointSlice changes");
 }
 
-/// The endpoints of one (address type, port list) group and the slices
-/// holding them after a sync (upstream's `EfficiencyInfo`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EfficiencyInfo {
-    /// Desired endpoints of the group.
-    pub endpoints: usize,
-    /// Slices of the group: existing + to create − to delete, before
-    /// recycling.
-    pub slices: usize,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Totals {
-    slices: i64,
-    desired_slices: i64,
-    endpoints: i64,
-}
-
-impl Totals {
-    fn add(&mut self, other: Totals, sign: i64) {
-        self.slices += sign * other.slices;
-        self.desired_slices += sign * other.desired_slices;
-        self.endpoints += sign * other.endpoints;
-    }
-}
-
-#[derive(Debug, Default)]
-struct CacheState {
-    by_endpoints: HashMap<ObjectKey, Totals>,
-    totals: Totals,
-}
-
 /// Per-Endpoints numbers behind the three gauges (upstream's metrics
 /// `Cache`). Safe to share between workers.
 #[derive(Debug)]
 pub struct MetricsCache {
-    max_endpoints_per_subset: usize,
-    state: Mutex<CacheState>,
+    state: Mutex<SliceEfficiency>,
 }
 
 impl MetricsCache {
@@ -182,12 +128,11 @@ impl MetricsCache {
     /// `max_endpoints_per_subset` endpoints each.
     pub fn new(max_endpoints_per_subset: usize) -> Self {
         Self {
-            max_endpoints_per_subset,
-            state: Mutex::new(CacheState::default()),
+            state: Mutex::new(SliceEfficiency::new(max_endpoints_per_subset)),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, CacheState> {
+    fn lock(&self) -> MutexGuard<'_, SliceEfficiency> {
         // Totals are recomputed from whole per-key entries; a panicking
         // holder cannot leave one half-written.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -195,40 +140,28 @@ impl MetricsCache {
 
     /// Replaces the numbers of `endpoints` with those of its latest sync.
     pub fn update(&self, endpoints: &ObjectKey, groups: impl IntoIterator<Item = EfficiencyInfo>) {
-        let mut current = Totals::default();
-        for group in groups {
-            current.slices += group.slices as i64;
-            current.desired_slices += group.endpoints.div_ceil(self.max_endpoints_per_subset.max(1)) as i64;
-            current.endpoints += group.endpoints as i64;
-        }
-        let mut state = self.lock();
-        if let Some(previous) = state.by_endpoints.insert(endpoints.clone(), current) {
-            state.totals.add(previous, -1);
-        }
-        state.totals.add(current, 1);
-        publish(&state);
+        let totals = self.lock().update(endpoints, groups);
+        publish(totals);
     }
 
     /// Forgets `endpoints` (gone, or no longer mirrored).
     pub fn delete(&self, endpoints: &ObjectKey) {
-        let mut state = self.lock();
-        if let Some(previous) = state.by_endpoints.remove(endpoints) {
-            state.totals.add(previous, -1);
-        }
-        publish(&state);
+        let totals = self.lock().remove(endpoints);
+        publish(totals);
     }
 }
 
-fn publish(state: &CacheState) {
-    metrics::gauge!(NUM_ENDPOINT_SLICES).set(state.totals.slices as f64);
-    metrics::gauge!(DESIRED_ENDPOINT_SLICES).set(state.totals.desired_slices as f64);
-    metrics::gauge!(ENDPOINTS_DESIRED).set(state.totals.endpoints as f64);
+fn publish(totals: SliceTotals) {
+    metrics::gauge!(NUM_ENDPOINT_SLICES).set(totals.slices as f64);
+    metrics::gauge!(DESIRED_ENDPOINT_SLICES).set(totals.desired_slices as f64);
+    metrics::gauge!(ENDPOINTS_DESIRED).set(totals.endpoints as f64);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use std::collections::HashMap;
 
     /// Gauge values, rounded: the gauges only ever hold whole numbers.
     fn gauges(f: impl FnOnce()) -> HashMap<String, i64> {
@@ -292,6 +225,6 @@ mod tests {
         for (name, _) in HISTOGRAM_BUCKETS {
             assert!(name.starts_with("endpoint_slice_mirroring_controller_"), "{name}");
         }
-        assert_eq!(Operation::Delete.label(), "delete");
+        assert_eq!(WriteOperation::Delete.label(), "delete");
     }
 }

@@ -6,14 +6,14 @@ use std::fmt;
 use std::sync::Arc;
 
 use ecm_types::slice_tracker::EndpointSliceTracker;
-use ecm_types::slice_writes::{SliceWrite, SliceWriteFailure, SliceWrites, write_slices};
+use ecm_types::slice_writes::{SliceWriteFailure, SliceWrites, write_slices};
 use ecm_types::{EventRecorder, ObjectKey, ObjectWriter};
 use k8s_openapi::api::core::v1::Endpoints;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::error::ReconcileError;
 use crate::events::skip_events;
-use crate::metrics::{MetricsCache, Operation, record_change, record_reconcile};
+use crate::metrics::{MetricsCache, record_change, record_reconcile};
 use crate::plan::{Plan, plan};
 
 /// Default of `--mirroring-max-endpoints-per-subset`.
@@ -155,11 +155,7 @@ impl Reconciler {
             to_delete: &plan.to_delete,
         };
         let written = write_slices(&*self.writer, &self.tracker, writes, |write| {
-            record_change(match write {
-                SliceWrite::Create => Operation::Create,
-                SliceWrite::Update => Operation::Update,
-                SliceWrite::Delete => Operation::Delete,
-            });
+            record_change(write);
         })
         .await;
         let endpoints = key.clone();

@@ -28,6 +28,8 @@
 //! | [`port_map`] | [`port_map::PortMapKey`], the order-insensitive key of a slice's ports |
 //! | [`slice_tracker`] | [`slice_tracker::EndpointSliceTracker`], expected generations of written slices |
 //! | [`slice_writes`] | planned EndpointSlice writes carried out in upstream's order |
+//! | [`slice_efficiency`] | the numbers behind the slice gauges (upstream's metrics `Cache`) |
+//! | [`outcome`] | [`WriteOperation`] and [`SyncResult`], the label values of the sync and write counters |
 //! | [`writers`] | [`ObjectWriter`], [`KubeWriter`], [`WriteError`] |
 //! | [`events`] | [`EventRecorder`], [`KubeEventRecorder`] |
 //! | `fixtures` (feature `mock`) | Pod and Service builders for tests |
@@ -80,11 +82,13 @@ pub mod events;
 pub mod fixtures;
 pub mod ip;
 pub mod key;
+pub mod outcome;
 pub mod pod;
 pub mod port_map;
 pub mod ports;
 pub mod repack;
 pub mod service;
+pub mod slice_efficiency;
 pub mod slice_tracker;
 pub mod slice_writes;
 pub mod trigger_time;
@@ -94,9 +98,10 @@ pub mod writers;
 pub use events::{EventRecord, EventRecorder, EventType, KubeEventRecorder};
 pub use ip::IpFamily;
 pub use key::{KeyError, ObjectKey};
+pub use outcome::{SyncResult, WriteOperation};
 pub use pod::{PodChange, PodProjection};
 pub use ports::find_port;
-pub use service::PodServiceQuery;
+pub use service::{PodServiceQuery, services_for_pod_event};
 pub use trigger_time::TriggerTimeTracker;
 pub use writers::{KubeWriter, ObjectWriter, WriteError};
 

@@ -1,6 +1,7 @@
 //! Service rules shared by the controllers: selectors, headless and
 //! ExternalName checks, and which Services a pod change concerns.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
@@ -135,6 +136,56 @@ impl PodServiceQuery {
         let old = matching_services(services_in_namespace, old_labels);
         needed_service_updates(&old, &new, self.endpoint_changed)
     }
+}
+
+/// The keys of the Services a pod event concerns, for the pod handlers of the
+/// Endpoints and EndpointSlice controllers (upstream's `onPodAdd`,
+/// `onPodUpdate`, `onPodDelete`): [`PodServiceQuery::for_event`], then
+/// [`PodServiceQuery::services_to_update`] over the Services
+/// `services_in_namespace` returns for the pod's namespace. That lookup runs
+/// at most once, and not at all for an event that cannot change endpoints.
+///
+/// ```
+/// use std::sync::Arc;
+/// use ecm_types::{ObjectKey, PodProjection, services_for_pod_event};
+/// use k8s_openapi::api::core::v1::{Pod, Service, ServiceSpec};
+/// use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+///
+/// let app: std::collections::BTreeMap<_, _> = [("app".to_owned(), "web".to_owned())].into();
+/// let meta = |name: &str| ObjectMeta {
+///     namespace: Some("shop".into()),
+///     name: Some(name.into()),
+///     ..Default::default()
+/// };
+/// let web = Arc::new(Service {
+///     metadata: meta("web"),
+///     spec: Some(ServiceSpec { selector: Some(app.clone()), ..Default::default() }),
+///     ..Default::default()
+/// });
+/// let added = PodProjection::from(Pod {
+///     metadata: ObjectMeta { labels: Some(app), ..meta("web-0") },
+///     ..Default::default()
+/// });
+/// let keys = services_for_pod_event(None, Some(&added), |namespace| {
+///     assert_eq!(namespace, "shop");
+///     vec![Arc::clone(&web)]
+/// });
+/// assert_eq!(keys.into_iter().collect::<Vec<_>>(), [ObjectKey::new("shop", "web")]);
+/// ```
+pub fn services_for_pod_event<S, F>(
+    old: Option<&PodProjection>,
+    new: Option<&PodProjection>,
+    services_in_namespace: F,
+) -> BTreeSet<ObjectKey>
+where
+    S: Borrow<Service>,
+    F: FnOnce(&str) -> Vec<S>,
+{
+    let Some(query) = PodServiceQuery::for_event(old, new) else {
+        return BTreeSet::new();
+    };
+    let services = services_in_namespace(&query.namespace);
+    query.services_to_update(services.iter().map(Borrow::borrow))
 }
 
 /// The keys of the Services among `services` whose selector (non-nil)
@@ -302,6 +353,32 @@ mod tests {
             .projection();
         let query = PodServiceQuery::for_event(Some(&old), Some(&extra_ready)).unwrap();
         assert_eq!(query.services_to_update(&services), keys(&["service-0"]));
+    }
+
+    #[test]
+    fn pod_events_look_services_up_only_when_they_can_matter() {
+        let services = three_services();
+        let p = pod("test", "p").labels([("app", "test-1")]).ip("10.0.0.1").projection();
+        let mut looked_up = Vec::new();
+        let mut lookup = |namespace: &str| {
+            looked_up.push(namespace.to_owned());
+            services.iter().collect::<Vec<_>>()
+        };
+        assert_eq!(
+            services_for_pod_event(None, Some(&p), &mut lookup),
+            keys(&["service-1"])
+        );
+        assert_eq!(
+            services_for_pod_event(Some(&p), None, &mut lookup),
+            keys(&["service-1"])
+        );
+        assert_eq!(
+            services_for_pod_event(Some(&p), Some(&p), &mut lookup),
+            keys(&[]),
+            "resync"
+        );
+        assert_eq!(services_for_pod_event(None, None, &mut lookup), keys(&[]));
+        assert_eq!(looked_up, ["test", "test"], "no lookup for events that change nothing");
     }
 
     #[test]

@@ -5,18 +5,7 @@
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::slice_tracker::EndpointSliceTracker;
-use crate::{ObjectKey, ObjectWriter, WriteError};
-
-/// A successful write, for the caller's metrics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SliceWrite {
-    /// A slice was created.
-    Create,
-    /// A slice was updated.
-    Update,
-    /// A slice was deleted.
-    Delete,
-}
+use crate::{ObjectKey, ObjectWriter, WriteError, WriteOperation};
 
 /// How far the writes got when none failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +66,7 @@ pub async fn write_slices(
     writer: &dyn ObjectWriter<EndpointSlice>,
     tracker: &EndpointSliceTracker,
     writes: SliceWrites<'_, '_>,
-    mut on_success: impl FnMut(SliceWrite),
+    mut on_success: impl FnMut(WriteOperation),
 ) -> Result<SlicesWritten, SliceWriteFailure> {
     let (owner, namespace) = (writes.owner, writes.owner.namespace());
     for slice in writes.to_create {
@@ -85,7 +74,7 @@ pub async fn write_slices(
             Ok(created) => {
                 tracing::debug!(owner = %owner, slice = created.metadata.name.as_deref(), "created slice");
                 tracker.update(&created);
-                on_success(SliceWrite::Create);
+                on_success(WriteOperation::Create);
             }
             Err(WriteError::NamespaceTerminating(message)) => {
                 tracing::debug!(owner = %owner, %message, "namespace terminating, dropping the slice writes");
@@ -100,7 +89,7 @@ pub async fn write_slices(
             Ok(updated) => {
                 tracing::debug!(owner = %owner, slice = name, "updated slice");
                 tracker.update(&updated);
-                on_success(SliceWrite::Update);
+                on_success(WriteOperation::Update);
             }
             Err(cause) => {
                 return Err(SliceWriteFailure::Update {
@@ -116,7 +105,7 @@ pub async fn write_slices(
             Ok(()) => {
                 tracing::debug!(owner = %owner, slice = name, "deleted slice");
                 tracker.expect_deletion(slice);
-                on_success(SliceWrite::Delete);
+                on_success(WriteOperation::Delete);
             }
             Err(cause) if cause.is_not_found() => {}
             Err(cause) => {

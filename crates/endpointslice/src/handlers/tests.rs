@@ -152,11 +152,7 @@ async fn pod_events_queue_services_after_the_batch_period() {
     let store = Store::new();
     store.insert(Arc::new(service("ns", "a").selector([("app", "a")]).build()));
     store.insert(Arc::new(service("ns", "b").selector([("app", "b")]).build()));
-    let handler = PodHandler {
-        queue: queue.clone(),
-        services: Lister::new(store),
-        batch_period: Duration::from_secs(2),
-    };
+    let handler = pod_handler(queue.clone(), Lister::new(store), Duration::from_secs(2));
     handler.on_add(&Arc::new(pod("ns", "p").labels([("app", "a")]).projection()), false);
     tokio::time::sleep(Duration::from_millis(1999)).await;
     assert!(queue.is_empty());
@@ -166,7 +162,7 @@ async fn pod_events_queue_services_after_the_batch_period() {
 #[tokio::test(start_paused = true)]
 async fn service_events_queue_now() {
     let queue = queue();
-    let handler = ServiceHandler { queue: queue.clone() };
+    let handler = service_handler(queue.clone());
     let svc = Arc::new(service("ns", "web").build());
     handler.on_add(&svc, true);
     assert_eq!(queue.len(), 1);

@@ -77,10 +77,10 @@ fn recording_helpers_use_upstream_names_and_labels() {
         record_sync(SyncResult::Success);
         record_sync(SyncResult::Stale);
         record_sync(SyncResult::Error);
-        record_change(Operation::Create);
-        record_change(Operation::Update);
-        record_change(Operation::Update);
-        record_change(Operation::Delete);
+        record_change(WriteOperation::Create);
+        record_change(WriteOperation::Update);
+        record_change(WriteOperation::Update);
+        record_change(WriteOperation::Delete);
         record_endpoint_changes(3, 1);
         record_slices_changed("Auto", "", 2);
         record_slices_changed("Disabled", "PreferClose", 1);
