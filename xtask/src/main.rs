@@ -4,15 +4,20 @@
 //! |---|---|
 //! | `cargo xtask test` | the whole test suite: unit, integration and doc tests (and, once the `ecm` binary exists, the conformance scenarios) |
 //! | `cargo xtask ci` | what CI runs: `cargo fmt --check`, clippy with `-D warnings`, then `test` |
+//! | `cargo xtask chart` | checks of the Helm chart: static ones always, `helm lint` and `helm template` where helm is installed |
+//! | `cargo xtask e2e --cluster kind\|kubeconfig` | the chart installed on a kind or existing cluster and checked by `helm test` (`--dry-run` prints the steps) |
 
 // A command-line tool: printing is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
+mod chart;
 mod ci;
+mod e2e;
 mod run;
 
 #[derive(Parser)]
@@ -28,16 +33,73 @@ enum Command {
     Test,
     /// Run every CI step: formatting, lints, then the test suite.
     Ci,
+    /// Check the Helm chart (helm lint and template where helm is installed).
+    Chart,
+    /// Install the chart on a cluster and run its test (exit 77: skipped, tools missing).
+    E2e {
+        /// Where: a throwaway kind cluster, or the cluster of --kubeconfig.
+        #[arg(long, value_enum, default_value_t = ClusterKind::Kind)]
+        cluster: ClusterKind,
+        /// Kubeconfig of the existing cluster (--cluster kubeconfig).
+        #[arg(long, env = "KUBECONFIG")]
+        kubeconfig: Option<PathBuf>,
+        /// Image to install, repository:tag (kind: the tag built and loaded).
+        #[arg(long, default_value = e2e::default_image())]
+        image: String,
+        /// Keep the kind cluster afterwards.
+        #[arg(long)]
+        keep: bool,
+        /// Print the steps instead of running them.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// `--cluster` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ClusterKind {
+    /// Create a kind cluster (needs docker and kind).
+    Kind,
+    /// Use the cluster of --kubeconfig.
+    Kubeconfig,
+}
+
+fn e2e_command(
+    cluster: ClusterKind,
+    kubeconfig: Option<PathBuf>,
+    image: String,
+    keep: bool,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    let cluster = match (cluster, kubeconfig) {
+        (ClusterKind::Kind, _) => e2e::Cluster::Kind,
+        (ClusterKind::Kubeconfig, Some(path)) => e2e::Cluster::Kubeconfig(path),
+        (ClusterKind::Kubeconfig, None) => anyhow::bail!("--cluster kubeconfig needs --kubeconfig or KUBECONFIG"),
+    };
+    let options = e2e::Options { cluster, image, keep };
+    Ok(if e2e::e2e(&options, dry_run)? {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(e2e::SKIPPED)
+    })
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Test => ci::test(),
-        Command::Ci => ci::ci(),
+        Command::Test => ci::test().map(|()| ExitCode::SUCCESS),
+        Command::Ci => ci::ci().map(|()| ExitCode::SUCCESS),
+        Command::Chart => chart::chart().map(|()| ExitCode::SUCCESS),
+        Command::E2e {
+            cluster,
+            kubeconfig,
+            image,
+            keep,
+            dry_run,
+        } => e2e_command(cluster, kubeconfig, image, keep, dry_run),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("xtask: {err:#}");
             ExitCode::FAILURE

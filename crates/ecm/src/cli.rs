@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::ClientSource;
@@ -137,6 +137,13 @@ fn address(flag: &str, value: &str) -> Result<Option<SocketAddr>> {
         .parse()
         .map(Some)
         .with_context(|| format!("--{flag}: {value:?} is not an address such as 0.0.0.0:8080"))
+}
+
+/// The command line's clap description: every subcommand and flag with its
+/// default. For documentation, shell completions and the Helm chart's checks
+/// (`crates/ecm/tests/chart.rs`).
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 /// Parses the command line and runs it.
