@@ -67,6 +67,63 @@ fn every_deployment_argument_is_a_flag_of_ecm_run() {
     }
 }
 
+/// Renders one argument of the Deployment with the default values, for the
+/// three template forms the arguments use: `{{ .Values.a.b }}`,
+/// `{{ join "," .Values.a }}` and `{{ include "ecm.leaseName" . }}`.
+fn render_argument(argument: &str, values: &Value) -> String {
+    let mut out = String::new();
+    let mut rest = argument;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find("}}").expect("closed action") + start;
+        let action = rest[start + 2..end].trim();
+        let rendered = if let Some(path) = action.strip_prefix(".Values.") {
+            match lookup(values, path) {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }
+        } else if let Some(path) = action.strip_prefix("join \",\" .Values.") {
+            let items = lookup(values, path).as_array().expect("a list");
+            items
+                .iter()
+                .map(|i| i.as_str().expect("strings"))
+                .collect::<Vec<_>>()
+                .join(",")
+        } else if action == "include \"ecm.leaseName\" ." {
+            "ecm".to_owned()
+        } else {
+            panic!("unexpected template action in an argument: {action}");
+        };
+        out.push_str(&rendered);
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn the_deployment_arguments_with_default_values_parse() {
+    let values = values();
+    let mut seen = BTreeSet::new();
+    let mut argv = vec!["ecm".to_owned(), "run".to_owned()];
+    for line in read("templates/deployment.yaml").lines() {
+        let Some(argument) = line.trim().strip_prefix("- --") else {
+            continue;
+        };
+        let flag = argument.split('=').next().unwrap_or(argument).to_owned();
+        // Alternatives under if/else (metrics on or off): the first one.
+        if seen.insert(flag) {
+            argv.push(format!("--{}", render_argument(argument, &values)));
+        }
+    }
+    let matches = ecm::cli::command().try_get_matches_from(&argv);
+    assert!(
+        matches.is_ok(),
+        "{argv:?}: {}",
+        matches.err().map(|e| e.to_string()).unwrap_or_default()
+    );
+}
+
 #[test]
 fn chart_defaults_are_the_binary_defaults() {
     let run = run_flags();
