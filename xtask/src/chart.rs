@@ -1,7 +1,10 @@
 //! `cargo xtask chart`: checks of the Helm chart in `deploy/helm/ecm`.
 //!
-//! Always: the static checks of `crates/ecm/tests/chart.rs` (flags,
-//! defaults, RBAC, values keys, template blocks). Where `helm` is installed:
+//! Always: `crates/ecm/tests/chart.rs`, which renders the chart with a Go
+//! template engine and Helm's functions (`gtmpl-ng`) for the defaults and
+//! every `ci/*.yaml`, and checks the objects field by field against
+//! k8s-openapi's types, the arguments against `ecm run`, the RBAC against
+//! upstream's roles and the selectors against the pods. Where `helm` is installed:
 //! `helm lint` and `helm template` with the default values and every
 //! `ci/*.yaml`, the rendered manifests written to `<target>/chart/`, and
 //! the chart's guard against replicas without leader election.
@@ -49,7 +52,7 @@ fn helm_commands(values: Option<&Path>) -> (Command, Command) {
 pub(crate) fn chart() -> Result<()> {
     run(cmd("cargo", &["test", "--package", "ecm", "--test", "chart"]))?;
     if !on_path("helm") {
-        eprintln!("chart: helm is not on PATH; ran the static checks only (install helm for lint and template)");
+        eprintln!("chart: helm is not on PATH; rendered and checked the chart without it (install helm for helm lint)");
         return Ok(());
     }
     let chart = repo_root().join(CHART);

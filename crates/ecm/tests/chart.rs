@@ -1,22 +1,32 @@
-//! Static checks of the Helm chart in `deploy/helm/ecm` that need no `helm`
-//! binary: the arguments the Deployment passes are flags of `ecm run`, the
-//! chart's defaults are the binary's, the RBAC rules cover what upstream's
-//! controller roles grant and what ecm calls, every values file uses only
-//! keys the chart defines, and template blocks are balanced.
-//! (`cargo xtask chart` adds `helm lint` and `helm template` where helm is
-//! installed.)
+//! Checks of the Helm chart in `deploy/helm/ecm`, rendered for real (see
+//! `chart/render.rs`; no helm binary can be installed here): it renders
+//! with the defaults and every `ci/*.yaml`; every object is one the API
+//! server accepts field for field (a round trip through k8s-openapi's types);
+//! the Deployment's arguments parse as `ecm run` and its defaults are the
+//! binary's; the RBAC rules cover what upstream's controller roles grant and
+//! what ecm calls; selectors select the pods; the chart refuses replicas
+//! without leader election. (`cargo xtask chart` adds `helm lint` and
+//! `helm template` where helm is installed.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use serde_json::Value;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 
-fn chart_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/helm/ecm")
-}
+#[path = "chart/render.rs"]
+mod render;
+
+use render::{Rendered, chart_dir, render};
 
 fn read(relative: &str) -> String {
     let path = chart_dir().join(relative);
@@ -27,17 +37,46 @@ fn yaml(text: &str) -> Value {
     serde_saphyr::from_str(text).expect("valid YAML")
 }
 
-fn values() -> Value {
-    yaml(&read("values.yaml"))
-}
-
 fn lookup<'a>(values: &'a Value, path: &str) -> &'a Value {
     path.split('.')
         .try_fold(values, |v, key| v.get(key))
         .unwrap_or_else(|| panic!("values.yaml has no {path}"))
 }
 
-/// The `run` subcommand's long flags (global ones included).
+/// The values files of `ci/`, in name order.
+fn ci_files() -> Vec<PathBuf> {
+    let mut files: Vec<_> = fs::read_dir(chart_dir().join("ci"))
+        .expect("deploy/helm/ecm/ci exists")
+        .map(|entry| entry.expect("readable").path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    files
+}
+
+/// The chart rendered with its defaults, then with each ci values file.
+fn every_rendering() -> Vec<(String, Value, Rendered)> {
+    let mut out = vec![];
+    let defaults = render::values(&[]);
+    out.push((
+        "defaults".to_owned(),
+        defaults.clone(),
+        render(&defaults).expect("renders"),
+    ));
+    for file in ci_files() {
+        let overrides = yaml(&fs::read_to_string(&file).expect("readable"));
+        let values = render::values(&[overrides]);
+        let rendered = render(&values).unwrap_or_else(|err| panic!("{}: {err}", file.display()));
+        out.push((file.display().to_string(), values, rendered));
+    }
+    out
+}
+
+fn default_rendering() -> Rendered {
+    render(&render::values(&[])).expect("renders with the defaults")
+}
+
+/// The `run` subcommand, global flags included.
 fn run_flags() -> clap::Command {
     let mut command = ecm::cli::command();
     command.build();
@@ -47,87 +86,86 @@ fn run_flags() -> clap::Command {
         .clone()
 }
 
-/// `--name` of every `- --name=...` argument line in the Deployment.
-fn deployment_flags() -> Vec<String> {
-    read("templates/deployment.yaml")
-        .lines()
-        .filter_map(|line| line.trim().strip_prefix("- --"))
-        .map(|flag| flag.split('=').next().unwrap_or(flag).to_owned())
+fn deployment(rendered: &Rendered) -> Value {
+    let deployments = rendered.of_kind("Deployment");
+    assert_eq!(deployments.len(), 1);
+    deployments[0].clone()
+}
+
+fn container_args(deployment: &Value) -> Vec<String> {
+    deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string args").to_owned())
         .collect()
 }
 
-#[test]
-fn every_deployment_argument_is_a_flag_of_ecm_run() {
-    let run = run_flags();
-    let known: BTreeSet<&str> = run.get_arguments().filter_map(|a| a.get_long()).collect();
-    let flags = deployment_flags();
-    assert!(flags.len() >= 20, "found only {flags:?}");
-    for flag in &flags {
-        assert!(known.contains(flag.as_str()), "--{flag} is not a flag of `ecm run`");
+/// Parses `document` as `T` and back: a field k8s-openapi does not know
+/// (a typo, a wrong level) is lost on the way and shows as a difference.
+fn round_trips_as<T: DeserializeOwned + Serialize>(document: &Value) -> Result<(), String> {
+    let typed: T = serde_json::from_value(document.clone()).map_err(|e| e.to_string())?;
+    let back = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
+    if &back == document {
+        Ok(())
+    } else {
+        Err(format!(
+            "fields lost or changed:\nrendered: {document:#}\ntyped:    {back:#}"
+        ))
     }
 }
 
-/// Renders one argument of the Deployment with the default values, for the
-/// three template forms the arguments use: `{{ .Values.a.b }}`,
-/// `{{ join "," .Values.a }}` and `{{ include "ecm.leaseName" . }}`.
-fn render_argument(argument: &str, values: &Value) -> String {
-    let mut out = String::new();
-    let mut rest = argument;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let end = rest[start..].find("}}").expect("closed action") + start;
-        let action = rest[start + 2..end].trim();
-        let rendered = if let Some(path) = action.strip_prefix(".Values.") {
-            match lookup(values, path) {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
+#[test]
+fn every_values_set_renders_objects_the_api_server_accepts() {
+    for (name, _, rendered) in every_rendering() {
+        let documents = rendered.documents();
+        assert!(documents.len() >= 4, "{name}: {documents:?}");
+        for document in documents {
+            let kind = document["kind"].as_str().unwrap_or_default().to_owned();
+            assert!(document["metadata"]["name"].is_string(), "{name}: unnamed {kind}");
+            let checked = match kind.as_str() {
+                "Deployment" => round_trips_as::<Deployment>(&document),
+                "ServiceAccount" => round_trips_as::<ServiceAccount>(&document),
+                "Service" => round_trips_as::<Service>(&document),
+                "ClusterRole" => round_trips_as::<ClusterRole>(&document),
+                "ClusterRoleBinding" => round_trips_as::<ClusterRoleBinding>(&document),
+                "Role" => round_trips_as::<Role>(&document),
+                "RoleBinding" => round_trips_as::<RoleBinding>(&document),
+                "PodDisruptionBudget" => round_trips_as::<PodDisruptionBudget>(&document),
+                "Job" => round_trips_as::<Job>(&document),
+                other => Err(format!("unexpected kind {other:?}")),
+            };
+            if let Err(err) = checked {
+                panic!("{name}: {kind} {}: {err}", document["metadata"]["name"]);
             }
-        } else if let Some(path) = action.strip_prefix("join \",\" .Values.") {
-            let items = lookup(values, path).as_array().expect("a list");
-            items
-                .iter()
-                .map(|i| i.as_str().expect("strings"))
-                .collect::<Vec<_>>()
-                .join(",")
-        } else if action == "include \"ecm.leaseName\" ." {
-            "ecm".to_owned()
-        } else {
-            panic!("unexpected template action in an argument: {action}");
-        };
-        out.push_str(&rendered);
-        rest = &rest[end + 2..];
-    }
-    out.push_str(rest);
-    out
-}
-
-#[test]
-fn the_deployment_arguments_with_default_values_parse() {
-    let values = values();
-    let mut seen = BTreeSet::new();
-    let mut argv = vec!["ecm".to_owned(), "run".to_owned()];
-    for line in read("templates/deployment.yaml").lines() {
-        let Some(argument) = line.trim().strip_prefix("- --") else {
-            continue;
-        };
-        let flag = argument.split('=').next().unwrap_or(argument).to_owned();
-        // Alternatives under if/else (metrics on or off): the first one.
-        if seen.insert(flag) {
-            argv.push(format!("--{}", render_argument(argument, &values)));
         }
     }
-    let matches = ecm::cli::command().try_get_matches_from(&argv);
-    assert!(
-        matches.is_ok(),
-        "{argv:?}: {}",
-        matches.err().map(|e| e.to_string()).unwrap_or_default()
-    );
+}
+
+#[test]
+fn the_deployment_arguments_parse_as_ecm_run() {
+    let known: BTreeSet<String> = run_flags()
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_owned))
+        .collect();
+    for (name, _, rendered) in every_rendering() {
+        let args = container_args(&deployment(&rendered));
+        assert_eq!(args[0], "run", "{name}");
+        for arg in &args[1..] {
+            let flag = arg.trim_start_matches("--").split('=').next().unwrap_or_default();
+            assert!(known.contains(flag), "{name}: {arg} is not a flag of `ecm run`");
+        }
+        let argv = std::iter::once("ecm".to_owned()).chain(args.iter().cloned());
+        if let Err(err) = ecm::cli::command().try_get_matches_from(argv) {
+            panic!("{name}: {args:?}: {err}");
+        }
+    }
 }
 
 #[test]
 fn chart_defaults_are_the_binary_defaults() {
     let run = run_flags();
-    let values = values();
+    let values = render::values(&[]);
     let table = [
         ("endpoints.concurrentSyncs", "concurrent-endpoint-syncs"),
         ("endpoints.batchPeriod", "endpoint-updates-batch-period"),
@@ -168,77 +206,6 @@ fn chart_defaults_are_the_binary_defaults() {
     assert_eq!(controllers, &serde_json::json!(["*"]));
 }
 
-/// The rules of the first document of a template, with the template lines
-/// (metadata, conditionals) left out.
-fn rules(template: &str) -> Vec<Value> {
-    let first = template.split("\n---").next().unwrap_or_default();
-    let plain = first
-        .lines()
-        .filter(|line| !line.contains("{{"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    match yaml(&plain).get("rules") {
-        Some(Value::Array(rules)) => rules.clone(),
-        other => panic!("no rules in template: {other:?}"),
-    }
-}
-
-fn grants(rules: &[Value], group: &str, resource: &str, verb: &str) -> bool {
-    let has = |rule: &Value, field: &str, want: &str| {
-        rule.get(field)
-            .and_then(Value::as_array)
-            .is_some_and(|items| items.iter().any(|i| i.as_str() == Some(want)))
-    };
-    rules
-        .iter()
-        .any(|r| has(r, "apiGroups", group) && has(r, "resources", resource) && has(r, "verbs", verb))
-}
-
-#[test]
-fn cluster_role_grants_what_upstream_controller_roles_grant() {
-    let rules = rules(&read("templates/clusterrole.yaml"));
-    // system:controller:endpoint-controller, endpointslice-controller and
-    // endpointslicemirroring-controller, resource by resource.
-    let read_only = ["get", "list", "watch"];
-    let read_write = ["get", "list", "watch", "create", "update", "delete"];
-    let mut wanted: Vec<(&str, &str, &[&str])> = vec![
-        ("", "services", &read_only),
-        ("", "pods", &read_only),
-        ("", "nodes", &read_only),
-        ("", "endpoints", &read_write),
-        ("", "endpoints/restricted", &["create"]),
-        ("", "services/finalizers", &["update"]),
-        ("", "endpoints/finalizers", &["update"]),
-        ("discovery.k8s.io", "endpointslices", &read_write),
-    ];
-    // ecm's event recorder creates events and patches repeated ones.
-    wanted.push(("", "events", &["create", "update", "patch"]));
-    wanted.push(("events.k8s.io", "events", &["create", "update", "patch"]));
-    for (group, resource, verbs) in wanted {
-        for verb in verbs {
-            assert!(
-                grants(&rules, group, resource, verb),
-                "no {verb} on {resource} in group {group:?}"
-            );
-        }
-    }
-    // Upstream grants no patch on what the controllers write (PUT with a
-    // resourceVersion); neither does ecm.
-    assert!(!grants(&rules, "discovery.k8s.io", "endpointslices", "patch"));
-    assert!(!grants(&rules, "", "endpoints", "patch"));
-}
-
-#[test]
-fn leader_election_role_grants_what_the_lease_manager_calls() {
-    let rules = rules(&read("templates/leader-election-rbac.yaml"));
-    for verb in ["create", "get", "patch"] {
-        assert!(
-            grants(&rules, "coordination.k8s.io", "leases", verb),
-            "no {verb} on leases"
-        );
-    }
-}
-
 /// Every key path of a values document, `a.b.c`, stopping at free-form maps
 /// (those the chart passes through with toYaml) and lists.
 fn key_paths(value: &Value, prefix: &str, out: &mut BTreeSet<String>) {
@@ -258,7 +225,7 @@ fn key_paths(value: &Value, prefix: &str, out: &mut BTreeSet<String>) {
 #[test]
 fn ci_values_use_only_keys_the_chart_defines() {
     let mut known = BTreeSet::new();
-    key_paths(&values(), "", &mut known);
+    key_paths(&render::values(&[]), "", &mut known);
     // Free-form maps passed through with toYaml: any key below them is fine.
     let free_form = [
         "podSecurityContext",
@@ -275,14 +242,7 @@ fn ci_values_use_only_keys_the_chart_defines() {
         "livenessProbe",
         "readinessProbe",
     ];
-    let dir = chart_dir().join("ci");
-    let mut files: Vec<_> = fs::read_dir(&dir)
-        .expect("deploy/helm/ecm/ci exists")
-        .map(|entry| entry.expect("readable").path())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty());
-    for file in files {
+    for file in ci_files() {
         let text = fs::read_to_string(&file).expect("readable");
         let mut used = BTreeSet::new();
         key_paths(&yaml(&text), "", &mut used);
@@ -294,45 +254,156 @@ fn ci_values_use_only_keys_the_chart_defines() {
 }
 
 #[test]
-fn template_blocks_are_balanced() {
-    let openers = ["if ", "with ", "range ", "define "];
-    let mut files = vec![];
-    let templates = chart_dir().join("templates");
-    for entry in fs::read_dir(&templates).expect("templates exist") {
-        let path = entry.expect("readable").path();
-        if path.is_dir() {
-            files.extend(
-                fs::read_dir(&path)
-                    .expect("readable")
-                    .map(|e| e.expect("readable").path()),
+fn the_chart_refuses_replicas_without_leader_election() {
+    let values = render::values(&[json!({"replicaCount": 2, "leaderElection": {"enabled": false}})]);
+    let err = render(&values).err().expect("must not render");
+    assert!(err.contains("leaderElection.enabled"), "{err}");
+    let single = render::values(&[json!({"replicaCount": 1, "leaderElection": {"enabled": false}})]);
+    let rendered = render(&single).expect("one replica without leader election renders");
+    assert!(rendered.of_kind("Role").iter().all(|r| {
+        !r["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("leader-election")
+    }));
+    assert!(
+        rendered.of_kind("PodDisruptionBudget").is_empty(),
+        "no PDB for one replica"
+    );
+    assert!(container_args(&deployment(&rendered)).contains(&"--leader-elect=false".to_owned()));
+}
+
+fn grants(rules: &Value, group: &str, resource: &str, verb: &str) -> bool {
+    let has = |rule: &Value, field: &str, want: &str| {
+        rule.get(field)
+            .and_then(Value::as_array)
+            .is_some_and(|items| items.iter().any(|i| i.as_str() == Some(want)))
+    };
+    rules
+        .as_array()
+        .expect("rules")
+        .iter()
+        .any(|r| has(r, "apiGroups", group) && has(r, "resources", resource) && has(r, "verbs", verb))
+}
+
+#[test]
+fn cluster_role_grants_what_upstream_controller_roles_grant() {
+    let rendered = default_rendering();
+    let roles = rendered.of_kind("ClusterRole");
+    assert_eq!(roles.len(), 1);
+    let rules = &roles[0]["rules"];
+    // system:controller:endpoint-controller, endpointslice-controller and
+    // endpointslicemirroring-controller, resource by resource.
+    let read_only = ["get", "list", "watch"];
+    let read_write = ["get", "list", "watch", "create", "update", "delete"];
+    let wanted: [(&str, &str, &[&str]); 10] = [
+        ("", "services", &read_only),
+        ("", "pods", &read_only),
+        ("", "nodes", &read_only),
+        ("", "endpoints", &read_write),
+        ("", "endpoints/restricted", &["create"]),
+        ("", "services/finalizers", &["update"]),
+        ("", "endpoints/finalizers", &["update"]),
+        ("discovery.k8s.io", "endpointslices", &read_write),
+        // ecm's event recorder creates events and patches repeated ones.
+        ("", "events", &["create", "update", "patch"]),
+        ("events.k8s.io", "events", &["create", "update", "patch"]),
+    ];
+    for (group, resource, verbs) in wanted {
+        for verb in verbs {
+            assert!(
+                grants(rules, group, resource, verb),
+                "no {verb} on {resource} in group {group:?}"
             );
-        } else {
-            files.push(path);
         }
     }
-    assert!(files.len() >= 9, "templates: {files:?}");
-    for file in &files {
-        let text = fs::read_to_string(file).expect("readable");
-        let (mut opened, mut ended) = (0, 0);
-        for action in text.split("{{").skip(1) {
-            let action = action.split("}}").next().unwrap_or_default();
-            let action = action.trim_start_matches('-').trim_start();
-            if action.starts_with("/*") {
-                continue;
-            }
-            if openers.iter().any(|o| action.starts_with(o)) {
-                opened += 1;
-            } else if action.trim_end_matches('-').trim_end() == "end" {
-                ended += 1;
-            }
-        }
-        assert_eq!(
-            opened,
-            ended,
-            "{}: {opened} blocks opened, {ended} ended",
-            file.display()
+    // Upstream grants no patch on what the controllers write (PUT with a
+    // resourceVersion); neither does ecm.
+    assert!(!grants(rules, "discovery.k8s.io", "endpointslices", "patch"));
+    assert!(!grants(rules, "", "endpoints", "patch"));
+
+    let bindings = rendered.of_kind("ClusterRoleBinding");
+    assert_eq!(bindings[0]["roleRef"]["name"], roles[0]["metadata"]["name"]);
+    let account = &rendered.of_kind("ServiceAccount")[0];
+    assert_eq!(bindings[0]["subjects"][0]["name"], account["metadata"]["name"]);
+    assert_eq!(bindings[0]["subjects"][0]["namespace"], "kube-system");
+}
+
+#[test]
+fn leader_election_role_covers_the_lease_ecm_uses() {
+    let rendered = default_rendering();
+    let role = rendered
+        .of_kind("Role")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "ecm-leader-election")
+        .expect("a leader-election Role");
+    for verb in ["create", "get", "patch"] {
+        assert!(
+            grants(&role["rules"], "coordination.k8s.io", "leases", verb),
+            "no {verb} on leases"
         );
     }
+    // The limited verbs name the Lease the Deployment elects on.
+    let args = container_args(&deployment(&rendered));
+    let lease = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--leader-elect-resource-name="))
+        .expect("a lease name");
+    let limited = role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r.get("resourceNames").is_some())
+        .expect("limited rule");
+    assert_eq!(limited["resourceNames"], json!([lease]));
+}
+
+#[test]
+fn selectors_select_the_pods_and_probes_name_declared_ports() {
+    let rendered = default_rendering();
+    let deployment = deployment(&rendered);
+    let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    let selects = |selector: &Value| {
+        selector
+            .as_object()
+            .expect("a label map")
+            .iter()
+            .all(|(k, v)| &pod_labels[k] == v)
+    };
+    assert!(selects(&deployment["spec"]["selector"]["matchLabels"]));
+    for service in rendered.of_kind("Service") {
+        assert!(selects(&service["spec"]["selector"]), "{}", service["metadata"]["name"]);
+    }
+    for pdb in rendered.of_kind("PodDisruptionBudget") {
+        assert!(selects(&pdb["spec"]["selector"]["matchLabels"]));
+    }
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let ports: Vec<&str> = container["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for probe in ["livenessProbe", "readinessProbe"] {
+        let port = container[probe]["httpGet"]["port"].as_str().expect("a named port");
+        assert!(ports.contains(&port), "{probe} names {port}, not one of {ports:?}");
+    }
+    assert_eq!(deployment["spec"]["template"]["spec"]["serviceAccountName"], "ecm");
+}
+
+#[test]
+fn the_helm_test_is_a_hook_and_notes_say_how_to_disable_kcm() {
+    let rendered = default_rendering();
+    let jobs = rendered.of_kind("Job");
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["metadata"]["annotations"]["helm.sh/hook"], "test");
+    let notes = rendered.file("NOTES.txt");
+    assert!(
+        notes.contains("--controllers=*,-endpoint,-endpointslice,-endpointslicemirroring"),
+        "{notes}"
+    );
+    let disabled = render(&render::values(&[json!({"tests": {"enabled": false}})])).expect("renders");
+    assert!(disabled.of_kind("Job").is_empty());
 }
 
 #[test]
