@@ -21,7 +21,7 @@ use crate::health::Health;
 use crate::logging::LogFormat;
 use crate::options::ControllerOptions;
 use crate::runtime::{Runtime, SHARED_INFORMERS};
-use crate::{client, embedded, health, leader, logging, simulate};
+use crate::{client, embedded, health, leader, logging, runtime, simulate};
 
 /// The `ecm` command line.
 #[derive(Parser)]
@@ -115,6 +115,12 @@ struct RunArgs {
     /// Namespace of the Lease (default: POD_NAMESPACE, else kube-system).
     #[arg(long, env = "POD_NAMESPACE", default_value = "kube-system")]
     leader_elect_resource_namespace: String,
+
+    /// Informers resync every cached object after this long times a random
+    /// factor in [1, 2): every Service is synced again, writing only what
+    /// drifted (0 disables).
+    #[arg(long, default_value = "12h", value_parser = parse_duration)]
+    min_resync_period: Duration,
 
     /// How long to wait at start-up for the API server to answer before giving up.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
@@ -255,6 +261,7 @@ async fn run(args: RunArgs) -> Result<()> {
     };
 
     let identity = leader::default_identity();
+    let resync = runtime::resync_period(args.min_resync_period);
     let controllers = enabled.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
     tracing::info!(%controllers, %identity, "starting ecm");
     let work = |stop: CancellationToken| {
@@ -266,7 +273,14 @@ async fn run(args: RunArgs) -> Result<()> {
             identity.clone(),
         );
         async move {
-            let runtime = Arc::new(Runtime::new(clients.as_ref(), &enabled, &options, &identity, &stop));
+            let runtime = Arc::new(Runtime::with_resync_period(
+                clients.as_ref(),
+                &enabled,
+                &options,
+                &identity,
+                &stop,
+                resync,
+            ));
             let ready = tokio::spawn({
                 let (runtime, health, stop) = (Arc::clone(&runtime), health.clone(), stop.clone());
                 async move {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ecm_informer::{Informer, InformerFactory, Progress};
 use ecm_types::{KubeEventRecorder, KubeWriter, PodProjection};
@@ -24,6 +25,25 @@ const ENDPOINTS_COMPONENT: &str = "endpoint-controller";
 const ENDPOINTSLICE_COMPONENT: &str = ecm_endpointslice::events::EVENT_SOURCE_COMPONENT;
 /// Event source component of the mirroring controller, as upstream names it.
 const MIRRORING_COMPONENT: &str = ecm_mirroring::events::EVENT_SOURCE_COMPONENT;
+
+/// The informers' resync period for kube-controller-manager's
+/// `--min-resync-period` (its `ResyncPeriod`): the minimum stretched by a
+/// random factor in [1, 2), drawn once per process, so that replicas and
+/// restarts do not resync in step. `None` for a zero minimum.
+///
+/// A resync hands every cached object to the controllers again; they queue
+/// every Service (and mirrored Endpoints), whose syncs write nothing unless
+/// something drifted.
+pub fn resync_period(min: Duration) -> Option<Duration> {
+    if min.is_zero() {
+        return None;
+    }
+    // A random u64 from std's per-process hash keys: no RNG dependency for
+    // one draw that needs no quality beyond "not the same everywhere".
+    let random = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), 0_u8);
+    let fraction = (random >> 11) as f64 / (1_u64 << 53) as f64;
+    Some(min.mul_f64(1.0 + fraction))
+}
 
 /// An informer's resource (plural, as the API server names it) and progress.
 pub struct WatchedResource {
@@ -105,7 +125,22 @@ impl Runtime {
         host: &str,
         shutdown: &CancellationToken,
     ) -> Self {
-        let factory = InformerFactory::new(clients.client(SHARED_INFORMERS)).with_shutdown(shutdown);
+        Self::with_resync_period(clients, enabled, options, host, shutdown, None)
+    }
+
+    /// [`new`](Self::new), with informers that hand every cached object to
+    /// the controllers again each `resync` (see [`resync_period`]).
+    pub fn with_resync_period(
+        clients: &dyn ClientSource,
+        enabled: &BTreeSet<ControllerName>,
+        options: &ControllerOptions,
+        host: &str,
+        shutdown: &CancellationToken,
+        resync: Option<Duration>,
+    ) -> Self {
+        let factory = InformerFactory::new(clients.client(SHARED_INFORMERS))
+            .with_shutdown(shutdown)
+            .with_resync_period(resync);
         let mut shared = SharedInformers {
             factory: &factory,
             watched: Vec::new(),
@@ -234,5 +269,20 @@ impl Runtime {
         };
         tokio::join!(endpoints, endpointslice, mirroring);
         self.factory.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resync_periods_stretch_the_minimum_by_up_to_twice() {
+        assert_eq!(resync_period(Duration::ZERO), None);
+        let min = Duration::from_secs(12 * 3600);
+        let draws: Vec<Duration> = (0..64).map(|_| resync_period(min).unwrap()).collect();
+        assert!(draws.iter().all(|d| *d >= min && *d < min * 2), "{draws:?}");
+        let distinct: BTreeSet<_> = draws.iter().collect();
+        assert!(distinct.len() > 1, "not random: {draws:?}");
     }
 }

@@ -178,6 +178,7 @@ fn chart_defaults_are_the_binary_defaults() {
         ),
         ("mirroring.maxEndpointsPerSubset", "mirroring-max-endpoints-per-subset"),
         ("mirroring.batchPeriod", "mirroring-endpointslice-updates-batch-period"),
+        ("minResyncPeriod", "min-resync-period"),
         ("kubeApi.qps", "kube-api-qps"),
         ("kubeApi.burst", "kube-api-burst"),
         ("leaderElection.enabled", "leader-elect"),

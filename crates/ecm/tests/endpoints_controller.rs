@@ -40,18 +40,23 @@ fn http_client(url: &str, agent: &str) -> kube::Client {
 
 impl Harness {
     async fn start() -> Self {
+        Self::start_with_resync(None).await
+    }
+
+    async fn start_with_resync(resync: Option<Duration>) -> Self {
         let server = ApiServer::new(ecm_apiserver::Config::default()).unwrap();
         let listener = server.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let controller_client = http_client(&listener.url(), CONTROLLER_AGENT);
         let client = http_client(&listener.url(), "test");
         let shutdown = CancellationToken::new();
         let enabled = BTreeSet::from([ControllerName::Endpoints]);
-        let runtime = Arc::new(Runtime::new(
+        let runtime = Arc::new(Runtime::with_resync_period(
             &controller_client,
             &enabled,
             &ControllerOptions::default(),
             "test",
             &shutdown,
+            resync,
         ));
         let running = tokio::spawn({
             let (runtime, shutdown) = (Arc::clone(&runtime), shutdown.clone());
@@ -250,6 +255,73 @@ async fn endpoints_follow_pods_and_services_and_skip_no_op_writes() {
         writes.iter().filter(|w| w.starts_with("delete")).count(),
         1,
         "one DELETE, not two: {writes:?}"
+    );
+    h.stop().await;
+}
+
+/// Waits, with a deadline, until `check` holds.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resync_puts_hand_edited_endpoints_right_and_writes_nothing_else() {
+    // Endpoints edits are not watched (as upstream): only a sync of the
+    // Service puts them right, and the periodic resync brings one.
+    let h = Harness::start_with_resync(Some(Duration::from_millis(300))).await;
+    let services: Api<Service> = Api::namespaced(h.client.clone(), "default");
+    for name in ["web", "idle"] {
+        let service: Service = serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]},
+        }))
+        .unwrap();
+        services.create(&PostParams::default(), &service).await.unwrap();
+    }
+    h.pods()
+        .create(&PostParams::default(), &pod("web-0", &json!({"app": "web"})))
+        .await
+        .unwrap();
+    h.set_status("web-0", "10.0.0.1", true).await;
+    eventually("web's endpoints", || async {
+        h.endpoints("web")
+            .await
+            .is_some_and(|ep| addresses(&ep).0 == ["10.0.0.1"])
+    })
+    .await;
+    eventually("idle's endpoints", || async { h.endpoints("idle").await.is_some() }).await;
+
+    let before = h.endpoint_writes().len();
+    for round in 0..2 {
+        let mut edited = h.endpoints("web").await.unwrap();
+        edited.subsets.as_mut().unwrap()[0].addresses.as_mut().unwrap()[0].ip = format!("10.9.9.{round}");
+        Api::<Endpoints>::namespaced(h.client.clone(), "default")
+            .replace("web", &PostParams::default(), &edited)
+            .await
+            .unwrap();
+        eventually("the resync to put web right", || async {
+            addresses(&h.endpoints("web").await.unwrap()).0 == ["10.0.0.1"]
+        })
+        .await;
+    }
+    let writes = h.endpoint_writes();
+    assert_eq!(writes.iter().filter(|w| *w == "create idle").count(), 1);
+    assert!(
+        !writes.iter().any(|w| w == "update idle"),
+        "resyncs of a converged Service wrote: {writes:?}"
+    );
+    assert_eq!(
+        writes[before..],
+        ["update web", "update web"],
+        "one correction per edit: {writes:?}"
     );
     h.stop().await;
 }

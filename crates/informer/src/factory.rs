@@ -31,6 +31,7 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use kube::api::Api;
 use kube::runtime::watcher;
@@ -50,6 +51,7 @@ use crate::informer::{ErasedInformer, Informer, InformerConfig};
 pub struct InformerFactory {
     client: Client,
     watcher_config: watcher::Config,
+    resync_period: Option<Duration>,
     shutdown: CancellationToken,
     state: Arc<Mutex<FactoryState>>,
 }
@@ -85,6 +87,7 @@ impl InformerFactory {
         Self {
             client,
             watcher_config: watcher::Config::default(),
+            resync_period: None,
             shutdown: CancellationToken::new(),
             state: Arc::default(),
         }
@@ -94,6 +97,15 @@ impl InformerFactory {
     #[must_use]
     pub fn with_watcher_config(mut self, config: watcher::Config) -> Self {
         self.watcher_config = config;
+        self
+    }
+
+    /// Sets the resync period of the informers created from now on
+    /// (client-go's `NewSharedInformerFactory(client, resync)`; `None` or
+    /// zero: none, the default). See [`InformerConfig::resync_period`].
+    #[must_use]
+    pub fn with_resync_period(mut self, period: Option<Duration>) -> Self {
+        self.resync_period = period;
         self
     }
 
@@ -149,7 +161,9 @@ impl InformerFactory {
         {
             return existing.clone();
         }
-        let config = InformerConfig::default().watcher(self.watcher_config.clone());
+        let config = InformerConfig::default()
+            .watcher(self.watcher_config.clone())
+            .resync_period(self.resync_period);
         let informer = create(Api::all(self.client.clone()), config);
         state.informers.insert(
             key,

@@ -20,7 +20,11 @@
 //!   [`Informer::remove_event_handler`](crate::Informer::remove_event_handler)
 //!   (that would deadlock), and must not panic (a panic stops the informer).
 //! - Updates whose old and new objects have the same resourceVersion (the
-//!   unchanged objects of a relist) are not delivered.
+//!   unchanged objects of a relist) are not delivered, except by a periodic
+//!   resync when the informer has one
+//!   ([`InformerConfig::resync_period`](crate::InformerConfig::resync_period)):
+//!   then every cached object comes as an update with `old` and `new` the
+//!   same, as client-go's resync does.
 //! - A handler added after the informer started first receives an `on_add`
 //!   flagged `is_initial_list` for every object already cached, with no real
 //!   event interleaved.

@@ -103,9 +103,21 @@ pub struct InformerConfig {
     /// tracing spans. Defaults to the plural resource name, qualified by its
     /// group when it has one (`pods`, `endpointslices.discovery.k8s.io`).
     pub name: Option<String>,
+    /// How often every cached object is handed to the handlers again as an
+    /// update whose old and new objects are the same (client-go's resync
+    /// period; kube-controller-manager's `--min-resync-period`). `None`, the
+    /// default: never.
+    pub resync_period: Option<Duration>,
 }
 
 impl InformerConfig {
+    /// Sets the resync period (`None` or zero: no resync).
+    #[must_use]
+    pub fn resync_period(mut self, period: Option<Duration>) -> Self {
+        self.resync_period = period.filter(|p| !p.is_zero());
+        self
+    }
+
     /// Sets the watcher configuration.
     #[must_use]
     pub fn watcher(mut self, watcher: watcher::Config) -> Self {
@@ -207,12 +219,23 @@ impl<K, S> fmt::Debug for Informer<K, S> {
 
 type Transform<K, S> = Box<dyn Fn(K) -> S + Send + Sync>;
 
+/// The next tick of the resync timer; never, without one.
+async fn next_resync(resync: &mut Option<tokio::time::Interval>) {
+    match resync {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 struct Shared<K, S> {
     name: Arc<str>,
     /// The API as the caller built it: its client and collection path are
     /// used, through the tap, when the informer starts.
     api: Api<K>,
     watcher_config: watcher::Config,
+    resync_period: Option<Duration>,
     transform: Transform<K, S>,
     store: Store<S>,
     /// The handlers, behind the delivery lock. Whoever changes the store
@@ -307,6 +330,7 @@ where
                 name: name.into(),
                 api,
                 watcher_config: config.watcher,
+                resync_period: config.resync_period.filter(|p| !p.is_zero()),
                 transform: Box::new(transform),
                 store: Store::new(),
                 handlers: Mutex::new(Handlers {
@@ -439,6 +463,11 @@ where
         let api: Api<K> = Api::all_with(tap.wrap(shared.api.clone().into_client()), &());
 
         let mut cancelled = pin!(shutdown.cancelled_owned());
+        let mut resync = shared.resync_period.map(|period| {
+            let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval
+        });
         let mut restart_backoff = DefaultBackoff::default();
         let mut lists = 0_u64;
         tracing::debug!("informer started");
@@ -457,6 +486,10 @@ where
                         return;
                     }
                     item = stream.next() => item,
+                    () = next_resync(&mut resync) => {
+                        self.resync(&metrics);
+                        continue;
+                    }
                 };
                 match item {
                     Some(Ok(Step::Event(event))) => self.handle(event, &mut buffer, &mut lists, &tap, &metrics),
@@ -486,6 +519,28 @@ where
                 () = tokio::time::sleep(delay) => {}
             }
         }
+    }
+
+    /// Hands every cached object to every handler as an unchanged update
+    /// (nothing before the first list is applied).
+    fn resync(&self, metrics: &InformerMetrics) {
+        let shared = &self.shared;
+        let handlers = shared.handlers.lock();
+        if !shared.progress.borrow().has_synced {
+            return;
+        }
+        let notifications: Vec<Notification<S>> = shared
+            .store
+            .list()
+            .into_iter()
+            .map(|obj| Notification::Update {
+                old: Arc::clone(&obj),
+                new: obj,
+            })
+            .collect();
+        metrics.resyncs.increment(1);
+        tracing::debug!(objects = notifications.len(), "resync");
+        Self::deliver(&handlers.registered, &notifications, metrics);
     }
 
     fn handle(

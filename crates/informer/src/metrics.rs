@@ -26,6 +26,9 @@ pub const RELISTS_TOTAL: &str = "informer_relists_total";
 /// Counter: watch requests after the first one following each list (a watch
 /// that ended or failed, resumed from the last resourceVersion).
 pub const WATCH_RESTARTS_TOTAL: &str = "informer_watch_restarts_total";
+/// Counter: periodic resyncs (every cached object handed to the handlers
+/// again, see `InformerConfig::resync_period`).
+pub const RESYNCS_TOTAL: &str = "informer_resyncs_total";
 /// Counter: errors from the list/watch machinery, with an `error` label of
 /// `list`, `watch_start`, `watch_event`, `watch_stream` or
 /// `no_resource_version`. Each is followed by a backoff.
@@ -44,6 +47,7 @@ pub(crate) struct InformerMetrics {
     pub(crate) deletes: Counter,
     pub(crate) relists: Counter,
     pub(crate) watch_restarts: Counter,
+    pub(crate) resyncs: Counter,
 }
 
 impl InformerMetrics {
@@ -56,6 +60,7 @@ impl InformerMetrics {
             deletes: counter!(EVENTS_TOTAL, RESOURCE_LABEL => r.clone(), "event" => "delete"),
             relists: counter!(RELISTS_TOTAL, RESOURCE_LABEL => r.clone()),
             watch_restarts: counter!(WATCH_RESTARTS_TOTAL, RESOURCE_LABEL => r.clone()),
+            resyncs: counter!(RESYNCS_TOTAL, RESOURCE_LABEL => r.clone()),
             resource: r,
         }
     }

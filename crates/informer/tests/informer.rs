@@ -657,6 +657,72 @@ async fn factory_should_share_informers_and_start_them_once() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn resync_should_hand_every_cached_object_over_again_each_period() {
+    let server = StubApiServer::new();
+    let a = server.create(&pod("default", "a", "web")).await;
+    let b = server.create(&pod("default", "b", "db")).await;
+    let period = std::time::Duration::from_secs(3600);
+    let informer = Informer::<Pod>::new(
+        Api::all(server.client()),
+        InformerConfig::default().resync_period(Some(period)),
+    );
+    let recorder = Recorder::new(informer.store());
+    informer.add_event_handler(Arc::clone(&recorder));
+    let started = tokio::time::Instant::now();
+    let shutdown = spawn(&informer);
+    within("sync", informer.wait_for_sync()).await;
+    recorder.wait_for(2).await;
+    recorder.take();
+
+    // Nothing before the period is up; then each object once, unchanged.
+    tokio::time::sleep_until(started + period - std::time::Duration::from_secs(1)).await;
+    assert_eq!(recorder.take(), []);
+    tokio::time::sleep_until(started + period).await;
+    recorder.wait_for(2).await;
+    assert_eq!(
+        sorted(recorder.take()),
+        [
+            update("default/a", &rv(&a), &rv(&a)),
+            update("default/b", &rv(&b), &rv(&b))
+        ]
+    );
+    // A change between resyncs comes as usual; the next resync includes it.
+    let c = server.create(&pod("default", "c", "web")).await;
+    recorder.wait_for(1).await;
+    assert_eq!(recorder.take(), [add("default/c", &rv(&c), false)]);
+    tokio::time::sleep_until(started + period * 2).await;
+    recorder.wait_for(3).await;
+    assert_eq!(
+        sorted(recorder.take()),
+        [
+            update("default/a", &rv(&a), &rv(&a)),
+            update("default/b", &rv(&b), &rv(&b)),
+            update("default/c", &rv(&c), &rv(&c))
+        ]
+    );
+    shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_resync_by_default_or_with_a_zero_period() {
+    assert_eq!(InformerConfig::default().resync_period, None);
+    let zero = InformerConfig::default().resync_period(Some(std::time::Duration::ZERO));
+    assert_eq!(zero.resync_period, None);
+    let server = StubApiServer::new();
+    server.create(&pod("default", "a", "web")).await;
+    let informer = Informer::<Pod>::new(Api::all(server.client()), zero);
+    let recorder = Recorder::new(informer.store());
+    informer.add_event_handler(Arc::clone(&recorder));
+    let shutdown = spawn(&informer);
+    within("sync", informer.wait_for_sync()).await;
+    recorder.wait_for(1).await;
+    recorder.take();
+    tokio::time::sleep(std::time::Duration::from_secs(48 * 3600)).await;
+    assert_eq!(recorder.take(), []);
+    shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
 async fn run_twice_should_fail() {
     let server = StubApiServer::new();
     let informer = Informer::<Pod>::new(Api::all(server.client()), InformerConfig::default().name("twice"));
