@@ -5,37 +5,27 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use ecm::controllers::ControllerName;
-use ecm::options::ControllerOptions;
-use ecm::runtime::Runtime;
-use ecm::simulate::wait_until_quiet;
 use ecm_apiserver::{ApiServer, ServeHandle};
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
+use support::{RunningController, http_client};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 const CONTROLLER_AGENT: &str = "ecm-under-test";
 
 struct Harness {
     server: ApiServer,
     _listener: ServeHandle,
-    runtime: Arc<Runtime>,
-    shutdown: CancellationToken,
-    running: tokio::task::JoinHandle<()>,
+    controller: RunningController,
     /// A client of the test itself (another user agent).
     client: kube::Client,
-}
-
-fn http_client(url: &str, agent: &str) -> kube::Client {
-    let mut config = kube::Config::new(url.parse().unwrap());
-    config.headers.push((http::header::USER_AGENT, agent.parse().unwrap()));
-    kube::Client::try_from(config).unwrap()
 }
 
 impl Harness {
@@ -47,35 +37,17 @@ impl Harness {
         let server = ApiServer::new(ecm_apiserver::Config::default()).unwrap();
         let listener = server.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let controller_client = http_client(&listener.url(), CONTROLLER_AGENT);
-        let client = http_client(&listener.url(), "test");
-        let shutdown = CancellationToken::new();
-        let enabled = BTreeSet::from([ControllerName::Endpoints]);
-        let runtime = Arc::new(Runtime::with_resync_period(
-            &controller_client,
-            &enabled,
-            &ControllerOptions::default(),
-            "test",
-            &shutdown,
-            resync,
-        ));
-        let running = tokio::spawn({
-            let (runtime, shutdown) = (Arc::clone(&runtime), shutdown.clone());
-            async move { runtime.run(shutdown).await }
-        });
+        let controller = RunningController::start(&controller_client, ControllerName::Endpoints, resync);
         Self {
+            client: http_client(&listener.url(), "test"),
             server,
             _listener: listener,
-            runtime,
-            shutdown,
-            running,
-            client,
+            controller,
         }
     }
 
     async fn quiet(&self) {
-        wait_until_quiet(&self.runtime, &self.server, Instant::now() + Duration::from_secs(30))
-            .await
-            .unwrap();
+        self.controller.quiet(&self.server).await;
     }
 
     /// The controller's writes of Endpoints so far.
@@ -114,8 +86,7 @@ impl Harness {
     }
 
     async fn stop(self) {
-        self.shutdown.cancel();
-        self.running.await.unwrap();
+        self.controller.stop().await;
     }
 }
 

@@ -14,15 +14,13 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use ecm::controllers::ControllerName;
-use ecm::options::ControllerOptions;
-use ecm::runtime::Runtime;
-use ecm::simulate::wait_until_quiet;
 use ecm_apiserver::{ApiServer, ServeHandle, WriteRecord};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
@@ -30,8 +28,8 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use serde_json::{Value, json};
+use support::{QUIET_DEADLINE, RunningController, http_client};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 /// User agent of the controller under test; the test itself uses another.
 const CONTROLLER_AGENT: &str = "ecm-endpointslice-under-test";
@@ -43,47 +41,16 @@ const NAMESPACE: &str = "default";
 const HOLD: &str = "ecm.test/hold";
 /// Requests the test sends at once.
 const CONCURRENCY: usize = 16;
-/// Real time (the clock is not paused here) allowed to reach quiescence.
-const QUIET_DEADLINE: Duration = Duration::from_secs(60);
 
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
 const MANAGED_BY_CONTROLLER: &str = "endpointslice-controller.k8s.io";
-
-fn http_client(url: &str, agent: &str) -> kube::Client {
-    let mut config = kube::Config::new(url.parse().unwrap());
-    config.headers.push((http::header::USER_AGENT, agent.parse().unwrap()));
-    kube::Client::try_from(config).unwrap()
-}
 
 /// The API server, served over HTTP, and a client of the test's own.
 struct Cluster {
     server: ApiServer,
     listener: ServeHandle,
     client: kube::Client,
-}
-
-/// One running instance of the controller.
-struct RunningController {
-    runtime: Arc<Runtime>,
-    shutdown: CancellationToken,
-    running: tokio::task::JoinHandle<()>,
-}
-
-impl RunningController {
-    /// Waits until nothing can happen any more; returns how long it took.
-    async fn quiet(&self, server: &ApiServer) -> Duration {
-        let started = Instant::now();
-        wait_until_quiet(&self.runtime, server, started + QUIET_DEADLINE)
-            .await
-            .unwrap();
-        started.elapsed()
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.running.await.unwrap();
-    }
 }
 
 impl Cluster {
@@ -111,24 +78,7 @@ impl Cluster {
     /// Starts a new controller with its own HTTP client.
     fn start_controller(&self) -> RunningController {
         let controller_client = http_client(&self.listener.url(), CONTROLLER_AGENT);
-        let shutdown = CancellationToken::new();
-        let enabled = BTreeSet::from([ControllerName::EndpointSlice]);
-        let runtime = Arc::new(Runtime::new(
-            &controller_client,
-            &enabled,
-            &ControllerOptions::default(),
-            "test",
-            &shutdown,
-        ));
-        let running = tokio::spawn({
-            let (runtime, shutdown) = (Arc::clone(&runtime), shutdown.clone());
-            async move { runtime.run(shutdown).await }
-        });
-        RunningController {
-            runtime,
-            shutdown,
-            running,
-        }
+        RunningController::start(&controller_client, ControllerName::EndpointSlice, None)
     }
 
     fn pods(&self) -> Api<Pod> {

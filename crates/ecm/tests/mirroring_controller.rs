@@ -16,29 +16,23 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::time::Duration;
+mod support;
+
+use std::collections::BTreeMap;
 
 use ecm::controllers::ControllerName;
-use ecm::options::ControllerOptions;
-use ecm::runtime::Runtime;
-use ecm::simulate::wait_until_quiet;
 use ecm_apiserver::{ApiServer, ServeHandle};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use support::{RunningController, http_client};
 
 /// User agent of the controller under test; the test itself uses another.
 const CONTROLLER_AGENT: &str = "ecm-mirroring-under-test";
 const NAMESPACE: &str = "default";
 /// Finalizer the test puts on an Endpoints to keep it terminating.
 const HOLD: &str = "ecm.test/hold";
-/// Real time (the clock is not paused here) allowed to reach quiescence.
-const QUIET_DEADLINE: Duration = Duration::from_secs(60);
 
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
@@ -49,38 +43,11 @@ const LEADER_ANNOTATION: &str = "control-plane.alpha.kubernetes.io/leader";
 const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-fn http_client(url: &str, agent: &str) -> kube::Client {
-    let mut config = kube::Config::new(url.parse().unwrap());
-    config.headers.push((http::header::USER_AGENT, agent.parse().unwrap()));
-    kube::Client::try_from(config).unwrap()
-}
-
 /// The API server, served over HTTP, and a client of the test's own.
 struct Cluster {
     server: ApiServer,
     listener: ServeHandle,
     client: kube::Client,
-}
-
-/// One running instance of the controller.
-struct RunningController {
-    runtime: Arc<Runtime>,
-    shutdown: CancellationToken,
-    running: tokio::task::JoinHandle<()>,
-}
-
-impl RunningController {
-    /// Waits until nothing can happen any more.
-    async fn quiet(&self, server: &ApiServer) {
-        wait_until_quiet(&self.runtime, server, Instant::now() + QUIET_DEADLINE)
-            .await
-            .unwrap();
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.running.await.unwrap();
-    }
 }
 
 impl Cluster {
@@ -103,24 +70,7 @@ impl Cluster {
     /// kube-controller-manager's default options.
     fn start_controller(&self) -> RunningController {
         let controller_client = http_client(&self.listener.url(), CONTROLLER_AGENT);
-        let shutdown = CancellationToken::new();
-        let enabled = BTreeSet::from([ControllerName::Mirroring]);
-        let runtime = Arc::new(Runtime::new(
-            &controller_client,
-            &enabled,
-            &ControllerOptions::default(),
-            "test",
-            &shutdown,
-        ));
-        let running = tokio::spawn({
-            let (runtime, shutdown) = (Arc::clone(&runtime), shutdown.clone());
-            async move { runtime.run(shutdown).await }
-        });
-        RunningController {
-            runtime,
-            shutdown,
-            running,
-        }
+        RunningController::start(&controller_client, ControllerName::Mirroring, None)
     }
 
     fn services(&self) -> Api<Service> {
