@@ -4,7 +4,8 @@
 //! |---|---|
 //! | `cargo xtask test` | the whole test suite: unit, integration and doc tests (and, once the `ecm` binary exists, the conformance scenarios) |
 //! | `cargo xtask ci` | what CI runs: `cargo fmt --check`, clippy with `-D warnings`, then `test` |
-//! | `cargo xtask chart` | checks of the Helm chart: static ones always, `helm lint` and `helm template` where helm is installed |
+//! | `cargo xtask chart` | checks of the Helm chart: rendered and checked always, `helm lint` and `helm template` where helm is installed |
+//! | `cargo xtask bench [PART...] [--quick]` | every measurement of `docs/benchmarks.md` in one run |
 //! | `cargo xtask e2e --cluster kind\|kubeconfig` | the chart installed on a kind or existing cluster and checked by `helm test` (`--dry-run` prints the steps) |
 
 // A command-line tool: printing is its job.
@@ -15,6 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod bench;
 mod chart;
 mod ci;
 mod e2e;
@@ -35,6 +37,15 @@ enum Command {
     Ci,
     /// Check the Helm chart (helm lint and template where helm is installed).
     Chart,
+    /// Run the benchmarks of docs/benchmarks.md (all parts, or those named).
+    Bench {
+        /// Parts to run (default: all).
+        #[arg(value_enum)]
+        parts: Vec<bench::Part>,
+        /// Short measurements and 10 000 pods: to check that they run.
+        #[arg(long)]
+        quick: bool,
+    },
     /// Install the chart on a cluster and run its test (exit 77: skipped, tools missing).
     E2e {
         /// Where: a throwaway kind cluster, or the cluster of --kubeconfig.
@@ -90,6 +101,7 @@ fn main() -> ExitCode {
         Command::Test => ci::test().map(|()| ExitCode::SUCCESS),
         Command::Ci => ci::ci().map(|()| ExitCode::SUCCESS),
         Command::Chart => chart::chart().map(|()| ExitCode::SUCCESS),
+        Command::Bench { parts, quick } => bench::bench(&parts, quick).map(|()| ExitCode::SUCCESS),
         Command::E2e {
             cluster,
             kubeconfig,
