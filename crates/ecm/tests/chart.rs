@@ -25,6 +25,8 @@ use serde_json::{Value, json};
 
 #[path = "chart/render.rs"]
 mod render;
+#[path = "chart/schema.rs"]
+mod schema;
 
 use render::{Rendered, chart_dir, render};
 
@@ -207,51 +209,92 @@ fn chart_defaults_are_the_binary_defaults() {
     assert_eq!(controllers, &serde_json::json!(["*"]));
 }
 
-/// Every key path of a values document, `a.b.c`, stopping at free-form maps
-/// (those the chart passes through with toYaml) and lists.
-fn key_paths(value: &Value, prefix: &str, out: &mut BTreeSet<String>) {
-    if let Value::Object(map) = value {
-        for (key, child) in map {
-            let path = if prefix.is_empty() {
-                key.clone()
-            } else {
-                format!("{prefix}.{key}")
-            };
-            out.insert(path.clone());
-            key_paths(child, &path, out);
-        }
+fn schema() -> Value {
+    serde_json::from_str(&read("values.schema.json")).expect("values.schema.json is JSON")
+}
+
+#[test]
+fn default_and_ci_values_satisfy_the_values_schema() {
+    let schema = schema();
+    for (name, values, _) in every_rendering() {
+        let problems = schema::violations(&schema, &values, "");
+        assert!(problems.is_empty(), "{name}: {problems:#?}");
     }
 }
 
 #[test]
-fn ci_values_use_only_keys_the_chart_defines() {
-    let mut known = BTreeSet::new();
-    key_paths(&render::values(&[]), "", &mut known);
-    // Free-form maps passed through with toYaml: any key below them is fine.
-    let free_form = [
-        "podSecurityContext",
-        "securityContext",
-        "resources",
-        "nodeSelector",
-        "affinity",
-        "podAnnotations",
-        "podLabels",
-        "commonLabels",
-        "serviceAccount.annotations",
-        "metrics.service.annotations",
-        "serviceMonitor.additionalLabels",
-        "livenessProbe",
-        "readinessProbe",
+fn the_values_schema_refuses_what_ecm_would_refuse() {
+    let schema = schema();
+    let cases = [
+        (
+            json!({"endpointSlice": {"maxEndpointsPerSlice": 1001}}),
+            "endpointSlice.maxEndpointsPerSlice",
+        ),
+        (
+            json!({"mirroring": {"concurrentSyncs": 0}}),
+            "mirroring.concurrentSyncs",
+        ),
+        (json!({"logging": {"format": "xml"}}), "logging.format"),
+        (
+            json!({"endpoints": {"batchPeriod": "10 seconds"}}),
+            "endpoints.batchPeriod",
+        ),
+        (json!({"minResyncPeriod": "-1h"}), "minResyncPeriod"),
+        (json!({"kubeApi": {"qps": 0}}), "kubeApi.qps"),
+        (json!({"controllers": []}), "controllers"),
+        (
+            json!({"endpointslice": {"concurrentSyncs": 5}}),
+            "endpointslice: not a value",
+        ),
+        (
+            json!({"leaderElection": {"leaseDurationSeconds": 15}}),
+            "leaderElection.leaseDurationSeconds",
+        ),
+        (json!({"image": {"pullPolicy": "Sometimes"}}), "image.pullPolicy"),
     ];
-    for file in ci_files() {
-        let text = fs::read_to_string(&file).expect("readable");
-        let mut used = BTreeSet::new();
-        key_paths(&yaml(&text), "", &mut used);
-        for path in used {
-            let allowed = known.contains(&path) || free_form.iter().any(|f| path.starts_with(&format!("{f}.")));
-            assert!(allowed, "{}: {path} is not a value of the chart", file.display());
+    for (overrides, expected) in cases {
+        let values = render::values(std::slice::from_ref(&overrides));
+        let problems = schema::violations(&schema, &values, "");
+        assert!(
+            problems.iter().any(|p| p.starts_with(expected)),
+            "{overrides} should be refused at {expected}: {problems:?}"
+        );
+    }
+    // Go durations the binary takes pass.
+    for period in ["0", "0s", "500ms", "1m30s", "1.5h"] {
+        let values = render::values(&[json!({"minResyncPeriod": period})]);
+        assert_eq!(
+            schema::violations(&schema, &values, ""),
+            Vec::<String>::new(),
+            "{period}"
+        );
+    }
+}
+
+#[test]
+fn every_schema_property_is_a_value_with_a_default() {
+    let schema = schema();
+    let values = render::values(&[]);
+    fn walk(schema: &Value, values: &Value, path: &str, missing: &mut Vec<String>) {
+        let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+            return;
+        };
+        for (key, child) in properties {
+            let child_path = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            match values.get(key) {
+                Some(value) => walk(child, value, &child_path, missing),
+                None if child_path == "global" => {}
+                None => missing.push(child_path),
+            }
         }
     }
+    let mut missing = Vec::new();
+    walk(&schema, &values, "", &mut missing);
+    assert!(missing.is_empty(), "in the schema but not in values.yaml: {missing:?}");
 }
 
 #[test]
