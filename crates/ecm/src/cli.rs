@@ -57,8 +57,10 @@ enum Command {
 
 #[derive(Args)]
 struct RunArgs {
-    /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, then in-cluster).
-    #[arg(long, env = "KUBECONFIG")]
+    /// Kubeconfig file (default: KUBECONFIG, which may list several files,
+    /// then ~/.kube/config, then in-cluster; an empty KUBECONFIG counts as
+    /// unset, as for kubectl).
+    #[arg(long)]
     kubeconfig: Option<PathBuf>,
 
     /// Run against an embedded in-memory API server on 127.0.0.1 instead of a cluster.
@@ -112,9 +114,10 @@ struct RunArgs {
     #[arg(long, default_value = "ecm")]
     leader_elect_resource_name: String,
 
-    /// Namespace of the Lease (default: POD_NAMESPACE, else kube-system).
-    #[arg(long, env = "POD_NAMESPACE", default_value = "kube-system")]
-    leader_elect_resource_namespace: String,
+    /// Namespace of the Lease (default: POD_NAMESPACE when set and not
+    /// empty, else kube-system).
+    #[arg(long)]
+    leader_elect_resource_namespace: Option<String>,
 
     /// Informers resync every cached object after this long times a random
     /// factor in [1, 2): every Service is synced again, writing only what
@@ -143,6 +146,16 @@ fn address(flag: &str, value: &str) -> Result<Option<SocketAddr>> {
         .parse()
         .map(Some)
         .with_context(|| format!("--{flag}: {value:?} is not an address such as 0.0.0.0:8080"))
+}
+
+/// The leader-election Lease's namespace: the flag, else a non-empty
+/// `POD_NAMESPACE` (the chart sets it from the downward API), else
+/// `kube-system`.
+fn lease_namespace(flag: Option<&str>, pod_namespace: Option<&str>) -> String {
+    flag.or(pod_namespace)
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or("kube-system")
+        .to_owned()
 }
 
 /// The command line's clap description: every subcommand and flag with its
@@ -300,7 +313,10 @@ async fn run(args: RunArgs) -> Result<()> {
         health.set_ready(true);
         let leader_options = leader::LeaderOptions {
             name: args.leader_elect_resource_name.clone(),
-            namespace: args.leader_elect_resource_namespace.clone(),
+            namespace: lease_namespace(
+                args.leader_elect_resource_namespace.as_deref(),
+                std::env::var("POD_NAMESPACE").ok().as_deref(),
+            ),
             identity: identity.clone(),
             lease_duration: args.leader_elect_lease_duration,
             renew_deadline: args.leader_elect_renew_deadline,
@@ -323,4 +339,17 @@ async fn run(args: RunArgs) -> Result<()> {
         embedded.handle.shutdown().await;
     }
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_namespace_is_the_flag_then_a_non_empty_pod_namespace_then_kube_system() {
+        assert_eq!(lease_namespace(Some("ops"), Some("ecm")), "ops");
+        assert_eq!(lease_namespace(None, Some("ecm")), "ecm");
+        assert_eq!(lease_namespace(None, Some("")), "kube-system");
+        assert_eq!(lease_namespace(None, None), "kube-system");
+    }
 }

@@ -118,3 +118,64 @@ fn version_prints_the_version() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("ecm "));
 }
+
+/// A kubeconfig whose server refuses connections.
+fn unreachable_kubeconfig(path: &std::path::Path, context: &str) {
+    std::fs::write(
+        path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: c-{context}, cluster: {{server: 'http://127.0.0.1:1'}}}}]\n\
+             users: [{{name: u-{context}, user: {{}}}}]\n\
+             contexts: [{{name: {context}, context: {{cluster: c-{context}, user: u-{context}}}}}]\n\
+             current-context: {context}\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// `ecm run` with only `env` changed, the probes off and a short start-up.
+fn run_with_env(env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ecm"));
+    command.args([
+        "run",
+        "--startup-timeout",
+        "1s",
+        "--health-probe-bind-address",
+        "0",
+        "--metrics-bind-address",
+        "0",
+    ]);
+    command
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn kubeconfig_env_is_read_as_kubectl_reads_it() {
+    let dir = std::env::temp_dir().join(format!("ecm-cli-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let home = dir.to_str().unwrap();
+
+    // Empty: unset, as for kubectl; with no ~/.kube/config and no in-cluster
+    // environment there is nothing to connect to.
+    let out = run_with_env(&[("KUBECONFIG", ""), ("HOME", home)]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("no cluster configuration found"), "{err}");
+
+    // A list of files, merged: the first one's current context wins.
+    let (first, second) = (dir.join("first"), dir.join("second"));
+    unreachable_kubeconfig(&first, "one");
+    unreachable_kubeconfig(&second, "two");
+    let list = std::env::join_paths([&first, &second]).unwrap();
+    let out = run_with_env(&[("KUBECONFIG", list.to_str().unwrap()), ("HOME", home)]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("cannot reach the API server"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
