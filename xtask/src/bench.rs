@@ -7,6 +7,7 @@
 //! | `informer` | `cargo test --release -p ecm-informer --test memory -- --ignored` (bytes per cached pod) |
 //! | `apiserver` | `cargo bench -p ecm-apiserver --bench throughput` (writes/s in-process and over HTTP, watch fan-out) |
 //! | `churn` | `cargo bench -p ecm-endpointslice --bench churn` (writes per change, reconcile time) |
+//! | `latency` | `cargo bench -p ecm --bench latency`, then with `--unthrottled` (Service endpoints latency, as upstream's conformance test) |
 //! | `simulate` | `ecm simulate` (release) on every conformance scenario, timed |
 //!
 //! `--quick` shortens criterion's measurement and loads 10 000 pods instead
@@ -33,16 +34,19 @@ pub(crate) enum Part {
     Apiserver,
     /// EndpointSlice churn: writes per change.
     Churn,
+    /// Service-create-to-ready-endpoints latency, KCM's limits and none.
+    Latency,
     /// `ecm simulate` wall time on the conformance scenarios.
     Simulate,
 }
 
 impl Part {
-    pub(crate) const ALL: [Part; 5] = [
+    pub(crate) const ALL: [Part; 6] = [
         Part::Workqueue,
         Part::Informer,
         Part::Apiserver,
         Part::Churn,
+        Part::Latency,
         Part::Simulate,
     ];
 }
@@ -60,8 +64,21 @@ fn criterion(package: &str, bench: &str, quick: bool) -> Command {
     command
 }
 
-/// The command of one part (`simulate` is timed in-process instead).
-pub(crate) fn command(part: Part, quick: bool) -> Option<Command> {
+/// The commands of one part (`simulate` is timed in-process instead).
+pub(crate) fn commands(part: Part, quick: bool) -> Vec<Command> {
+    match part {
+        Part::Latency => {
+            let throttled = cmd("cargo", &["bench", "--package", "ecm", "--bench", "latency"]);
+            let mut unthrottled = cmd("cargo", &["bench", "--package", "ecm", "--bench", "latency"]);
+            unthrottled.args(["--", "--unthrottled"]);
+            vec![throttled, unthrottled]
+        }
+        other => command(other, quick).into_iter().collect(),
+    }
+}
+
+/// The command of a part that is one command.
+fn command(part: Part, quick: bool) -> Option<Command> {
     match part {
         Part::Workqueue => Some(criterion("ecm-workqueue", "throughput", quick)),
         Part::Apiserver => Some(criterion("ecm-apiserver", "throughput", quick)),
@@ -86,7 +103,7 @@ pub(crate) fn command(part: Part, quick: bool) -> Option<Command> {
             }
             Some(command)
         }
-        Part::Simulate => None,
+        Part::Simulate | Part::Latency => None,
     }
 }
 
@@ -161,9 +178,11 @@ pub(crate) fn bench(parts: &[Part], quick: bool) -> Result<()> {
     parts.dedup();
     for part in parts {
         eprintln!("bench: {part:?}");
-        match command(part, quick) {
-            Some(command) => run(command)?,
-            None => simulate()?,
+        if part == Part::Simulate {
+            simulate()?;
+        }
+        for command in commands(part, quick) {
+            run(command)?;
         }
     }
     Ok(())
@@ -174,9 +193,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_part_but_simulate_is_one_cargo_command() {
+    fn every_other_part_but_simulate_is_one_cargo_command() {
         let shown: Vec<Option<String>> = Part::ALL
             .iter()
+            .filter(|p| **p != Part::Latency)
             .map(|p| command(*p, false).map(|c| display(&c)))
             .collect();
         assert_eq!(
@@ -187,6 +207,18 @@ mod tests {
                 Some("cargo bench --package ecm-apiserver --bench throughput".to_owned()),
                 Some("cargo bench --package ecm-endpointslice --bench churn".to_owned()),
                 None,
+            ]
+        );
+    }
+
+    #[test]
+    fn latency_runs_with_kcm_limits_then_without() {
+        let shown: Vec<String> = commands(Part::Latency, false).iter().map(display).collect();
+        assert_eq!(
+            shown,
+            [
+                "cargo bench --package ecm --bench latency",
+                "cargo bench --package ecm --bench latency -- --unthrottled"
             ]
         );
     }
