@@ -8,8 +8,9 @@
 //! and adds what kube-runtime's reflector lacks: secondary indexes, listers,
 //! the old object on updates, deletes inferred from relists with the last
 //! known object, shared handlers with client-go's ordering guarantees, sync
-//! state, and transforms that keep a compact projection instead of the full
-//! object.
+//! state, client-go's optional periodic resync
+//! ([`InformerConfig::resync_period`]), and transforms that keep a compact
+//! projection instead of the full object.
 //!
 //! | module | holds |
 //! |---|---|
