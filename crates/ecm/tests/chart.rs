@@ -433,6 +433,13 @@ fn selectors_select_the_pods_and_probes_name_declared_ports() {
         assert!(ports.contains(&port), "{probe} names {port}, not one of {ports:?}");
     }
     assert_eq!(deployment["spec"]["template"]["spec"]["serviceAccountName"], "ecm");
+    // The helm test's pod is selected by none of them.
+    let selector = &deployment["spec"]["selector"]["matchLabels"];
+    for job in rendered.of_kind("Job") {
+        let labels = &job["spec"]["template"]["metadata"]["labels"];
+        let selected = selector.as_object().unwrap().iter().all(|(k, v)| &labels[k] == v);
+        assert!(!selected, "the controller's selector selects the test pod {labels}");
+    }
 }
 
 #[test]
