@@ -433,6 +433,19 @@ fn selectors_select_the_pods_and_probes_name_declared_ports() {
         assert!(ports.contains(&port), "{probe} names {port}, not one of {ports:?}");
     }
     assert_eq!(deployment["spec"]["template"]["spec"]["serviceAccountName"], "ecm");
+    // Replicas prefer different nodes unless affinity is given.
+    let spread = &deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+        [0]["podAffinityTerm"];
+    assert_eq!(spread["topologyKey"], "kubernetes.io/hostname");
+    assert!(selects(&spread["labelSelector"]["matchLabels"]));
+    let custom = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}]}]}}});
+    let with_custom = render(&render::values(&[json!({"affinity": custom})])).expect("renders");
+    assert_eq!(
+        crate::deployment(&with_custom)["spec"]["template"]["spec"]["affinity"],
+        custom,
+        "a given affinity replaces the default"
+    );
     // The helm test's pod is selected by none of them.
     let selector = &deployment["spec"]["selector"]["matchLabels"];
     for job in rendered.of_kind("Job") {
