@@ -10,6 +10,10 @@
 //! cluster of `--kubeconfig` (or `KUBECONFIG`) with an image the nodes can
 //! already pull (`--image`).
 //!
+//! `--cluster embedded` needs only kubectl: it applies `examples/` to
+//! `ecm run --embedded` and checks the Endpoints (the `kubectl_embedded`
+//! test); no chart, since nothing runs images there.
+//!
 //! `--dry-run` prints the steps instead of running them. Without the tools a
 //! step needs (docker, kind, helm, kubectl) it prints what is missing and
 //! exits with [`SKIPPED`], the automake convention for "skipped".
@@ -39,6 +43,9 @@ pub(crate) enum Cluster {
     Kind,
     /// An existing cluster.
     Kubeconfig(PathBuf),
+    /// `ecm run --embedded`: no chart (nothing runs images there); the
+    /// examples applied with kubectl and their Endpoints checked.
+    Embedded,
 }
 
 /// What `cargo xtask e2e` was asked to do.
@@ -82,7 +89,7 @@ pub(crate) struct Plan {
 
 fn kubeconfig_path(options: &Options) -> PathBuf {
     match &options.cluster {
-        Cluster::Kind => target_dir().join("e2e/kubeconfig"),
+        Cluster::Kind | Cluster::Embedded => target_dir().join("e2e/kubeconfig"),
         Cluster::Kubeconfig(path) => path.clone(),
     }
 }
@@ -99,6 +106,28 @@ fn split_image(image: &str) -> (&str, &str) {
 
 /// The steps of a run, without running anything.
 pub(crate) fn plan(options: &Options) -> Plan {
+    if options.cluster == Cluster::Embedded {
+        return Plan {
+            tools: vec!["kubectl"],
+            steps: vec![Step::new(
+                "apply examples/ to `ecm run --embedded` with kubectl and check the Endpoints",
+                cmd(
+                    "cargo",
+                    &[
+                        "test",
+                        "--package",
+                        "ecm",
+                        "--test",
+                        "kubectl_embedded",
+                        "--",
+                        "--nocapture",
+                    ],
+                ),
+            )],
+            on_failure: Vec::new(),
+            cleanup: Vec::new(),
+        };
+    }
     let kubeconfig = kubeconfig_path(options);
     let kubeconfig = kubeconfig.to_string_lossy().into_owned();
     let mut plan = Plan {
@@ -386,6 +415,21 @@ mod tests {
             steps[1]
         );
         assert!(steps[1].contains("image.pullPolicy=IfNotPresent"));
+        assert!(plan.cleanup.is_empty() && plan.on_failure.is_empty());
+    }
+
+    #[test]
+    fn embedded_runs_the_kubectl_test_only() {
+        let plan = plan(&Options {
+            cluster: Cluster::Embedded,
+            image: KIND_IMAGE.to_owned(),
+            keep: false,
+        });
+        assert_eq!(plan.tools, ["kubectl"]);
+        assert_eq!(
+            commands(&plan.steps),
+            ["cargo test --package ecm --test kubectl_embedded -- --nocapture"]
+        );
         assert!(plan.cleanup.is_empty() && plan.on_failure.is_empty());
     }
 

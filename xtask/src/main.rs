@@ -6,7 +6,7 @@
 //! | `cargo xtask ci` | what CI runs: `cargo fmt --check`, clippy with `-D warnings`, then `test` |
 //! | `cargo xtask chart` | checks of the Helm chart: rendered and checked always, `helm lint` and `helm template` where helm is installed |
 //! | `cargo xtask bench [PART...] [--quick]` | every measurement of `docs/benchmarks.md` in one run |
-//! | `cargo xtask e2e --cluster kind\|kubeconfig` | the chart installed on a kind or existing cluster and checked by `helm test` (`--dry-run` prints the steps) |
+//! | `cargo xtask e2e --cluster kind\|kubeconfig\|embedded` | the chart installed on a kind or existing cluster and checked by `helm test`; `embedded`: the examples through kubectl against `ecm run --embedded` (`--dry-run` prints the steps) |
 
 // A command-line tool: printing is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -51,8 +51,9 @@ enum Command {
         /// Where: a throwaway kind cluster, or the cluster of --kubeconfig.
         #[arg(long, value_enum, default_value_t = ClusterKind::Kind)]
         cluster: ClusterKind,
-        /// Kubeconfig of the existing cluster (--cluster kubeconfig).
-        #[arg(long, env = "KUBECONFIG")]
+        /// Kubeconfig of the existing cluster (--cluster kubeconfig; default:
+        /// the first file in KUBECONFIG, else ~/.kube/config).
+        #[arg(long)]
         kubeconfig: Option<PathBuf>,
         /// Image to install, repository:tag (kind: the tag built and loaded).
         #[arg(long, default_value = e2e::default_image())]
@@ -73,6 +74,17 @@ enum ClusterKind {
     Kind,
     /// Use the cluster of --kubeconfig.
     Kubeconfig,
+    /// `ecm run --embedded` with the examples (needs kubectl only).
+    Embedded,
+}
+
+/// The kubeconfig of `--cluster kubeconfig`: the flag, else the first file
+/// a non-empty `KUBECONFIG` lists, else `~/.kube/config`.
+fn default_kubeconfig(flag: Option<PathBuf>) -> Option<PathBuf> {
+    flag.or_else(|| {
+        std::env::var_os("KUBECONFIG").and_then(|list| std::env::split_paths(&list).find(|p| !p.as_os_str().is_empty()))
+    })
+    .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".kube/config")))
 }
 
 fn e2e_command(
@@ -82,10 +94,11 @@ fn e2e_command(
     keep: bool,
     dry_run: bool,
 ) -> anyhow::Result<ExitCode> {
-    let cluster = match (cluster, kubeconfig) {
+    let cluster = match (cluster, default_kubeconfig(kubeconfig)) {
         (ClusterKind::Kind, _) => e2e::Cluster::Kind,
+        (ClusterKind::Embedded, _) => e2e::Cluster::Embedded,
         (ClusterKind::Kubeconfig, Some(path)) => e2e::Cluster::Kubeconfig(path),
-        (ClusterKind::Kubeconfig, None) => anyhow::bail!("--cluster kubeconfig needs --kubeconfig or KUBECONFIG"),
+        (ClusterKind::Kubeconfig, None) => anyhow::bail!("--cluster kubeconfig needs --kubeconfig, KUBECONFIG or HOME"),
     };
     let options = e2e::Options { cluster, image, keep };
     Ok(if e2e::e2e(&options, dry_run)? {
