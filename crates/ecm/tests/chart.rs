@@ -477,3 +477,51 @@ fn chart_and_app_versions_follow_the_binary() {
     assert_eq!(chart["name"], "ecm");
     assert_eq!(chart["appVersion"], env!("CARGO_PKG_VERSION"));
 }
+
+#[test]
+fn monitoring_objects_name_metrics_ecm_exports() {
+    let values = render::values(&[json!({"serviceMonitor": {"enabled": true}, "prometheusRule": {"enabled": true}})]);
+    assert_eq!(schema::violations(&schema(), &values, ""), Vec::<String>::new());
+    let rendered = render(&values).expect("renders");
+    let monitor = &rendered.of_kind("ServiceMonitor")[0];
+    let service = &rendered.of_kind("Service")[0];
+    assert_eq!(
+        monitor["spec"]["endpoints"][0]["port"],
+        service["spec"]["ports"][0]["name"]
+    );
+
+    let exported = [
+        ecm::leader::MASTER_STATUS,
+        ecm_endpointslice::metrics::SYNCS,
+        ecm_endpoints::metrics::SYNCS,
+        ecm_workqueue::metrics::DROPS_TOTAL,
+        ecm_workqueue::metrics::DEPTH,
+    ];
+    let queues = [
+        ecm_endpoints::metrics::QUEUE_NAME,
+        ecm_endpointslice::metrics::QUEUE_NAME,
+        ecm_mirroring::metrics::QUEUE_NAME,
+    ];
+    let rule = &rendered.of_kind("PrometheusRule")[0];
+    let metric = regex::Regex::new(r"([a-z_]+)\{").unwrap();
+    let alerts = rule["spec"]["groups"][0]["rules"].as_array().unwrap();
+    assert_eq!(alerts.len(), 4);
+    for alert in alerts {
+        let expr = alert["expr"].as_str().unwrap();
+        for name in metric.captures_iter(expr).map(|c| c[1].to_owned()) {
+            assert!(
+                exported.contains(&name.as_str()),
+                "{}: ecm exports no {name}",
+                alert["alert"]
+            );
+        }
+        if let Some(pattern) = expr.split("name=~\"").nth(1).and_then(|r| r.split('"').next()) {
+            assert_eq!(pattern.split('|').collect::<Vec<_>>(), queues, "{}", alert["alert"]);
+        }
+    }
+    let no_leader = alerts.iter().find(|a| a["alert"] == "EcmNoLeader").unwrap();
+    assert!(
+        no_leader["expr"].as_str().unwrap().contains("{name=\"ecm\"}"),
+        "the Lease's name"
+    );
+}
