@@ -46,29 +46,57 @@ struct Timeline {
     slice_ready: HashMap<String, Instant>,
 }
 
-fn endpoints_ready(endpoints: &Endpoints) -> bool {
-    endpoints
+/// The Service of an Endpoints object with a ready address.
+fn ready_endpoints_service(endpoints: &Endpoints) -> Option<String> {
+    let ready = endpoints
         .subsets
         .iter()
         .flatten()
-        .any(|s| s.addresses.as_ref().is_some_and(|a| !a.is_empty()))
+        .any(|s| s.addresses.as_ref().is_some_and(|a| !a.is_empty()));
+    ready.then(|| endpoints.metadata.name.clone()).flatten()
 }
 
-fn slice_ready(slice: &EndpointSlice) -> bool {
-    slice
+/// The Service of an EndpointSlice with a ready endpoint.
+fn ready_slice_service(slice: &EndpointSlice) -> Option<String> {
+    let ready = slice
         .endpoints
         .iter()
         .flatten()
-        .any(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
+        .any(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true));
+    ready
+        .then(|| {
+            slice
+                .metadata
+                .labels
+                .as_ref()?
+                .get("kubernetes.io/service-name")
+                .cloned()
+        })
+        .flatten()
 }
 
-fn slice_service(slice: &EndpointSlice) -> Option<String> {
-    slice
-        .metadata
-        .labels
-        .as_ref()?
-        .get("kubernetes.io/service-name")
-        .cloned()
+/// Watches `api`, recording in `seen(timeline)` when each Service's object is
+/// first ready (`ready` names the Service).
+fn watch_ready<K>(
+    api: Api<K>,
+    timeline: &Arc<Mutex<Timeline>>,
+    ready: fn(&K) -> Option<String>,
+    seen: fn(&mut Timeline) -> &mut HashMap<String, Instant>,
+) -> tokio::task::JoinHandle<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    let timeline = Arc::clone(timeline);
+    tokio::spawn(async move {
+        let mut events = watcher(api, watcher::Config::default()).applied_objects().boxed();
+        while let Ok(Some(object)) = events.try_next().await {
+            if let Some(service) = ready(&object) {
+                seen(&mut timeline.lock().unwrap())
+                    .entry(service)
+                    .or_insert_with(Instant::now);
+            }
+        }
+    })
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -154,45 +182,18 @@ async fn main() {
     }
 
     let timeline = Arc::new(Mutex::new(Timeline::default()));
-    let endpoints_watch = tokio::spawn({
-        let (api, timeline) = (
-            Api::<Endpoints>::namespaced(client.clone(), NAMESPACE),
-            Arc::clone(&timeline),
-        );
-        async move {
-            let mut events = watcher(api, watcher::Config::default()).applied_objects().boxed();
-            while let Ok(Some(endpoints)) = events.try_next().await {
-                if endpoints_ready(&endpoints) {
-                    let name = endpoints.metadata.name.clone().unwrap_or_default();
-                    timeline
-                        .lock()
-                        .unwrap()
-                        .endpoints_ready
-                        .entry(name)
-                        .or_insert_with(Instant::now);
-                }
-            }
-        }
-    });
-    let slices_watch = tokio::spawn({
-        let (api, timeline) = (
-            Api::<EndpointSlice>::namespaced(client.clone(), NAMESPACE),
-            Arc::clone(&timeline),
-        );
-        async move {
-            let mut events = watcher(api, watcher::Config::default()).applied_objects().boxed();
-            while let Ok(Some(slice)) = events.try_next().await {
-                if let (true, Some(name)) = (slice_ready(&slice), slice_service(&slice)) {
-                    timeline
-                        .lock()
-                        .unwrap()
-                        .slice_ready
-                        .entry(name)
-                        .or_insert_with(Instant::now);
-                }
-            }
-        }
-    });
+    let endpoints_watch = watch_ready(
+        Api::<Endpoints>::namespaced(client.clone(), NAMESPACE),
+        &timeline,
+        ready_endpoints_service,
+        |t| &mut t.endpoints_ready,
+    );
+    let slices_watch = watch_ready(
+        Api::<EndpointSlice>::namespaced(client.clone(), NAMESPACE),
+        &timeline,
+        ready_slice_service,
+        |t| &mut t.slice_ready,
+    );
 
     let services: Api<Service> = Api::namespaced(client.clone(), NAMESPACE);
     let started = Instant::now();

@@ -38,23 +38,8 @@ fn kubeconfig_pointing_nowhere_fails_clearly() {
     let dir = std::env::temp_dir().join(format!("ecm-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n\
-         users: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
-    )
-    .unwrap();
-    let out = ecm(&[
-        "run",
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-        "--startup-timeout",
-        "1s",
-        "--health-probe-bind-address",
-        "0",
-        "--metrics-bind-address",
-        "0",
-    ]);
+    unreachable_kubeconfig(&kubeconfig, "x");
+    let out = run_with(&["--kubeconfig", kubeconfig.to_str().unwrap()], &[]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("cannot reach the API server"), "{err}");
@@ -133,8 +118,9 @@ fn unreachable_kubeconfig(path: &std::path::Path, context: &str) {
     .unwrap();
 }
 
-/// `ecm run` with only `env` changed, the probes off and a short start-up.
-fn run_with_env(env: &[(&str, &str)]) -> Output {
+/// `ecm run` with `args`, the probes off, a short start-up, and no cluster
+/// configuration from the environment but `env`.
+fn run_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ecm"));
     command.args([
         "run",
@@ -145,7 +131,9 @@ fn run_with_env(env: &[(&str, &str)]) -> Output {
         "--metrics-bind-address",
         "0",
     ]);
+    command.args(args);
     command
+        .env_remove("KUBECONFIG")
         .env_remove("KUBERNETES_SERVICE_HOST")
         .env_remove("KUBERNETES_SERVICE_PORT");
     for (key, value) in env {
@@ -162,7 +150,7 @@ fn kubeconfig_env_is_read_as_kubectl_reads_it() {
 
     // Empty: unset, as for kubectl; with no ~/.kube/config and no in-cluster
     // environment there is nothing to connect to.
-    let out = run_with_env(&[("KUBECONFIG", ""), ("HOME", home)]);
+    let out = run_with(&[], &[("KUBECONFIG", ""), ("HOME", home)]);
     let err = stderr(&out);
     assert!(!out.status.success());
     assert!(err.contains("no cluster configuration found"), "{err}");
@@ -172,7 +160,7 @@ fn kubeconfig_env_is_read_as_kubectl_reads_it() {
     unreachable_kubeconfig(&first, "one");
     unreachable_kubeconfig(&second, "two");
     let list = std::env::join_paths([&first, &second]).unwrap();
-    let out = run_with_env(&[("KUBECONFIG", list.to_str().unwrap()), ("HOME", home)]);
+    let out = run_with(&[], &[("KUBECONFIG", list.to_str().unwrap()), ("HOME", home)]);
     let err = stderr(&out);
     assert!(!out.status.success());
     assert!(err.contains("cannot reach the API server"), "{err}");
