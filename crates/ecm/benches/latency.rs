@@ -21,9 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ecm::client::ClusterClients;
+use ecm::controller_set::ControllerSet;
 use ecm::controllers::ControllerName;
 use ecm::options::ControllerOptions;
-use ecm::runtime::Runtime;
 use ecm_apiserver::ApiServer;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
@@ -137,11 +137,11 @@ async fn main() {
     let components = ControllerName::ALL
         .iter()
         .map(|c| c.canonical())
-        .chain([ecm::runtime::SHARED_INFORMERS]);
+        .chain([ecm::controller_set::SHARED_INFORMERS]);
     let clients = ClusterClients::new(&config, qps, burst, components).unwrap();
     let enabled: BTreeSet<ControllerName> = ControllerName::ALL.into_iter().collect();
     let shutdown = CancellationToken::new();
-    let runtime = Arc::new(Runtime::new(
+    let runtime = Arc::new(ControllerSet::new(
         &clients,
         &enabled,
         &ControllerOptions::default(),

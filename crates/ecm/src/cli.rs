@@ -14,14 +14,14 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::ClientSource;
+use crate::controller_set::{ControllerSet, SHARED_INFORMERS};
 use crate::controllers::ControllerName;
 use crate::controllers::parse_controllers;
 use crate::duration::parse_duration;
 use crate::health::Health;
 use crate::logging::LogFormat;
 use crate::options::ControllerOptions;
-use crate::runtime::{Runtime, SHARED_INFORMERS};
-use crate::{client, embedded, health, leader, logging, runtime, simulate};
+use crate::{client, controller_set, embedded, health, leader, logging, simulate};
 
 /// The `ecm` command line.
 #[derive(Parser)]
@@ -274,7 +274,7 @@ async fn run(args: RunArgs) -> Result<()> {
     };
 
     let identity = leader::default_identity();
-    let resync = runtime::resync_period(args.min_resync_period);
+    let resync = controller_set::resync_period(args.min_resync_period);
     let controllers = enabled.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
     tracing::info!(%controllers, %identity, "starting ecm");
     let work = |stop: CancellationToken| {
@@ -286,7 +286,7 @@ async fn run(args: RunArgs) -> Result<()> {
             identity.clone(),
         );
         async move {
-            let runtime = Arc::new(Runtime::with_resync_period(
+            let runtime = Arc::new(ControllerSet::with_resync_period(
                 clients.as_ref(),
                 &enabled,
                 &options,

@@ -1,5 +1,5 @@
-//! The `ecm` binary's building blocks: command line, client, controllers
-//! runtime, leader election, health and metrics endpoints, embedded mode and
+//! The `ecm` binary's building blocks: command line, client, the set of
+//! controllers, leader election, health and metrics endpoints, embedded mode and
 //! `simulate`. `src/main.rs` only calls [`cli::main`]; the library exists so
 //! that integration tests can drive the same code.
 //!
@@ -12,6 +12,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod controller_set;
 pub mod controllers;
 pub mod duration;
 pub mod embedded;
@@ -19,7 +20,6 @@ pub mod health;
 pub mod leader;
 pub mod logging;
 pub mod options;
-pub mod runtime;
 pub mod scenario;
 pub mod simulate;
 pub mod throttle;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use clap::Args;
+use ecm_controller::Configure;
 
 use crate::duration::parse_duration;
 

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::runtime::Runtime;
+use crate::controller_set::ControllerSet;
 use crate::scenario::Scenario;
 
 /// How long a run may take on the virtual clock.
@@ -54,7 +54,7 @@ pub async fn run(scenario: Scenario) -> Result<Value> {
     load(&server, &scenario)?;
 
     let shutdown = CancellationToken::new();
-    let runtime = Arc::new(Runtime::new(
+    let runtime = Arc::new(ControllerSet::new(
         &server,
         &scenario.controllers,
         &scenario.options,
@@ -106,7 +106,7 @@ fn load(server: &ApiServer, scenario: &Scenario) -> Result<()> {
 /// Whether nothing can happen any more: the controllers are idle, the
 /// server serves no request and every informer has applied the latest event
 /// of its resource.
-pub fn is_quiet(runtime: &Runtime, server: &ApiServer) -> bool {
+pub fn is_quiet(runtime: &ControllerSet, server: &ApiServer) -> bool {
     runtime.has_synced()
         && runtime.is_idle()
         && server.in_flight_requests() == 0
@@ -124,7 +124,7 @@ pub fn is_quiet(runtime: &Runtime, server: &ApiServer) -> bool {
 
 /// Waits until [`is_quiet`] holds, looking again whenever a queue or an
 /// informer changes; fails at `deadline`.
-pub async fn wait_until_quiet(runtime: &Runtime, server: &ApiServer, deadline: Instant) -> Result<()> {
+pub async fn wait_until_quiet(runtime: &ControllerSet, server: &ApiServer, deadline: Instant) -> Result<()> {
     let mut progress: Vec<_> = runtime.watched().iter().map(|w| w.progress.clone()).collect();
     let started = Instant::now();
     loop {

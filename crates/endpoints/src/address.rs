@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{EndpointAddress, ObjectReference, Service};
 /// API servers older than dual-stack — falls back to the family of its cluster
 /// IP or, when it has none, to the family of each pod's `status.podIP`, so
 /// such an Endpoints object may mix families.
-pub fn address_family(svc: &Service, pod: &PodProjection) -> IpFamily {
+pub(crate) fn address_family(svc: &Service, pod: &PodProjection) -> IpFamily {
     if let Some(first) = service::ip_families(svc).first() {
         // Upstream compares with "IPv6"; anything else means IPv4.
         return if first == "IPv6" { IpFamily::V6 } else { IpFamily::V4 };
@@ -29,7 +29,7 @@ pub fn address_family(svc: &Service, pod: &PodProjection) -> IpFamily {
 /// `nodeName` is always set (empty when the pod is unscheduled); `targetRef`
 /// names the pod by kind, namespace, name and uid; `hostname` is set only when
 /// the pod's hostname/subdomain pair names this Service.
-pub fn pod_address(svc: &Service, pod: &PodProjection) -> Option<EndpointAddress> {
+pub(crate) fn pod_address(svc: &Service, pod: &PodProjection) -> Option<EndpointAddress> {
     let family = address_family(svc, pod);
     let ip = pod.ips_of_family(family).next()?;
     let svc_namespace = svc.metadata.namespace.as_deref().unwrap_or_default();

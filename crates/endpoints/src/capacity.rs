@@ -11,7 +11,7 @@ fn count(list: Option<&Vec<k8s_openapi::api::core::v1::EndpointAddress>>) -> usi
 }
 
 /// The number of addresses, ready and not ready, over all subsets.
-pub fn total_addresses(subsets: &[EndpointSubset]) -> usize {
+pub(crate) fn total_addresses(subsets: &[EndpointSubset]) -> usize {
     subsets
         .iter()
         .map(|s| count(s.addresses.as_ref()) + count(s.not_ready_addresses.as_ref()))
@@ -27,7 +27,7 @@ pub fn total_addresses(subsets: &[EndpointSubset]) -> usize {
 /// less), and every not-ready address goes. Otherwise all ready addresses
 /// stay and the not-ready ones share what is left the same way. Each subset
 /// keeps the first addresses of its (sorted) lists.
-pub fn truncate(subsets: &mut [EndpointSubset]) -> bool {
+pub(crate) fn truncate(subsets: &mut [EndpointSubset]) -> bool {
     let ready: usize = subsets.iter().map(|s| count(s.addresses.as_ref())).sum();
     let not_ready: usize = subsets.iter().map(|s| count(s.not_ready_addresses.as_ref())).sum();
     if ready + not_ready <= MAX_ENDPOINTS_ADDRESSES {
@@ -69,7 +69,7 @@ pub fn truncate(subsets: &mut [EndpointSubset]) -> bool {
 /// holding more than [`MAX_ENDPOINTS_ADDRESSES`] addresses never is (it must
 /// be truncated), otherwise the annotation must be absent. So an object that
 /// was truncated is rewritten on every sync, as upstream does.
-pub fn capacity_annotation_set_correctly(
+pub(crate) fn capacity_annotation_set_correctly(
     annotations: Option<&BTreeMap<String, String>>,
     subsets: &[EndpointSubset],
 ) -> bool {

@@ -21,7 +21,7 @@ use ecm_types::repack::{RawEndpoint, repack, repack_subsets};
 
 /// The subsets a Service should have, with counts for logging.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct DesiredSubsets {
+pub(crate) struct DesiredSubsets {
     /// Packed, sorted subsets (not yet truncated).
     pub subsets: Vec<EndpointSubset>,
     /// Ready (address, port) pairs that went into them.
@@ -39,7 +39,7 @@ pub struct DesiredSubsets {
 /// port its containers resolve (see [`find_port`]); a headless Service
 /// without ports lists its pods with no ports, any other port-less Service
 /// gets nothing.
-pub fn desired_subsets<'a>(svc: &Service, pods: impl IntoIterator<Item = &'a PodProjection>) -> DesiredSubsets {
+pub(crate) fn desired_subsets<'a>(svc: &Service, pods: impl IntoIterator<Item = &'a PodProjection>) -> DesiredSubsets {
     let publish_not_ready = service::publish_not_ready_addresses(svc);
     let ports = service::ports(svc);
     let headless = service::is_headless(svc);
@@ -97,7 +97,7 @@ pub fn desired_subsets<'a>(svc: &Service, pods: impl IntoIterator<Item = &'a Pod
 /// Service with `service_labels` (v1.36's rule): the managed-by label must be
 /// there, and the rest, headless label aside, must equal the Service's
 /// labels. A wrong headless label alone is never corrected by itself.
-pub fn labels_correct(
+pub(crate) fn labels_correct(
     stored: Option<&BTreeMap<String, String>>,
     service_labels: Option<&BTreeMap<String, String>>,
 ) -> bool {
@@ -115,7 +115,7 @@ pub fn labels_correct(
 
 /// What a sync should write.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Plan {
+pub(crate) enum Plan {
     /// The stored object is already right.
     Unchanged,
     /// No Endpoints object exists: create this one.
@@ -126,7 +126,7 @@ pub enum Plan {
 
 /// Decides what to write for `svc`, given the stored object (if any), the
 /// desired subsets and the trigger time of this sync.
-pub fn plan(
+pub(crate) fn plan(
     current: Option<&Endpoints>,
     svc: &Service,
     subsets: Vec<EndpointSubset>,

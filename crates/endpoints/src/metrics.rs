@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use ecm_types::{SyncResult, WriteOperation};
+use ecm_controller::{SyncResult, WriteOperation};
 
 /// The work queue's name, as upstream names it.
 pub const QUEUE_NAME: &str = "endpoint";

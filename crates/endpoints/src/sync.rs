@@ -3,43 +3,19 @@
 
 use std::sync::Arc;
 
-use ecm_informer::{Lister, Selector};
-use ecm_types::{
-    EventRecord, EventRecorder, ObjectKey, ObjectWriter, PodProjection, SyncResult, TriggerTimeTracker, WriteError,
-    WriteOperation, service,
+use ecm_controller::{
+    EventRecorder, ObjectVersions, ObjectWriter, StaleCacheGuard, SyncResult, TriggerTimeTracker, WriteError,
+    WriteOperation,
 };
-use k8s_openapi::api::core::v1::{Endpoints, ObjectReference, Service};
+use ecm_informer::{Lister, ObjectKey, Selector};
+use ecm_types::{PodProjection, service};
+use k8s_openapi::api::core::v1::{Endpoints, Service};
 use tokio::time::Instant;
 
 use crate::desired::{Plan, desired_subsets, plan};
+use crate::error::SyncError;
+use crate::events::{failed_to_create, failed_to_update};
 use crate::metrics::{record_change, record_sync};
-use crate::stale::StaleTracker;
-
-/// Why a sync failed. Every variant is retried with backoff.
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    /// The Endpoints cache is older than this controller's own last write.
-    #[error("endpoints informer cache is out of date for endpoints {0}, retrying once it catches up")]
-    StaleCache(ObjectKey),
-    /// Deleting the Endpoints of a deleted Service failed.
-    #[error("failed to delete endpoints {key}: {source}")]
-    Delete {
-        /// The Endpoints object.
-        key: ObjectKey,
-        /// The API error.
-        source: WriteError,
-    },
-    /// Creating or updating the Endpoints object failed.
-    #[error("failed to {verb} endpoints {key}: {source}")]
-    Write {
-        /// `create` or `update`.
-        verb: &'static str,
-        /// The Endpoints object.
-        key: ObjectKey,
-        /// The API error.
-        source: WriteError,
-    },
-}
 
 /// What a sync reads and writes through.
 pub(crate) struct SyncContext {
@@ -49,7 +25,7 @@ pub(crate) struct SyncContext {
     pub(crate) writer: Arc<dyn ObjectWriter<Endpoints>>,
     pub(crate) events: Arc<dyn EventRecorder>,
     pub(crate) trigger_times: TriggerTimeTracker,
-    pub(crate) stale: Arc<StaleTracker>,
+    pub(crate) stale: Arc<StaleCacheGuard<ObjectVersions>>,
 }
 
 impl SyncContext {
@@ -89,7 +65,7 @@ impl SyncContext {
 
         let current = self.endpoints.get(namespace, name);
         let cached_rv = current.as_ref().and_then(|c| c.metadata.resource_version.clone());
-        if self.stale.is_stale(key, cached_rv.as_deref()) {
+        if self.stale.is_behind(key, cached_rv.as_deref()) {
             return Err(SyncError::StaleCache(key.clone()));
         }
         match plan(current.as_deref(), &svc, desired.subsets, trigger) {
@@ -102,7 +78,7 @@ impl SyncContext {
                 match self.writer.create(namespace, &object).await {
                     Ok(_) => {
                         record_change(WriteOperation::Create);
-                        self.stale.created(key);
+                        self.stale.expectations().created(key);
                         Ok(())
                     }
                     Err(WriteError::NamespaceTerminating(message)) => {
@@ -110,12 +86,8 @@ impl SyncContext {
                         Ok(())
                     }
                     Err(source) => {
-                        // Upstream's in-memory object has no namespace yet, so
-                        // its event names none and is recorded in `default`.
-                        let regarding = endpoints_reference(&object, None);
-                        let message = format!("Failed to create endpoint for service {key}: {source}");
                         self.events
-                            .record(EventRecord::warning(regarding, "FailedToCreateEndpoint", message))
+                            .record(failed_to_create(&object, key.as_str(), &source))
                             .await;
                         Err(SyncError::Write {
                             verb: "create",
@@ -132,14 +104,13 @@ impl SyncContext {
                         record_change(WriteOperation::Update);
                         let new_rv = stored.metadata.resource_version.unwrap_or_default();
                         self.stale
+                            .expectations()
                             .updated(key, cached_rv.as_deref().unwrap_or_default(), &new_rv);
                         Ok(())
                     }
                     Err(source) => {
-                        let regarding = endpoints_reference(&object, Some(namespace));
-                        let message = format!("Failed to update endpoint {key}: {source}");
                         self.events
-                            .record(EventRecord::warning(regarding, "FailedToUpdateEndpoint", message))
+                            .record(failed_to_update(&object, namespace, key.as_str(), &source))
                             .await;
                         Err(SyncError::Write {
                             verb: "update",
@@ -160,7 +131,7 @@ impl SyncContext {
     /// second, always-404 DELETE upstream sends after its own delete event.
     async fn service_gone(&self, key: &ObjectKey) -> Result<(), SyncError> {
         let cached = self.endpoints.get(key.namespace(), key.name()).is_some();
-        if cached || self.stale.create_pending(key) {
+        if cached || self.stale.expectations().create_pending(key) {
             match self.writer.delete(key.namespace(), key.name()).await {
                 Ok(()) => record_change(WriteOperation::Delete),
                 Err(err) if err.is_not_found() => {}
@@ -175,18 +146,5 @@ impl SyncContext {
         self.trigger_times.delete_service(key);
         self.stale.forget(key);
         Ok(())
-    }
-}
-
-/// A reference to an Endpoints object for an event.
-fn endpoints_reference(object: &Endpoints, namespace: Option<&str>) -> ObjectReference {
-    ObjectReference {
-        kind: Some("Endpoints".to_owned()),
-        api_version: Some("v1".to_owned()),
-        name: object.metadata.name.clone(),
-        namespace: namespace.map(str::to_owned),
-        uid: object.metadata.uid.clone(),
-        resource_version: object.metadata.resource_version.clone(),
-        ..ObjectReference::default()
     }
 }

@@ -6,10 +6,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use ecm_endpoints::{Config, Controller, SyncError, Writers};
-use ecm_informer::{Lister, Store};
+use ecm_controller::{EventRecord, MockEventRecorder, MockObjectWriter, Runnable, WriteError};
+use ecm_endpoints::{Config, Controller, Listers, SyncError, Writers};
+use ecm_informer::{Lister, ObjectKey, Store};
+use ecm_types::PodProjection;
 use ecm_types::fixtures::{pod, service};
-use ecm_types::{EventRecord, MockEventRecorder, MockObjectWriter, ObjectKey, PodProjection, WriteError};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 
 /// Caches the test fills by hand, and what the mocks saw.
@@ -63,9 +64,11 @@ impl World {
             .returning(move |event| events.lock().unwrap().push(event));
         Controller::from_listers(
             Config::default(),
-            Lister::new(self.services.clone()),
-            Lister::new(self.pods.clone()),
-            Lister::new(self.endpoints.clone()),
+            Listers {
+                services: Lister::new(self.services.clone()),
+                pods: Lister::new(self.pods.clone()),
+                endpoints: Lister::new(self.endpoints.clone()),
+            },
             Writers {
                 endpoints: Arc::new(writer),
                 events: Arc::new(recorder),

@@ -40,10 +40,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use criterion::{Criterion, criterion_group, criterion_main};
+use ecm_controller::{EventRecord, EventRecorder, ObjectWriter, WriteError};
 use ecm_endpointslice::{NodeLookup, Reconciler, ReconcilerConfig};
+use ecm_types::PodProjection;
 use ecm_types::endpoint_slice::endpoints;
 use ecm_types::fixtures::{pod, service};
-use ecm_types::{EventRecord, EventRecorder, ObjectWriter, PodProjection, WriteError};
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use tokio::runtime::Runtime;

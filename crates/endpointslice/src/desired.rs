@@ -43,7 +43,7 @@ where
 ///
 /// Returned in a fixed order (IPv4 before IPv6) where upstream iterates a
 /// set.
-pub fn address_types(svc: &Service) -> BTreeSet<IpFamily> {
+pub(crate) fn address_types(svc: &Service) -> BTreeSet<IpFamily> {
     let mut families: BTreeSet<IpFamily> = service::ip_families(svc)
         .iter()
         .filter_map(|f| IpFamily::from_api(f))
@@ -69,7 +69,7 @@ pub fn address_types(svc: &Service) -> BTreeSet<IpFamily> {
 /// Upstream writes ports in the order of a hash of each port; ecm writes
 /// them in Service port order. The order carries no meaning and slices are
 /// grouped by [`PortMapKey`], which ignores it.
-pub fn endpoint_ports(svc: &Service, pod: &PodProjection) -> Vec<EndpointPort> {
+pub(crate) fn endpoint_ports(svc: &Service, pod: &PodProjection) -> Vec<EndpointPort> {
     service::ports(svc)
         .iter()
         .filter_map(|service_port| {
@@ -140,7 +140,7 @@ pub fn pod_to_endpoint(pod: &PodProjection, node: Option<&Node>, svc: &Service, 
 /// The desired endpoints of one port group: the pods that resolve the same
 /// port list.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct DesiredGroup {
+pub(crate) struct DesiredGroup {
     /// The group's ports, as written into new slices.
     pub ports: Vec<EndpointPort>,
     /// The group's endpoints. May be empty: the group exists as soon as one
@@ -162,7 +162,7 @@ pub struct MissingNode {
 
 /// Everything a Service's pods ask for.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct DesiredEndpoints {
+pub(crate) struct DesiredEndpoints {
     /// For each address type of the Service, the port groups in key order.
     pub by_family: BTreeMap<IpFamily, BTreeMap<PortMapKey, DesiredGroup>>,
     /// Pods skipped because their node is unknown.
@@ -177,7 +177,7 @@ pub struct DesiredEndpoints {
 /// unknown the pod is skipped and reported in
 /// [`DesiredEndpoints::missing_nodes`], unless the Service publishes
 /// not-ready addresses, in which case it is kept without a zone.
-pub fn desired_endpoints<'p, I>(svc: &Service, pods: I, nodes: &dyn NodeLookup) -> DesiredEndpoints
+pub(crate) fn desired_endpoints<'p, I>(svc: &Service, pods: I, nodes: &dyn NodeLookup) -> DesiredEndpoints
 where
     I: IntoIterator<Item = &'p PodProjection>,
 {

@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use ecm_types::{ObjectKey, WriteError};
+use ecm_controller::WriteError;
+use ecm_informer::ObjectKey;
 
 /// One failure of a reconcile, worded as upstream words it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -139,4 +140,15 @@ mod tests {
     fn no_errors_is_success() {
         assert_eq!(ReconcileErrors::check(Vec::new()), Ok(()));
     }
+}
+
+/// Why a sync failed. Every variant is retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The slice cache is older than this controller's own writes.
+    #[error("EndpointSlice informer cache is out of date for service {0}, retrying once it catches up")]
+    StaleCache(ObjectKey),
+    /// Some writes of the reconcile failed (those that could be made were).
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileErrors),
 }

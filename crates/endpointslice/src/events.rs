@@ -1,7 +1,7 @@
 //! The events this controller records, all about a Service (upstream's
 //! reasons and messages, source component `endpoint-slice-controller`).
 
-use ecm_types::EventRecord;
+use ecm_controller::EventRecord;
 use k8s_openapi::api::core::v1::{ObjectReference, Service};
 
 use crate::hints::HintsEvent;
@@ -9,15 +9,14 @@ use crate::hints::HintsEvent;
 /// `source.component` of the controller's events.
 pub const EVENT_SOURCE_COMPONENT: &str = "endpoint-slice-controller";
 
-/// Warning: listing the Service's pods failed.
-pub const REASON_FAILED_TO_LIST_PODS: &str = "FailedToListPods";
-/// Warning: listing the Service's slices failed.
-pub const REASON_FAILED_TO_LIST_ENDPOINT_SLICES: &str = "FailedToListEndpointSlices";
+// Upstream's `FailedToListPods` and `FailedToListEndpointSlices` warnings
+// are never recorded here: listing reads the informer cache, which cannot
+// fail.
 /// Warning: the reconcile failed.
-pub const REASON_FAILED_TO_UPDATE_ENDPOINT_SLICES: &str = "FailedToUpdateEndpointSlices";
+pub(crate) const REASON_FAILED_TO_UPDATE_ENDPOINT_SLICES: &str = "FailedToUpdateEndpointSlices";
 
 /// The reference to a Service that events point at.
-pub fn service_reference(svc: &Service) -> ObjectReference {
+pub(crate) fn service_reference(svc: &Service) -> ObjectReference {
     ObjectReference {
         kind: Some("Service".to_owned()),
         api_version: Some("v1".to_owned()),
@@ -31,7 +30,7 @@ pub fn service_reference(svc: &Service) -> ObjectReference {
 
 /// The `FailedToUpdateEndpointSlices` warning a failed sync records:
 /// `Error updating Endpoint Slices for Service <ns>/<name>: <error>`.
-pub fn failed_to_update(svc: &Service, error: &dyn std::error::Error) -> EventRecord {
+pub(crate) fn failed_to_update(svc: &Service, error: &dyn std::error::Error) -> EventRecord {
     EventRecord::warning(
         service_reference(svc),
         REASON_FAILED_TO_UPDATE_ENDPOINT_SLICES,
@@ -44,7 +43,7 @@ pub fn failed_to_update(svc: &Service, error: &dyn std::error::Error) -> EventRe
 }
 
 /// The event record of a topology-hints event about `svc`.
-pub fn hints_event(svc: &Service, event: &HintsEvent) -> EventRecord {
+pub(crate) fn hints_event(svc: &Service, event: &HintsEvent) -> EventRecord {
     EventRecord {
         regarding: service_reference(svc),
         event_type: event.event_type,
@@ -56,7 +55,7 @@ pub fn hints_event(svc: &Service, event: &HintsEvent) -> EventRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ecm_types::EventType;
+    use ecm_controller::EventType;
     use ecm_types::fixtures::service;
 
     #[test]

@@ -11,30 +11,29 @@
 //!
 //! A sync of one Service reads the Service, the pods its selector matches
 //! and its managed slices from the informer caches, checks the
-//! [`EndpointSliceTracker`](ecm_types::slice_tracker::EndpointSliceTracker)
+//! [`EndpointSliceTracker`](ecm_controller::slices::EndpointSliceTracker)
 //! for a stale slice cache, and calls [`Reconciler::reconcile`]. The
 //! reconciler first computes a [`Plan`] — a pure function of its inputs,
 //! [`plan()`] — and then writes it through an
-//! [`ObjectWriter`](ecm_types::ObjectWriter), recording what the API returns
+//! [`ObjectWriter`](ecm_controller::ObjectWriter), recording what the API returns
 //! in the tracker. `../shared/spec/endpointslice.md` specifies every rule;
 //! where upstream leaves a choice to Go's map order, this crate fixes it
-//! (see [`placement`] and [`plan`](mod@plan)).
+//! (see the `placement` and `plan` modules).
 //!
-//! | module | holds |
+//! | module (private) | holds |
 //! |---|---|
-//! | [`Controller`] (here) | the controller: queues, workers, start-up |
-//! | `handlers` (private) | informer events → queue keys |
-//! | [`sync`] | `sync(key)`: read the caches, reconcile |
-//! | [`nodes`] | the compact node form and the topology worker |
-//! | [`desired`] | the desired endpoints per address type and port list (pure) |
-//! | [`placement`] | which slice each endpoint goes to (pure) |
-//! | [`slice`](mod@slice) | slice labels, owner reference, placeholder, trigger time |
-//! | [`hints`] | topology aware hints, `trafficDistribution` hints, the topology cache |
-//! | [`plan`](mod@plan) | the whole reconcile as a pure function |
-//! | [`reconciler`] | [`Reconciler`]: plan, then write |
-//! | [`metrics`] | upstream's `endpoint_slice_controller_*` metrics |
-//! | [`events`] | event reasons and builders |
-//! | [`error`] | [`ReconcileError`] |
+//! | `controller` | [`Controller`], [`Config`]: handlers, queues, workers, start-up |
+//! | `handlers` | informer events → queue keys (the shared ones live in `ecm-controller`) |
+//! | `sync` | `sync(key)`: read the caches, reconcile |
+//! | `nodes` | the compact node form ([`compact_node`]) and the topology worker |
+//! | `desired` | the desired endpoints per address type and port list (pure) |
+//! | `placement` | which slice each endpoint goes to (pure) |
+//! | `slice` | slice labels, owner reference, placeholder, trigger time |
+//! | `hints` | topology aware hints, `trafficDistribution` hints, the [`TopologyCache`] |
+//! | `plan` | the whole reconcile as a pure function, [`plan()`] |
+//! | `reconciler` | [`Reconciler`]: plan, then write |
+//! | [`metrics`] | upstream's `endpoint_slice_controller_*` metric names |
+//! | `events`, `error` | event reasons, [`SyncError`], [`ReconcileError`] |
 //!
 //! # Examples
 //!
@@ -42,9 +41,10 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use ecm_endpointslice::{Config, Controller, Informers, Writers, compact_node};
+//! use ecm_controller::{KubeEventRecorder, KubeWriter, Runnable};
+//! use ecm_endpointslice::{Config, Controller, EVENT_SOURCE_COMPONENT, Informers, Writers, compact_node};
 //! use ecm_informer::InformerFactory;
-//! use ecm_types::{KubeEventRecorder, KubeWriter, PodProjection};
+//! use ecm_types::PodProjection;
 //! use k8s_openapi::api::core::v1::{Node, Pod, Service};
 //! use k8s_openapi::api::discovery::v1::EndpointSlice;
 //! use tokio_util::sync::CancellationToken;
@@ -60,7 +60,7 @@
 //! };
 //! let writers = Writers {
 //!     slices: Arc::new(KubeWriter::new(client.clone())),
-//!     events: Arc::new(KubeEventRecorder::new(client, "endpoint-slice-controller", "my-host")),
+//!     events: Arc::new(KubeEventRecorder::new(client, EVENT_SOURCE_COMPONENT, "my-host")),
 //! };
 //! let controller = Controller::new(Config::default(), &informers, writers);
 //! factory.start();
@@ -102,27 +102,28 @@
 //! ```
 
 mod controller;
-pub mod desired;
-pub mod error;
-pub mod events;
+mod desired;
+mod error;
+mod events;
 mod handlers;
-pub mod hints;
+mod hints;
 pub mod metrics;
-pub mod nodes;
-pub mod placement;
-pub mod plan;
-pub mod reconciler;
-pub mod slice;
-pub mod sync;
+mod nodes;
+mod placement;
+mod plan;
+mod reconciler;
+mod slice;
+mod sync;
 #[cfg(test)]
 mod test_support;
 
-pub use controller::{Config, Controller, Informers, Listers, Writers};
-pub use desired::NodeLookup;
-pub use error::{ReconcileError, ReconcileErrors};
+pub use controller::{Config, Controller, Informers, Listers, Writers, endpoint_slice_rate_limiter};
+pub use desired::{NodeLookup, pod_to_endpoint};
+pub use error::{ReconcileError, ReconcileErrors, SyncError};
+pub use events::EVENT_SOURCE_COMPONENT;
 pub use handlers::SLICE_CHANGE_MIN_SYNC_DELAY;
 pub use hints::{TopologyCache, TopologySnapshot};
 pub use nodes::compact_node;
 pub use plan::{AddressTypePlan, Plan, PlanContext, plan};
 pub use reconciler::{Reconciler, ReconcilerConfig};
-pub use sync::SyncError;
+pub use slice::new_slice;

@@ -22,9 +22,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-pub use ecm_types::slice_efficiency::EfficiencyInfo;
-use ecm_types::slice_efficiency::SliceEfficiency;
-use ecm_types::{ObjectKey, SyncResult, WriteOperation};
+pub use ecm_controller::slices::EfficiencyInfo;
+use ecm_controller::slices::SliceEfficiency;
+use ecm_controller::{SyncResult, WriteOperation};
+use ecm_informer::ObjectKey;
 
 /// The work queue's name, as upstream names it.
 pub const QUEUE_NAME: &str = "endpoint_slice";

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ecm_informer::Lister;
-use ecm_types::ObjectKey;
+use ecm_informer::ObjectKey;
 use ecm_workqueue::RateLimitingQueue;
 use k8s_openapi::api::core::v1::{Node, NodeStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;

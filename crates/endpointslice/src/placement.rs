@@ -35,7 +35,7 @@ use crate::slice::{new_slice, slice_labels};
 
 /// The outcome for one port group.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Placement<'a> {
+pub(crate) struct Placement<'a> {
     /// New slices, in creation order.
     pub to_create: Vec<EndpointSlice>,
     /// Changed copies of existing slices.
@@ -99,7 +99,7 @@ fn slice_to_fill(unchanged: &[&EndpointSlice], count: usize, max: usize) -> Opti
 /// Places the `desired` endpoints of one port group (`ports`, of `family`)
 /// over the group's `existing` slices, with at most `max` endpoints per
 /// slice it fills. See the module documentation for the rules.
-pub fn place<'a>(
+pub(crate) fn place<'a>(
     svc: &Service,
     family: IpFamily,
     ports: &[EndpointPort],

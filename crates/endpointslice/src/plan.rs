@@ -28,8 +28,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use ecm_informer::ObjectKey;
 use ecm_types::port_map::PortMapKey;
-use ecm_types::{IpFamily, ObjectKey, PodProjection};
+use ecm_types::{IpFamily, PodProjection};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;
@@ -45,9 +46,9 @@ use crate::placement::place;
 use crate::slice::{matches_placeholder, new_slice, owned_by, set_trigger_time};
 
 /// `topology` label value when the topology annotation enables hints.
-pub const TOPOLOGY_AUTO: &str = "Auto";
+pub(crate) const TOPOLOGY_AUTO: &str = "Auto";
 /// `topology` label value otherwise.
-pub const TOPOLOGY_DISABLED: &str = "Disabled";
+pub(crate) const TOPOLOGY_DISABLED: &str = "Disabled";
 
 /// What a plan is computed with besides the Service's own objects.
 #[derive(Clone, Copy)]

@@ -4,10 +4,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use ecm_types::slice_tracker::EndpointSliceTracker;
-use ecm_types::slice_writes::{SliceWriteFailure, SliceWrites, SlicesWritten, write_slices};
+use ecm_controller::slices::EndpointSliceTracker;
+use ecm_controller::slices::{SliceWriteFailure, SliceWrites, SlicesWritten, write_slices};
+use ecm_controller::{EventRecorder, ObjectWriter, WriteOperation};
+use ecm_informer::ObjectKey;
+use ecm_types::PodProjection;
 use ecm_types::wellknown::DEFAULT_MAX_ENDPOINTS_PER_SLICE;
-use ecm_types::{EventRecorder, ObjectKey, ObjectWriter, PodProjection, WriteOperation};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::jiff::Timestamp;

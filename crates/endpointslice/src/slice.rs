@@ -6,14 +6,15 @@
 
 use std::collections::BTreeMap;
 
-use ecm_types::endpoint_slice::{endpoints, managed_by, ports, service_name, set_endpoints};
+use ecm_informer::ObjectKey;
+use ecm_types::endpoint_slice::{endpoints, ports, set_endpoints};
 use ecm_types::equality::map_eq;
 use ecm_types::pod::format_trigger_time;
 use ecm_types::wellknown::{
     ANNOTATION_LAST_CHANGE_TRIGGER_TIME, LABEL_HEADLESS, LABEL_MANAGED_BY, LABEL_SERVICE_NAME,
     MANAGED_BY_ENDPOINTSLICE_CONTROLLER,
 };
-use ecm_types::{IpFamily, ObjectKey, service};
+use ecm_types::{IpFamily, service};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::{EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -24,7 +25,7 @@ const DNS_SUBDOMAIN_MAX_LENGTH: usize = 253;
 
 /// Whether `key` is one of the labels this controller always sets itself
 /// and never copies from the Service.
-pub fn is_reserved_label(key: &str) -> bool {
+pub(crate) fn is_reserved_label(key: &str) -> bool {
     matches!(key, LABEL_SERVICE_NAME | LABEL_MANAGED_BY | LABEL_HEADLESS)
 }
 
@@ -37,7 +38,10 @@ pub fn is_reserved_label(key: &str) -> bool {
 /// are compared: a stale reserved label never causes an update by itself
 /// (upstream quirk), it is corrected when the slice is written for another
 /// reason.
-pub fn slice_labels(current: Option<&BTreeMap<String, String>>, svc: &Service) -> (BTreeMap<String, String>, bool) {
+pub(crate) fn slice_labels(
+    current: Option<&BTreeMap<String, String>>,
+    svc: &Service,
+) -> (BTreeMap<String, String>, bool) {
     let current: BTreeMap<&String, &String> = current
         .into_iter()
         .flatten()
@@ -72,7 +76,7 @@ pub fn slice_labels(current: Option<&BTreeMap<String, String>>, svc: &Service) -
 
 /// The owner reference of every slice this controller creates: the Service,
 /// as controller, blocking its deletion.
-pub fn controller_reference(svc: &Service) -> OwnerReference {
+pub(crate) fn controller_reference(svc: &Service) -> OwnerReference {
     OwnerReference {
         api_version: "v1".to_owned(),
         kind: "Service".to_owned(),
@@ -86,7 +90,7 @@ pub fn controller_reference(svc: &Service) -> OwnerReference {
 /// Whether `slice` is owned by `svc`: it has an owner reference with
 /// `apiVersion: v1`, `kind: Service` and the Service's uid (the `controller`
 /// flag is not looked at).
-pub fn owned_by(slice: &EndpointSlice, svc: &Service) -> bool {
+pub(crate) fn owned_by(slice: &EndpointSlice, svc: &Service) -> bool {
     let uid = svc.metadata.uid.as_deref().unwrap_or_default();
     slice
         .metadata
@@ -99,7 +103,7 @@ pub fn owned_by(slice: &EndpointSlice, svc: &Service) -> bool {
 /// The `generateName` of a new slice: `<service>-`, or the bare Service name
 /// if the prefix would not be a valid DNS subdomain (which a valid Service
 /// name never makes it).
-pub fn generate_name(service_name: &str) -> String {
+pub(crate) fn generate_name(service_name: &str) -> String {
     let prefix = format!("{service_name}-");
     if prefix.len() > DNS_SUBDOMAIN_MAX_LENGTH {
         service_name.to_owned()
@@ -111,7 +115,7 @@ pub fn generate_name(service_name: &str) -> String {
 /// A new, empty slice of `svc` for `family` with `ports` (upstream's
 /// `newEndpointSlice`): `generateName` `<service>-`, the Service's
 /// namespace, the controller owner reference and the labels of
-/// [`slice_labels`].
+/// `slice_labels`.
 pub fn new_slice(svc: &Service, family: IpFamily, ports: &[EndpointPort]) -> EndpointSlice {
     let (labels, _) = slice_labels(None, svc);
     let mut slice = EndpointSlice {
@@ -136,7 +140,7 @@ pub fn new_slice(svc: &Service, family: IpFamily, ports: &[EndpointPort]) -> End
 /// annotations and owner references are not compared, so an empty slice
 /// owned by an older incarnation of the Service is kept as the placeholder
 /// (upstream quirk).
-pub fn matches_placeholder(existing: &EndpointSlice, placeholder: &EndpointSlice) -> bool {
+pub(crate) fn matches_placeholder(existing: &EndpointSlice, placeholder: &EndpointSlice) -> bool {
     existing.metadata.namespace.as_deref().unwrap_or_default()
         == placeholder.metadata.namespace.as_deref().unwrap_or_default()
         && map_eq(existing.metadata.labels.as_ref(), placeholder.metadata.labels.as_ref())
@@ -148,7 +152,7 @@ pub fn matches_placeholder(existing: &EndpointSlice, placeholder: &EndpointSlice
 /// Sets the last-change trigger-time annotation of a slice about to be
 /// written, or removes it when there is no trigger time (upstream's
 /// `addTriggerTimeAnnotation`). Other annotations are kept.
-pub fn set_trigger_time(slice: &mut EndpointSlice, trigger_time: Option<Timestamp>) {
+pub(crate) fn set_trigger_time(slice: &mut EndpointSlice, trigger_time: Option<Timestamp>) {
     let annotations = slice.metadata.annotations.get_or_insert_with(BTreeMap::new);
     match trigger_time {
         Some(time) => {
@@ -163,35 +167,6 @@ pub fn set_trigger_time(slice: &mut EndpointSlice, trigger_time: Option<Timestam
     }
     if annotations.is_empty() {
         slice.metadata.annotations = None;
-    }
-}
-
-/// Whether this controller manages `slice`: its managed-by label is
-/// `endpointslice-controller.k8s.io`.
-pub fn managed_by_controller(slice: &EndpointSlice) -> bool {
-    managed_by(slice) == Some(MANAGED_BY_ENDPOINTSLICE_CONTROLLER)
-}
-
-/// Whether one of the two versions of a slice is managed by this controller
-/// and the other is not.
-pub fn managed_by_changed(old: &EndpointSlice, new: &EndpointSlice) -> bool {
-    managed_by_controller(old) != managed_by_controller(new)
-}
-
-/// Why a slice cannot be mapped to a Service.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("EndpointSlice missing {LABEL_SERVICE_NAME} label")]
-pub struct MissingServiceName;
-
-/// The key of the Service a slice belongs to: the slice's namespace and the
-/// value of its service-name label (upstream's `ServiceControllerKey`).
-pub fn service_key(slice: &EndpointSlice) -> Result<ObjectKey, MissingServiceName> {
-    match service_name(slice) {
-        Some(name) if !name.is_empty() => Ok(ObjectKey::new(
-            slice.metadata.namespace.clone().unwrap_or_default(),
-            name,
-        )),
-        _ => Err(MissingServiceName),
     }
 }
 

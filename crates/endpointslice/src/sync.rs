@@ -2,45 +2,27 @@
 //! (upstream's `syncService`). The only place this controller writes, through
 //! the [`Reconciler`].
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use ecm_informer::{Lister, Selector};
-use ecm_types::slice_tracker::EndpointSliceTracker;
-use ecm_types::wellknown::{LABEL_MANAGED_BY, LABEL_SERVICE_NAME, MANAGED_BY_ENDPOINTSLICE_CONTROLLER};
-use ecm_types::{EventRecorder, ObjectKey, PodProjection, SyncResult, TriggerTimeTracker, service};
+use ecm_controller::slices::{EndpointSliceTracker, SliceManager};
+use ecm_controller::{EventRecorder, StaleCacheGuard, SyncResult, TriggerTimeTracker};
+use ecm_informer::{Lister, ObjectKey, Selector};
+use ecm_types::wellknown::MANAGED_BY_ENDPOINTSLICE_CONTROLLER;
+use ecm_types::{PodProjection, service};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use tokio::time::Instant;
 
-use crate::error::ReconcileErrors;
+use crate::error::SyncError;
 use crate::events::failed_to_update;
 use crate::metrics::record_sync;
 use crate::reconciler::Reconciler;
 
-/// Name of the slice-cache index by owning Service: `namespace/service-name`
-/// of every slice managed by this controller.
-pub const SERVICE_INDEX: &str = "endpointslice-controller/service";
-
-/// The [`SERVICE_INDEX`] values of a slice: its Service's key when this
-/// controller manages it, nothing otherwise.
-pub fn service_index(slice: &EndpointSlice) -> Vec<String> {
-    if !crate::slice::managed_by_controller(slice) {
-        return Vec::new();
-    }
-    crate::slice::service_key(slice).map_or_else(|_| Vec::new(), |key| vec![key.to_string()])
-}
-
-/// Why a sync failed. Every variant is retried with backoff.
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    /// The slice cache is older than this controller's own writes.
-    #[error("EndpointSlice informer cache is out of date for service {0}, retrying once it catches up")]
-    StaleCache(ObjectKey),
-    /// Some writes of the reconcile failed (those that could be made were).
-    #[error(transparent)]
-    Reconcile(#[from] ReconcileErrors),
-}
+/// The slices this controller manages, indexed by Service
+/// (`namespace/service-name`) on the slice informer. Slices being deleted
+/// are not reconciled against.
+pub(crate) const MANAGER: SliceManager =
+    SliceManager::new(MANAGED_BY_ENDPOINTSLICE_CONTROLLER, "endpointslice-controller/service").skipping_terminating();
 
 /// What a sync reads and writes through.
 pub(crate) struct SyncContext {
@@ -50,7 +32,7 @@ pub(crate) struct SyncContext {
     pub(crate) reconciler: Reconciler,
     pub(crate) events: Arc<dyn EventRecorder>,
     pub(crate) trigger_times: TriggerTimeTracker,
-    pub(crate) stale: Arc<StaleServices>,
+    pub(crate) stale: Arc<StaleCacheGuard<EndpointSliceTracker>>,
 }
 
 impl SyncContext {
@@ -75,7 +57,6 @@ impl SyncContext {
             // reference; only the bookkeeping is dropped here.
             self.trigger_times.delete_service(key);
             self.reconciler.delete_service(key);
-            self.reconciler.tracker().delete_service(key);
             self.stale.forget(key);
             return Ok(());
         };
@@ -88,16 +69,10 @@ impl SyncContext {
             return Ok(());
         };
         let pods = self.pods.list(namespace, &Selector::from_labels(selector));
-        let slices = live_managed_slices(&self.slices, key);
-        if self
-            .reconciler
-            .tracker()
-            .stale_slices(key, slices.iter().map(AsRef::as_ref))
-        {
-            self.stale.mark(key);
+        let slices = MANAGER.list(&self.slices, key);
+        if self.stale.is_behind(key, &slices) {
             return Err(SyncError::StaleCache(key.clone()));
         }
-        self.stale.forget(key);
         let trigger = self.trigger_times.compute(&svc, pods.iter().map(AsRef::as_ref));
         let result = self
             .reconciler
@@ -113,81 +88,5 @@ impl SyncContext {
             return Err(errors.into());
         }
         Ok(())
-    }
-}
-
-/// The slices of `key` this controller manages (labelled with the Service's
-/// name and this controller's managed-by value), minus those being deleted:
-/// what a sync reconciles against.
-pub(crate) fn live_managed_slices(slices: &Lister<EndpointSlice>, key: &ObjectKey) -> Vec<Arc<EndpointSlice>> {
-    let managed = slices
-        .store()
-        .by_index(SERVICE_INDEX, &key.to_string())
-        .unwrap_or_else(|_| {
-            // A store without the index: filter the namespace by labels.
-            let labels = [
-                (LABEL_SERVICE_NAME.to_owned(), key.name().to_owned()),
-                (
-                    LABEL_MANAGED_BY.to_owned(),
-                    MANAGED_BY_ENDPOINTSLICE_CONTROLLER.to_owned(),
-                ),
-            ]
-            .into_iter()
-            .collect();
-            slices.list(key.namespace(), &Selector::from_labels(&labels))
-        });
-    managed
-        .into_iter()
-        .filter(|s| s.metadata.deletion_timestamp.is_none())
-        .collect()
-}
-
-/// The Services whose last sync found the slice cache behind this
-/// controller's own writes.
-///
-/// Upstream retries such a sync with the queue's back-off (1 s, 2 s, …),
-/// however soon the cache catches up. ecm also remembers the Service here,
-/// and the slice handler queues it again the moment the cache holds every
-/// write the tracker expects. The back-off retry still happens (and finds
-/// nothing to do), so nothing is lost if the wake-up is missed.
-#[derive(Debug, Default)]
-pub(crate) struct StaleServices {
-    keys: Mutex<HashSet<ObjectKey>>,
-}
-
-impl StaleServices {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<ObjectKey>> {
-        // Insert and remove only: a panicking holder leaves a valid set.
-        self.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Remembers that `key`'s sync found a stale cache.
-    pub(crate) fn mark(&self, key: &ObjectKey) {
-        self.lock().insert(key.clone());
-    }
-
-    /// Whether `key` waits for the cache, and the cache (`slices`) now holds
-    /// every write `tracker` expects; if so, forgets `key`.
-    pub(crate) fn caught_up(
-        &self,
-        key: &ObjectKey,
-        tracker: &EndpointSliceTracker,
-        slices: &Lister<EndpointSlice>,
-    ) -> bool {
-        let mut keys = self.lock();
-        if !keys.contains(key) {
-            return false;
-        }
-        let current = live_managed_slices(slices, key);
-        if tracker.stale_slices(key, current.iter().map(AsRef::as_ref)) {
-            return false;
-        }
-        keys.remove(key);
-        true
-    }
-
-    /// Forgets `key` (its Service is gone).
-    pub(crate) fn forget(&self, key: &ObjectKey) {
-        self.lock().remove(key);
     }
 }

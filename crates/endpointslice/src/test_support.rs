@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use ecm_informer::ObjectKey;
+use ecm_types::IpFamily;
 use ecm_types::endpoint_slice::set_endpoints;
 use ecm_types::wellknown::LABEL_TOPOLOGY_ZONE;
-use ecm_types::{IpFamily, ObjectKey};
 use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeStatus, ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::{
     Endpoint, EndpointConditions, EndpointHints, EndpointPort, EndpointSlice, ForNode, ForZone,

@@ -8,12 +8,14 @@
 
 mod support;
 
+use ecm_controller::WriteError;
 use ecm_endpointslice::ReconcileError;
-use ecm_endpointslice::desired::pod_to_endpoint;
-use ecm_endpointslice::slice::new_slice;
+use ecm_endpointslice::new_slice;
+use ecm_endpointslice::pod_to_endpoint;
+use ecm_informer::ObjectKey;
 use ecm_types::endpoint_slice::set_endpoints;
 use ecm_types::fixtures::{pod, service};
-use ecm_types::{IpFamily, ObjectKey, PodProjection, WriteError};
+use ecm_types::{IpFamily, PodProjection};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::{EndpointPort, EndpointSlice};
 use support::{Harness, Verb, node};

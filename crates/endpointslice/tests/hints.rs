@@ -9,12 +9,13 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use ecm_endpointslice::desired::pod_to_endpoint;
-use ecm_endpointslice::slice::new_slice;
+use ecm_endpointslice::new_slice;
+use ecm_endpointslice::pod_to_endpoint;
+use ecm_informer::ObjectKey;
 use ecm_types::endpoint_slice::{endpoints, set_endpoints};
 use ecm_types::fixtures::{pod, service};
 use ecm_types::wellknown::{ANNOTATION_TOPOLOGY_AWARE_HINTS, ANNOTATION_TOPOLOGY_MODE};
-use ecm_types::{IpFamily, ObjectKey, PodProjection};
+use ecm_types::{IpFamily, PodProjection};
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use support::{Expected, Harness, Verb, capture, node};

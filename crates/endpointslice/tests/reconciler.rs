@@ -11,15 +11,16 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use ecm_endpointslice::desired::pod_to_endpoint;
-use ecm_endpointslice::slice::new_slice;
+use ecm_endpointslice::new_slice;
+use ecm_endpointslice::pod_to_endpoint;
+use ecm_informer::ObjectKey;
 use ecm_types::endpoint_slice::{endpoints, set_endpoints};
 use ecm_types::fixtures::{at, pod, service};
 use ecm_types::wellknown::{
     ANNOTATION_LAST_CHANGE_TRIGGER_TIME, LABEL_HEADLESS, LABEL_MANAGED_BY, LABEL_SERVICE_NAME,
     MANAGED_BY_ENDPOINTSLICE_CONTROLLER,
 };
-use ecm_types::{IpFamily, ObjectKey, PodProjection};
+use ecm_types::{IpFamily, PodProjection};
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;

@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use kube::Resource;
 
-use crate::key::meta_namespace_key;
+use crate::key::ObjectKey;
 
 /// Receives an informer's notifications. Every method has an empty default,
 /// so implement only what you need.
@@ -42,18 +42,18 @@ use crate::key::meta_namespace_key;
 /// ```
 /// use std::sync::Arc;
 /// use std::sync::Mutex;
-/// use ecm_informer::{Deleted, EventHandler};
+/// use ecm_informer::{Deleted, EventHandler, ObjectKey};
 /// use k8s_openapi::api::core::v1::Service;
 ///
 /// /// Collects the keys of every Service that changed.
-/// struct Keys(Mutex<Vec<String>>);
+/// struct Keys(Mutex<Vec<ObjectKey>>);
 ///
 /// impl EventHandler<Service> for Keys {
 ///     fn on_add(&self, obj: &Arc<Service>, _is_initial_list: bool) {
-///         self.0.lock().unwrap().push(ecm_informer::meta_namespace_key(obj.as_ref()));
+///         self.0.lock().unwrap().push(ObjectKey::of(obj.as_ref()));
 ///     }
 ///     fn on_update(&self, _old: &Arc<Service>, new: &Arc<Service>) {
-///         self.0.lock().unwrap().push(ecm_informer::meta_namespace_key(new.as_ref()));
+///         self.0.lock().unwrap().push(ObjectKey::of(new.as_ref()));
 ///     }
 ///     fn on_delete(&self, deleted: Deleted<Service>) {
 ///         self.0.lock().unwrap().push(deleted.key());
@@ -111,9 +111,9 @@ pub struct Deleted<S> {
 }
 
 impl<S: Resource> Deleted<S> {
-    /// The object's key, `namespace/name` or `name`.
-    pub fn key(&self) -> String {
-        meta_namespace_key(self.obj.as_ref())
+    /// The object's key.
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey::of(self.obj.as_ref())
     }
 }
 
@@ -179,12 +179,12 @@ impl<S: Resource> fmt::Debug for Notification<S> {
         match self {
             Self::Add { obj, is_initial_list } => f
                 .debug_struct("Add")
-                .field("key", &meta_namespace_key(obj.as_ref()))
+                .field("key", &ObjectKey::of(obj.as_ref()))
                 .field("is_initial_list", is_initial_list)
                 .finish(),
             Self::Update { old, new } => f
                 .debug_struct("Update")
-                .field("key", &meta_namespace_key(new.as_ref()))
+                .field("key", &ObjectKey::of(new.as_ref()))
                 .field("old_resource_version", &old.meta().resource_version)
                 .field("new_resource_version", &new.meta().resource_version)
                 .finish(),

@@ -64,7 +64,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::handler::{Deleted, EventHandler, Notification};
-use crate::key::meta_namespace_key;
+use crate::key::ObjectKey;
 use crate::lister::Lister;
 use crate::metrics::InformerMetrics;
 use crate::store::{Store, StoreError};
@@ -546,7 +546,7 @@ where
     fn handle(
         &self,
         event: watcher::Event<K>,
-        buffer: &mut Option<Vec<(Arc<str>, Arc<S>)>>,
+        buffer: &mut Option<Vec<(ObjectKey, Arc<S>)>>,
         lists: &mut u64,
         tap: &Tap,
         metrics: &InformerMetrics,
@@ -563,7 +563,7 @@ where
             }
             watcher::Event::InitApply(obj) => {
                 let obj = Arc::new((self.shared.transform)(obj));
-                let key: Arc<str> = meta_namespace_key(obj.as_ref()).into();
+                let key = ObjectKey::of(obj.as_ref());
                 buffer.get_or_insert_with(Vec::new).push((key, obj));
             }
             watcher::Event::InitDone => {
@@ -584,7 +584,7 @@ where
     }
 
     /// Applies a complete list atomically, then notifies.
-    fn apply_list(&self, items: Vec<(Arc<str>, Arc<S>)>, list_rv: Option<String>, metrics: &InformerMetrics) {
+    fn apply_list(&self, items: Vec<(ObjectKey, Arc<S>)>, list_rv: Option<String>, metrics: &InformerMetrics) {
         let shared = &self.shared;
         let handlers = shared.handlers.lock();
         let is_initial_list = !shared.progress.borrow().has_synced;
@@ -592,9 +592,9 @@ where
         let mut notifications = Vec::new();
         {
             let mut store = shared.store.write();
-            let mut listed: HashSet<Arc<str>> = HashSet::with_capacity(items.len());
+            let mut listed: HashSet<ObjectKey> = HashSet::with_capacity(items.len());
             for (key, new) in items {
-                listed.insert(Arc::clone(&key));
+                listed.insert(key.clone());
                 match store.get(&key) {
                     Some(old) if same_resource_version(old.as_ref(), new.as_ref()) => {}
                     Some(_) => {
@@ -611,7 +611,7 @@ where
                     }
                 }
             }
-            let mut gone: Vec<Arc<str>> = store.keys().filter(|k| !listed.contains(*k)).cloned().collect();
+            let mut gone: Vec<ObjectKey> = store.keys().filter(|k| !listed.contains(*k)).cloned().collect();
             gone.sort();
             for key in gone {
                 if let Some(obj) = store.remove(&key) {
@@ -645,7 +645,7 @@ where
     /// Applies an added or modified object from the watch, then notifies.
     fn apply_upsert(&self, obj: Arc<S>, rv: Option<String>, metrics: &InformerMetrics) {
         let handlers = self.shared.handlers.lock();
-        let key: Arc<str> = meta_namespace_key(obj.as_ref()).into();
+        let key = ObjectKey::of(obj.as_ref());
         let notification = {
             let mut store = self.shared.store.write();
             let old = store.insert(key, Arc::clone(&obj));
@@ -671,7 +671,7 @@ where
         let handlers = self.shared.handlers.lock();
         {
             let mut store = self.shared.store.write();
-            store.remove(&meta_namespace_key(obj.as_ref()));
+            store.remove(&ObjectKey::of(obj.as_ref()));
             metrics.objects.set(store.len() as f64);
         }
         let notification = Notification::Delete(Deleted {

@@ -1,9 +1,16 @@
-//! Object keys: the `namespace/name` strings that name objects in the store,
-//! in work queues and in listers.
+//! [`ObjectKey`]: the one key that names an object in informer stores,
+//! listers, handlers, work queues and controllers.
 //!
-//! These are client-go's `MetaNamespaceKeyFunc` and `SplitMetaNamespaceKey`.
-//! The string form is the same as `ecm_types::ObjectKey`'s `Display`, so a key
-//! taken from a handler can be parsed into an `ObjectKey` and back.
+//! Its string form is client-go's `MetaNamespaceKeyFunc`: `namespace/name`,
+//! or `name` alone for a cluster-scoped object; parsing it is
+//! `SplitMetaNamespaceKey`. A Service and the Endpoints object written for it
+//! share one key.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::str::FromStr;
+use std::sync::Arc;
 
 use kube::Resource;
 
@@ -18,96 +25,226 @@ pub enum KeyError {
     EmptyName(String),
 }
 
-/// The store key of an object: `namespace/name`, or `name` for a
-/// cluster-scoped object (one whose `metadata.namespace` is unset or empty).
+/// Identifies a namespaced object, or a cluster-scoped one (empty
+/// namespace).
 ///
-/// Missing names become empty strings; the API server never sends an object
-/// without a name.
+/// Cheap to clone: the `namespace/name` text is shared behind an `Arc`, so a
+/// key held by a store, its indexes and a work queue is one allocation.
+/// Keys compare and sort by namespace, then name.
 ///
 /// ```
-/// use ecm_informer::meta_namespace_key;
-/// use k8s_openapi::api::core::v1::{Namespace, Pod};
-/// use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-///
-/// let pod = Pod {
-///     metadata: ObjectMeta { namespace: Some("default".into()), name: Some("web-0".into()), ..Default::default() },
-///     ..Default::default()
-/// };
-/// assert_eq!(meta_namespace_key(&pod), "default/web-0");
-///
-/// let ns = Namespace {
-///     metadata: ObjectMeta { name: Some("kube-system".into()), ..Default::default() },
-///     ..Default::default()
-/// };
-/// assert_eq!(meta_namespace_key(&ns), "kube-system");
+/// use ecm_informer::ObjectKey;
+/// let key: ObjectKey = "default/web".parse().unwrap();
+/// assert_eq!((key.namespace(), key.name()), ("default", "web"));
+/// assert_eq!(key.to_string(), "default/web");
+/// assert_eq!(ObjectKey::new("", "node-1").to_string(), "node-1");
 /// ```
-pub fn meta_namespace_key<S: Resource>(obj: &S) -> String {
-    let meta = obj.meta();
-    key_for(
-        meta.namespace.as_deref().unwrap_or_default(),
-        meta.name.as_deref().unwrap_or_default(),
-    )
+#[derive(Clone)]
+pub struct ObjectKey {
+    /// `namespace/name`, or `name` when `namespace_len` is 0.
+    text: Arc<str>,
+    /// Length of the namespace prefix of `text` (without the `/`).
+    namespace_len: usize,
 }
 
-/// The key for `name` in `namespace`; an empty namespace gives a
-/// cluster-scoped key (`name` alone).
-///
-/// ```
-/// use ecm_informer::key_for;
-/// assert_eq!(key_for("default", "web"), "default/web");
-/// assert_eq!(key_for("", "node-1"), "node-1");
-/// ```
-pub fn key_for(namespace: &str, name: &str) -> String {
-    if namespace.is_empty() {
-        name.to_owned()
-    } else {
-        let mut key = String::with_capacity(namespace.len() + 1 + name.len());
-        key.push_str(namespace);
-        key.push('/');
-        key.push_str(name);
-        key
+impl ObjectKey {
+    /// The key of `name` in `namespace` (empty for cluster-scoped objects).
+    pub fn new(namespace: impl AsRef<str>, name: impl AsRef<str>) -> Self {
+        let (namespace, name) = (namespace.as_ref(), name.as_ref());
+        let text: Arc<str> = if namespace.is_empty() {
+            Arc::from(name)
+        } else {
+            let mut text = String::with_capacity(namespace.len() + 1 + name.len());
+            text.push_str(namespace);
+            text.push('/');
+            text.push_str(name);
+            Arc::from(text)
+        };
+        Self {
+            text,
+            namespace_len: namespace.len(),
+        }
+    }
+
+    /// The key of a Kubernetes object, from its metadata. Missing fields
+    /// become empty strings (the API server never sends an object without a
+    /// name).
+    ///
+    /// ```
+    /// use ecm_informer::ObjectKey;
+    /// use k8s_openapi::api::core::v1::Pod;
+    /// use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    ///
+    /// let pod = Pod {
+    ///     metadata: ObjectMeta { namespace: Some("default".into()), name: Some("web-0".into()), ..Default::default() },
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(ObjectKey::of(&pod).to_string(), "default/web-0");
+    /// ```
+    pub fn of<K: Resource>(obj: &K) -> Self {
+        let meta = obj.meta();
+        Self::new(
+            meta.namespace.as_deref().unwrap_or_default(),
+            meta.name.as_deref().unwrap_or_default(),
+        )
+    }
+
+    /// The namespace; empty for cluster-scoped objects.
+    pub fn namespace(&self) -> &str {
+        &self.text[..self.namespace_len]
+    }
+
+    /// The object name.
+    pub fn name(&self) -> &str {
+        if self.namespace_len == 0 {
+            &self.text
+        } else {
+            &self.text[self.namespace_len + 1..]
+        }
+    }
+
+    /// The string form, `namespace/name` or `name`, without allocating.
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 }
 
-/// Splits a key into `(namespace, name)`; the namespace is empty for a
-/// cluster-scoped key.
-///
-/// ```
-/// use ecm_informer::split_meta_namespace_key;
-/// assert_eq!(split_meta_namespace_key("default/web").unwrap(), ("default", "web"));
-/// assert_eq!(split_meta_namespace_key("node-1").unwrap(), ("", "node-1"));
-/// assert!(split_meta_namespace_key("a/b/c").is_err());
-/// ```
-pub fn split_meta_namespace_key(key: &str) -> Result<(&str, &str), KeyError> {
-    let (namespace, name) = match key.split_once('/') {
-        None => ("", key),
-        Some((_, rest)) if rest.contains('/') => return Err(KeyError::TooManySlashes(key.to_owned())),
-        Some(parts) => parts,
-    };
-    if name.is_empty() {
-        return Err(KeyError::EmptyName(key.to_owned()));
+impl PartialEq for ObjectKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.namespace_len == other.namespace_len && self.text == other.text
     }
-    Ok((namespace, name))
+}
+
+impl Eq for ObjectKey {}
+
+/// Compares with a key's string form, `namespace/name` or `name`.
+impl PartialEq<str> for ObjectKey {
+    fn eq(&self, other: &str) -> bool {
+        &*self.text == other
+    }
+}
+
+/// Compares with a key's string form, `namespace/name` or `name`.
+impl PartialEq<&str> for ObjectKey {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.text == *other
+    }
+}
+
+impl Hash for ObjectKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.namespace_len.hash(state);
+        self.text.hash(state);
+    }
+}
+
+impl Ord for ObjectKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.namespace(), self.name()).cmp(&(other.namespace(), other.name()))
+    }
+}
+
+impl PartialOrd for ObjectKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectKey")
+            .field("namespace", &self.namespace())
+            .field("name", &self.name())
+            .finish()
+    }
+}
+
+impl FromStr for ObjectKey {
+    type Err = KeyError;
+
+    /// Parses `namespace/name` or `name` (client-go's `SplitMetaNamespaceKey`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (namespace, name) = match s.split_once('/') {
+            None => ("", s),
+            Some((_, rest)) if rest.contains('/') => return Err(KeyError::TooManySlashes(s.to_owned())),
+            Some(parts) => parts,
+        };
+        if name.is_empty() {
+            return Err(KeyError::EmptyName(s.to_owned()));
+        }
+        Ok(Self::new(namespace, name))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::{Namespace, Service};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     #[test]
-    fn split_rejects_empty_names_and_extra_slashes() {
-        assert_eq!(split_meta_namespace_key("ns/"), Err(KeyError::EmptyName("ns/".into())));
-        assert_eq!(split_meta_namespace_key(""), Err(KeyError::EmptyName(String::new())));
-        assert_eq!(
-            split_meta_namespace_key("a/b/c"),
-            Err(KeyError::TooManySlashes("a/b/c".into()))
-        );
+    fn key_round_trips_through_its_string_form() {
+        for (text, ns, name) in [
+            ("default/web", "default", "web"),
+            ("node-a", "", "node-a"),
+            ("kube-system/coredns-abc", "kube-system", "coredns-abc"),
+        ] {
+            let key: ObjectKey = text.parse().unwrap();
+            assert_eq!((key.namespace(), key.name()), (ns, name));
+            assert_eq!(key.to_string(), text);
+            assert_eq!(key.as_str(), text);
+            assert_eq!(key, ObjectKey::new(ns, name));
+            assert_eq!(key, text);
+        }
     }
 
     #[test]
-    fn split_inverts_key_for() {
-        for (ns, name) in [("default", "web"), ("", "node-1"), ("kube-system", "coredns-abc")] {
-            assert_eq!(split_meta_namespace_key(&key_for(ns, name)).unwrap(), (ns, name));
-        }
+    fn malformed_keys_are_rejected() {
+        assert_eq!(
+            "a/b/c".parse::<ObjectKey>(),
+            Err(KeyError::TooManySlashes("a/b/c".into()))
+        );
+        assert_eq!("ns/".parse::<ObjectKey>(), Err(KeyError::EmptyName("ns/".into())));
+        assert_eq!("".parse::<ObjectKey>(), Err(KeyError::EmptyName(String::new())));
+    }
+
+    #[test]
+    fn key_of_object_uses_its_metadata() {
+        let svc = Service {
+            metadata: ObjectMeta {
+                name: Some("web".into()),
+                namespace: Some("prod".into()),
+                ..ObjectMeta::default()
+            },
+            ..Service::default()
+        };
+        assert_eq!(ObjectKey::of(&svc), ObjectKey::new("prod", "web"));
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some("kube-system".into()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        assert_eq!(ObjectKey::of(&ns).to_string(), "kube-system");
+    }
+
+    #[test]
+    fn keys_sort_by_namespace_then_name() {
+        let mut keys = [
+            ObjectKey::new("a-b", "x"),
+            ObjectKey::new("a", "z"),
+            ObjectKey::new("", "node"),
+            ObjectKey::new("a", "b"),
+        ];
+        keys.sort();
+        let sorted: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        assert_eq!(sorted, ["node", "a/b", "a/z", "a-b/x"]);
     }
 }

@@ -20,7 +20,7 @@
 //! | [`lister`] | [`Lister`]: `get` / `list(namespace, selector)` over a store |
 //! | [`selector`] | [`Selector`]: label selectors in all three API forms |
 //! | [`handler`] | [`EventHandler`], [`Deleted`], [`Notification`] |
-//! | [`key`] | `namespace/name` keys |
+//! | [`key`] | [`ObjectKey`]: the `namespace/name` key of stores, queues and controllers |
 //! | [`metrics`] | metric names |
 //! | `tap` (private) | how list and bookmark resourceVersions are recovered |
 //!
@@ -33,7 +33,7 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use ecm_informer::{Deleted, EventHandler, Informer, InformerConfig, meta_namespace_key};
+//! use ecm_informer::{Deleted, EventHandler, Informer, InformerConfig, ObjectKey};
 //! use ecm_types::PodProjection;
 //! use ecm_workqueue::{QueueConfig, RateLimitingQueue, RetryPolicy, default_controller_rate_limiter, run_workers};
 //! use k8s_openapi::api::core::v1::Pod;
@@ -42,16 +42,16 @@
 //!
 //! /// Queues the key of every pod whose endpoint may have changed. Cheap and
 //! /// non-blocking, as handlers must be.
-//! struct EnqueuePods(RateLimitingQueue<String>);
+//! struct EnqueuePods(RateLimitingQueue<ObjectKey>);
 //!
 //! impl EventHandler<PodProjection> for EnqueuePods {
 //!     fn on_add(&self, pod: &Arc<PodProjection>, _is_initial_list: bool) {
-//!         self.0.add(meta_namespace_key(pod.as_ref()));
+//!         self.0.add(ObjectKey::of(pod.as_ref()));
 //!     }
 //!     fn on_update(&self, old: &Arc<PodProjection>, new: &Arc<PodProjection>) {
 //!         let change = new.change_from(old);
 //!         if change.endpoint_changed || change.labels_changed {
-//!             self.0.add(meta_namespace_key(new.as_ref()));
+//!             self.0.add(ObjectKey::of(new.as_ref()));
 //!         }
 //!     }
 //!     fn on_delete(&self, deleted: Deleted<PodProjection>) {
@@ -82,7 +82,7 @@
 //! let workers = tokio::spawn(run_workers(
 //!     queue.clone(),
 //!     2,
-//!     move |key: String| {
+//!     move |key: ObjectKey| {
 //!         let pod = lister.get_by_key(&key);
 //!         async move {
 //!             match pod {
@@ -141,7 +141,7 @@ mod tap;
 pub use factory::InformerFactory;
 pub use handler::{Deleted, EventHandler, FnHandler, Notification, handler_fn};
 pub use informer::{HandlerRegistration, Informer, InformerConfig, InformerError, Progress, strip_managed_fields};
-pub use key::{KeyError, key_for, meta_namespace_key, split_meta_namespace_key};
+pub use key::{KeyError, ObjectKey};
 pub use lister::Lister;
 pub use selector::{Selector, SelectorError};
 pub use store::{IndexFn, NAMESPACE_INDEX, Store, StoreError};

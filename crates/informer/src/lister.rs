@@ -40,7 +40,7 @@ use std::sync::Arc;
 
 use kube::{Resource, ResourceExt};
 
-use crate::key::key_for;
+use crate::key::ObjectKey;
 use crate::selector::Selector;
 use crate::store::{NAMESPACE_INDEX, Store};
 
@@ -75,12 +75,11 @@ impl<S: Resource + Send + Sync + 'static> Lister<S> {
     /// hold it (client-go's `NotFound`). For a cluster-scoped kind, pass an
     /// empty namespace.
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<S>> {
-        self.store.get_by_key(&key_for(namespace, name))
+        self.store.get_by_key(&ObjectKey::new(namespace, name))
     }
 
-    /// The object stored under `key` (`namespace/name`, or `name`), as taken
-    /// from a work queue.
-    pub fn get_by_key(&self, key: &str) -> Option<Arc<S>> {
+    /// The object stored under `key`, as taken from a work queue.
+    pub fn get_by_key(&self, key: &ObjectKey) -> Option<Arc<S>> {
         self.store.get_by_key(key)
     }
 
@@ -170,6 +169,6 @@ mod tests {
         assert_eq!(lister.list_all().len(), 3);
         assert_eq!(lister.get("b", "web-2").unwrap().name_any(), "web-2");
         assert!(lister.get("a", "web-2").is_none());
-        assert!(lister.get_by_key("a/db-1").is_some());
+        assert!(lister.get_by_key(&ObjectKey::new("a", "db-1")).is_some());
     }
 }

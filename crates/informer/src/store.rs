@@ -1,6 +1,6 @@
 //! The indexed cache: client-go's `ThreadSafeStore` + `Indexer`.
 //!
-//! A [`Store`] maps object keys (`namespace/name`, see [`crate::key`]) to
+//! A [`Store`] maps [`ObjectKey`]s (`namespace/name`) to
 //! `Arc<S>` and keeps any number of named indexes up to date with it. An
 //! index is a function from an object to zero or more index values; the
 //! index maps each value to the set of keys of the objects that produced it.
@@ -40,7 +40,7 @@ use std::sync::Arc;
 use kube::Resource;
 use parking_lot::{RwLock, RwLockWriteGuard};
 
-use crate::key::meta_namespace_key;
+use crate::key::ObjectKey;
 
 /// The name of the index every store has: object namespace → keys
 /// (client-go's `cache.NamespaceIndex`). Cluster-scoped objects are indexed
@@ -96,10 +96,10 @@ impl<S> fmt::Debug for Store<S> {
 /// `k` exactly when `items[k]` exists and `indexers[i](items[k])` yields `v`;
 /// value sets are never left empty.
 pub(crate) struct StoreInner<S> {
-    items: HashMap<Arc<str>, Arc<S>>,
+    items: HashMap<ObjectKey, Arc<S>>,
     indexers: HashMap<String, IndexFn<S>>,
     /// index name → index value → keys. Keys are shared with `items`.
-    indices: HashMap<String, HashMap<String, BTreeSet<Arc<str>>>>,
+    indices: HashMap<String, HashMap<String, BTreeSet<ObjectKey>>>,
 }
 
 impl<S: Resource + Send + Sync + 'static> Default for Store<S> {
@@ -134,10 +134,10 @@ impl<S: Resource + Send + Sync + 'static> Store<S> {
             return Err(StoreError::IndexExists(name));
         }
         let index_fn: IndexFn<S> = Arc::new(index_fn);
-        let mut index: HashMap<String, BTreeSet<Arc<str>>> = HashMap::new();
+        let mut index: HashMap<String, BTreeSet<ObjectKey>> = HashMap::new();
         for (key, obj) in &inner.items {
             for value in index_fn(obj) {
-                index.entry(value).or_default().insert(Arc::clone(key));
+                index.entry(value).or_default().insert(key.clone());
             }
         }
         inner.indices.insert(name.clone(), index);
@@ -146,13 +146,13 @@ impl<S: Resource + Send + Sync + 'static> Store<S> {
     }
 
     /// The object stored under `key`.
-    pub fn get_by_key(&self, key: &str) -> Option<Arc<S>> {
+    pub fn get_by_key(&self, key: &ObjectKey) -> Option<Arc<S>> {
         self.inner.read().items.get(key).cloned()
     }
 
     /// The object with the same key as `obj`.
     pub fn get(&self, obj: &S) -> Option<Arc<S>> {
-        self.get_by_key(&meta_namespace_key(obj))
+        self.get_by_key(&ObjectKey::of(obj))
     }
 
     /// Every object, in no particular order.
@@ -161,8 +161,8 @@ impl<S: Resource + Send + Sync + 'static> Store<S> {
     }
 
     /// Every key, in no particular order.
-    pub fn list_keys(&self) -> Vec<String> {
-        self.inner.read().items.keys().map(ToString::to_string).collect()
+    pub fn list_keys(&self) -> Vec<ObjectKey> {
+        self.inner.read().items.keys().cloned().collect()
     }
 
     /// The number of objects.
@@ -189,10 +189,10 @@ impl<S: Resource + Send + Sync + 'static> Store<S> {
 
     /// The keys of the objects whose index `index_name` yields `value`,
     /// sorted (client-go's `IndexKeys`).
-    pub fn index_keys(&self, index_name: &str, value: &str) -> Result<Vec<String>, StoreError> {
+    pub fn index_keys(&self, index_name: &str, value: &str) -> Result<Vec<ObjectKey>, StoreError> {
         let inner = self.inner.read();
         let keys = inner.index_values(index_name)?.get(value);
-        Ok(keys.into_iter().flatten().map(ToString::to_string).collect())
+        Ok(keys.into_iter().flatten().cloned().collect())
     }
 
     /// The values index `index_name` currently holds, in no particular order
@@ -207,7 +207,7 @@ impl<S: Resource + Send + Sync + 'static> Store<S> {
         let inner = self.inner.read();
         let index = inner.index_values(index_name)?;
         let index_fn = &inner.indexers[index_name];
-        let keys: BTreeSet<&Arc<str>> = index_fn(obj).iter().filter_map(|v| index.get(v)).flatten().collect();
+        let keys: BTreeSet<&ObjectKey> = index_fn(obj).iter().filter_map(|v| index.get(v)).flatten().collect();
         Ok(keys.into_iter().filter_map(|k| inner.items.get(k).cloned()).collect())
     }
 
@@ -223,13 +223,13 @@ impl<S: Resource + Send + Sync + 'static> Store<S> {
     /// than an informer). Writing to an informer's store bypasses its event
     /// handlers and confuses its next relist.
     pub fn insert(&self, obj: Arc<S>) -> Option<Arc<S>> {
-        let key: Arc<str> = meta_namespace_key(obj.as_ref()).into();
+        let key = ObjectKey::of(obj.as_ref());
         self.inner.write().insert(key, obj)
     }
 
     /// Removes the object stored under `key` and returns it. The same caveat
     /// as [`Store::insert`] applies.
-    pub fn remove(&self, key: &str) -> Option<Arc<S>> {
+    pub fn remove(&self, key: &ObjectKey) -> Option<Arc<S>> {
         self.inner.write().remove(key)
     }
 
@@ -247,13 +247,13 @@ impl<S: Resource + Send + Sync + 'static> Store<S> {
 }
 
 impl<S> StoreInner<S> {
-    fn index_values(&self, index_name: &str) -> Result<&HashMap<String, BTreeSet<Arc<str>>>, StoreError> {
+    fn index_values(&self, index_name: &str) -> Result<&HashMap<String, BTreeSet<ObjectKey>>, StoreError> {
         self.indices
             .get(index_name)
             .ok_or_else(|| StoreError::UnknownIndex(index_name.to_owned()))
     }
 
-    pub(crate) fn get(&self, key: &str) -> Option<&Arc<S>> {
+    pub(crate) fn get(&self, key: &ObjectKey) -> Option<&Arc<S>> {
         self.items.get(key)
     }
 
@@ -261,17 +261,17 @@ impl<S> StoreInner<S> {
         self.items.len()
     }
 
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &Arc<str>> {
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &ObjectKey> {
         self.items.keys()
     }
 
     /// Stores `obj` under `key`, updates every index and returns the
     /// replaced object.
-    pub(crate) fn insert(&mut self, key: Arc<str>, obj: Arc<S>) -> Option<Arc<S>> {
+    pub(crate) fn insert(&mut self, key: ObjectKey, obj: Arc<S>) -> Option<Arc<S>> {
         // Reuse the key already stored, so the map and the indexes share one
         // allocation per key.
-        let key = self.items.get_key_value(&key).map_or(key, |(k, _)| Arc::clone(k));
-        let old = self.items.insert(Arc::clone(&key), obj);
+        let key = self.items.get_key_value(&key).map_or(key, |(k, _)| k.clone());
+        let old = self.items.insert(key.clone(), obj);
         let Self {
             items,
             indexers,
@@ -288,7 +288,7 @@ impl<S> StoreInner<S> {
     }
 
     /// Removes `key`, updates every index and returns the removed object.
-    pub(crate) fn remove(&mut self, key: &str) -> Option<Arc<S>> {
+    pub(crate) fn remove(&mut self, key: &ObjectKey) -> Option<Arc<S>> {
         let (key, old) = self.items.remove_entry(key)?;
         update_indices(&self.indexers, &mut self.indices, &key, Some(&old), None);
         Some(old)
@@ -297,10 +297,10 @@ impl<S> StoreInner<S> {
     fn check(&self) -> Result<(), String> {
         for (name, index_fn) in &self.indexers {
             let index = self.indices.get(name).ok_or_else(|| format!("index {name} missing"))?;
-            let mut expected: HashMap<String, BTreeSet<Arc<str>>> = HashMap::new();
+            let mut expected: HashMap<String, BTreeSet<ObjectKey>> = HashMap::new();
             for (key, obj) in &self.items {
                 for value in index_fn(obj) {
-                    expected.entry(value).or_default().insert(Arc::clone(key));
+                    expected.entry(value).or_default().insert(key.clone());
                 }
             }
             if &expected != index {
@@ -314,8 +314,8 @@ impl<S> StoreInner<S> {
 /// Moves `key` from the index values of `old` to those of `new`.
 fn update_indices<S>(
     indexers: &HashMap<String, IndexFn<S>>,
-    indices: &mut HashMap<String, HashMap<String, BTreeSet<Arc<str>>>>,
-    key: &Arc<str>,
+    indices: &mut HashMap<String, HashMap<String, BTreeSet<ObjectKey>>>,
+    key: &ObjectKey,
     old: Option<&S>,
     new: Option<&S>,
 ) {
@@ -335,7 +335,7 @@ fn update_indices<S>(
             }
         }
         for value in new_values {
-            index.entry(value).or_default().insert(Arc::clone(key));
+            index.entry(value).or_default().insert(key.clone());
         }
     }
 }
@@ -388,11 +388,11 @@ mod tests {
         store.check_indexes().unwrap();
 
         // Removing the last object of a value drops the value.
-        store.remove("a/p2").unwrap();
+        store.remove(&ObjectKey::new("a", "p2")).unwrap();
         let mut values = store.list_index_values("node").unwrap();
         values.sort();
         assert_eq!(values, ["n2"]);
-        assert!(store.remove("a/p2").is_none());
+        assert!(store.remove(&ObjectKey::new("a", "p2")).is_none());
         store.check_indexes().unwrap();
         assert_eq!(store.len(), 2);
     }
@@ -454,7 +454,7 @@ mod tests {
             },
             ..Default::default()
         }));
-        assert!(store.get_by_key("kube-system").is_some());
+        assert!(store.get_by_key(&ObjectKey::new("", "kube-system")).is_some());
         assert_eq!(store.index_keys(NAMESPACE_INDEX, "").unwrap(), ["kube-system"]);
         assert_eq!(store.list_keys(), ["kube-system"]);
     }

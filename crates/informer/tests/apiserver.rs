@@ -36,9 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ecm_apiserver::{ApiServer, Config, FaultAction, FaultConfig, FaultRule, ServeHandle};
-use ecm_informer::{
-    Deleted, EventHandler, Informer, InformerConfig, NAMESPACE_INDEX, Selector, Store, meta_namespace_key,
-};
+use ecm_informer::{Deleted, EventHandler, Informer, InformerConfig, NAMESPACE_INDEX, ObjectKey, Selector, Store};
 use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
@@ -415,7 +413,7 @@ fn app_index<K: Resource>(obj: &K) -> Vec<String> {
 
 fn added<K: Resource>(obj: &K, initial: bool) -> Seen {
     Seen::Add {
-        key: meta_namespace_key(obj),
+        key: ObjectKey::of(obj).to_string(),
         rv: rv(obj),
         app: app(obj),
         initial,
@@ -424,7 +422,7 @@ fn added<K: Resource>(obj: &K, initial: bool) -> Seen {
 
 fn updated<K: Resource>(old: &K, new: &K) -> Seen {
     Seen::Update {
-        key: meta_namespace_key(new),
+        key: ObjectKey::of(new).to_string(),
         old_rv: rv(old),
         new_rv: rv(new),
         old_app: app(old),
@@ -437,7 +435,7 @@ fn updated<K: Resource>(old: &K, new: &K) -> Seen {
 /// an inferred one).
 fn deleted<K: Resource>(last_known: &K, rv: &str, final_state_unknown: bool) -> Seen {
     Seen::Delete {
-        key: meta_namespace_key(last_known),
+        key: ObjectKey::of(last_known).to_string(),
         rv: rv.into(),
         app: app(last_known),
         final_state_unknown,
@@ -489,7 +487,7 @@ impl<S: Resource + Send + Sync + 'static> EventHandler<S> for Recorder<S> {
     fn on_add(&self, obj: &Arc<S>, is_initial_list: bool) {
         let fresh = self
             .store
-            .get_by_key(&meta_namespace_key(obj.as_ref()))
+            .get_by_key(&ObjectKey::of(obj.as_ref()))
             .is_some_and(|cached| rv(cached.as_ref()) == rv(obj.as_ref()));
         self.record(added(obj.as_ref(), is_initial_list), fresh);
     }
@@ -497,7 +495,7 @@ impl<S: Resource + Send + Sync + 'static> EventHandler<S> for Recorder<S> {
     fn on_update(&self, old: &Arc<S>, new: &Arc<S>) {
         let fresh = self
             .store
-            .get_by_key(&meta_namespace_key(new.as_ref()))
+            .get_by_key(&ObjectKey::of(new.as_ref()))
             .is_some_and(|cached| rv(cached.as_ref()) == rv(new.as_ref()));
         self.record(updated(old.as_ref(), new.as_ref()), fresh);
     }
@@ -559,7 +557,7 @@ async fn wait_for_rv<K: Fixture>(informer: &Informer<K>, rv: &str) {
 }
 
 fn keys<S: Resource>(objects: &[Arc<S>]) -> Vec<String> {
-    let mut keys: Vec<String> = objects.iter().map(|o| meta_namespace_key(o.as_ref())).collect();
+    let mut keys: Vec<String> = objects.iter().map(|o| ObjectKey::of(o.as_ref()).to_string()).collect();
     keys.sort();
     keys
 }
@@ -568,7 +566,7 @@ fn keys<S: Resource>(objects: &[Arc<S>]) -> Vec<String> {
 /// and its indexes (namespace and custom) agree with its contents.
 fn assert_consistent<K: Fixture>(env: &Harness, informer: &Informer<K>, expected_keys: &[&str]) {
     let store = informer.store();
-    let mut listed = store.list_keys();
+    let mut listed: Vec<String> = store.list_keys().iter().map(ToString::to_string).collect();
     listed.sort();
     assert_eq!(listed, expected_keys);
     store.check_indexes().unwrap();
@@ -578,13 +576,13 @@ fn assert_consistent<K: Fixture>(env: &Harness, informer: &Informer<K>, expected
         .into_iter()
         .map(|o| {
             let o: K = serde_json::from_value(o).unwrap();
-            (meta_namespace_key(&o), rv(&o))
+            (ObjectKey::of(&o).to_string(), rv(&o))
         })
         .collect();
     let cached: BTreeMap<String, String> = store
         .list()
         .iter()
-        .map(|o| (meta_namespace_key(o.as_ref()), rv(o.as_ref())))
+        .map(|o| (ObjectKey::of(o.as_ref()).to_string(), rv(o.as_ref())))
         .collect();
     assert_eq!(cached, on_server, "the cache is not what the server holds");
     // The namespace index, checked from outside too.

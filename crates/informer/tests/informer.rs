@@ -355,7 +355,14 @@ async fn expired_watch_relists_and_delivers_exactly_the_difference<H: ApiHarness
         keys(&informer.store().by_index("app", "web").unwrap()),
         ["default/c", "default/d"]
     );
-    assert_eq!(rv(informer.store().get_by_key("default/c").unwrap().as_ref()), rv(&c));
+    assert_eq!(
+        rv(informer
+            .store()
+            .get_by_key(&"default/c".parse().unwrap())
+            .unwrap()
+            .as_ref()),
+        rv(&c)
+    );
     assert!(recorder.stale_store().is_empty(), "{:?}", recorder.stale_store());
     shutdown.cancel();
 }

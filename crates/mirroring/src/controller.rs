@@ -2,22 +2,23 @@
 //! queue and its workers, around the [`Reconciler`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ecm_informer::{HandlerRegistration, Informer, Lister};
-use ecm_types::{EventRecorder, ObjectKey, ObjectWriter};
-use ecm_workqueue::{
-    Bucket, ItemExponentialFailure, MaxOf, QueueConfig, QueueStats, RateLimitingQueue, RetryPolicy, run_workers_until,
+use async_trait::async_trait;
+use ecm_controller::slices::SliceHandler;
+use ecm_controller::{
+    BaseConfig, Configure, ControllerCore, CoreState, EventRecorder, ObjectWriter, Runnable, StaleCacheGuard,
 };
+use ecm_informer::{Informer, Lister, ObjectKey};
+use ecm_workqueue::{Bucket, ItemExponentialFailure, MaxOf, QueueConfig, RateLimitingQueue};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::SyncError;
-use crate::handlers::{EndpointsHandler, ServiceHandler, SliceHandler};
+use crate::handlers::{EndpointsHandler, ServiceHandler};
 use crate::reconciler::{DEFAULT_MAX_ENDPOINTS_PER_SUBSET, Reconciler, ReconcilerConfig};
-use crate::sync::{ENDPOINTS_INDEX, SyncContext, endpoints_index};
+use crate::sync::{MANAGER, SyncContext};
 
 /// First retry delay of a failing key (upstream's `defaultSyncBackOff`).
 pub const SYNC_BACKOFF: Duration = Duration::from_secs(1);
@@ -34,62 +35,43 @@ pub fn mirroring_rate_limiter() -> MaxOf<ObjectKey> {
     ])
 }
 
-/// How the controller runs, with kube-controller-manager's defaults.
+/// How the controller runs, with kube-controller-manager's defaults:
+/// `--mirroring-concurrent-service-endpoint-syncs` (5, valid 1 to 50)
+/// workers, slice-triggered syncs delayed by
+/// `--mirroring-endpointslice-updates-batch-period` (0; Endpoints and
+/// Service events sync at once), 15 retries, and
+/// `--mirroring-max-endpoints-per-subset`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
-    /// Concurrent syncs (`--mirroring-concurrent-service-endpoint-syncs`,
-    /// default 5, valid 1 to 50).
-    pub workers: usize,
-    /// Delay before a slice-triggered sync
-    /// (`--mirroring-endpointslice-updates-batch-period`, default 0).
-    /// Endpoints and Service events sync at once.
-    pub batch_period: Duration,
+    /// Workers, batch period (slice events), retries.
+    pub base: BaseConfig,
     /// Most addresses mirrored per repacked subset
     /// (`--mirroring-max-endpoints-per-subset`, default 1000, valid 1 to
     /// 1000).
     pub max_endpoints_per_subset: usize,
-    /// Retries of a failing sync before its key is dropped (upstream: 15).
-    pub max_retries: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
-            workers: 5,
-            batch_period: Duration::ZERO,
+            base: BaseConfig::default(),
             max_endpoints_per_subset: DEFAULT_MAX_ENDPOINTS_PER_SUBSET,
-            max_retries: 15,
         }
     }
 }
 
+impl Configure for Config {
+    fn base_mut(&mut self) -> &mut BaseConfig {
+        &mut self.base
+    }
+}
+
 impl Config {
-    /// Sets [`workers`](Self::workers).
-    #[must_use]
-    pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers;
-        self
-    }
-
-    /// Sets [`batch_period`](Self::batch_period).
-    #[must_use]
-    pub fn batch_period(mut self, batch_period: Duration) -> Self {
-        self.batch_period = batch_period;
-        self
-    }
-
     /// Sets [`max_endpoints_per_subset`](Self::max_endpoints_per_subset).
     #[must_use]
     pub fn max_endpoints_per_subset(mut self, max: usize) -> Self {
         self.max_endpoints_per_subset = max;
-        self
-    }
-
-    /// Sets [`max_retries`](Self::max_retries).
-    #[must_use]
-    pub fn max_retries(mut self, max_retries: usize) -> Self {
-        self.max_retries = max_retries;
         self
     }
 }
@@ -130,39 +112,39 @@ pub struct Listers {
 #[derive(Clone)]
 pub struct Controller {
     config: Config,
-    queue: RateLimitingQueue<ObjectKey>,
+    core: ControllerCore<ObjectKey>,
     context: Arc<SyncContext>,
-    registrations: Arc<Vec<HandlerRegistration>>,
-    /// Set once the caches are synced and the workers start.
-    started: Arc<AtomicBool>,
 }
 
 impl Controller {
     /// A controller watching through `informers` and writing through
     /// `writers`. Registers its event handlers and its slice index; start
-    /// the informers and call [`run`](Self::run) to make it work.
+    /// the informers and call [`run`](Runnable::run) to make it work.
     pub fn new(config: Config, informers: &Informers, writers: Writers) -> Self {
         let listers = Listers {
             services: informers.services.lister(),
             endpoints: informers.endpoints.lister(),
             slices: informers.slices.lister(),
         };
-        let mut controller = Self::from_listers(config, listers, writers);
-        let queue = controller.queue.clone();
-        let registrations = vec![
+        let controller = Self::from_listers(config, listers, writers);
+        let (core, queue) = (&controller.core, controller.core.queue());
+        core.register(
             informers
                 .endpoints
                 .add_event_handler(EndpointsHandler { queue: queue.clone() }),
+        );
+        core.register(
             informers
                 .services
                 .add_event_handler(ServiceHandler { queue: queue.clone() }),
-            informers.slices.add_event_handler(SliceHandler {
-                queue,
-                tracker: Arc::clone(controller.context.reconciler.tracker()),
-                batch_period: controller.config.batch_period,
-            }),
-        ];
-        controller.registrations = Arc::new(registrations);
+        );
+        core.register(informers.slices.add_event_handler(SliceHandler {
+            queue: queue.clone(),
+            manager: MANAGER,
+            guard: Arc::clone(&controller.context.stale),
+            delay: controller.config.base.batch_period,
+            wake_from: None,
+        }));
         controller
     }
 
@@ -172,8 +154,7 @@ impl Controller {
     /// slice store.
     pub fn from_listers(config: Config, listers: Listers, writers: Writers) -> Self {
         crate::metrics::describe();
-        // A second controller on the same store registers the same function.
-        let _ = listers.slices.store().add_indexer(ENDPOINTS_INDEX, endpoints_index);
+        MANAGER.add_index(listers.slices.store());
         let queue = RateLimitingQueue::new(
             QueueConfig::default().name(crate::metrics::QUEUE_NAME),
             mirroring_rate_limiter(),
@@ -183,18 +164,18 @@ impl Controller {
             writers.slices,
             writers.events,
         );
+        let stale = Arc::new(StaleCacheGuard::new(Arc::clone(reconciler.tracker())));
         let context = SyncContext {
             endpoints: listers.endpoints,
             services: listers.services,
             slices: listers.slices,
             reconciler,
+            stale,
         };
         Self {
             config,
-            queue,
+            core: ControllerCore::new(queue),
             context: Arc::new(context),
-            registrations: Arc::default(),
-            started: Arc::default(),
         }
     }
 
@@ -205,7 +186,7 @@ impl Controller {
 
     /// The queue (named `endpoint_slice_mirroring`), for introspection.
     pub fn queue(&self) -> &RateLimitingQueue<ObjectKey> {
-        &self.queue
+        self.core.queue()
     }
 
     /// The reconciler, with the tracker it shares with the slice handler.
@@ -213,74 +194,46 @@ impl Controller {
         &self.context.reconciler
     }
 
-    /// Whether [`run`](Self::run) is past its start-up.
-    pub fn is_started(&self) -> bool {
-        self.started.load(Ordering::SeqCst)
-    }
-
-    /// Whether the controller has started and has nothing queued, delayed
-    /// or in progress.
-    pub fn is_idle(&self) -> bool {
-        self.is_started() && self.queue.is_idle()
-    }
-
-    /// The state of the queue.
-    pub fn queue_stats(&self) -> QueueStats {
-        self.queue.stats()
-    }
-
-    /// Waits until the queue's state differs from `since`
-    /// ([`queue_stats`](Self::queue_stats)).
-    pub async fn queues_changed(&self, since: QueueStats) {
-        self.queue.wait_until(|s| *s != since).await;
-    }
-
     /// Queues an Endpoints key for syncing.
     pub fn enqueue(&self, key: ObjectKey) {
-        self.queue.add(key);
+        self.core.queue().add(key);
     }
 
     /// Syncs one Endpoints key now, outside the queue (tests, tools).
     pub async fn sync(&self, key: &ObjectKey) -> Result<(), SyncError> {
         self.context.sync(key).await
     }
+}
 
-    /// Runs the controller until `shutdown` is cancelled.
-    ///
-    /// Waits until every informer has delivered its initial list, then runs
-    /// the workers. On shutdown the queue stops taking keys and the call
-    /// returns when in-flight syncs are done.
-    pub async fn run(&self, shutdown: CancellationToken) {
-        tokio::select! {
-            () = self.wait_for_sync() => {}
-            () = shutdown.cancelled() => return,
-        }
-        self.started.store(true, Ordering::SeqCst);
-        tracing::info!(
-            workers = self.config.workers,
-            max_endpoints_per_subset = self.config.max_endpoints_per_subset,
-            "starting endpointslice mirroring controller"
-        );
-        let context = Arc::clone(&self.context);
-        run_workers_until(
-            self.queue.clone(),
-            self.config.workers,
-            move |key: ObjectKey| {
-                let context = Arc::clone(&context);
-                async move { context.sync(&key).await }
-            },
-            RetryPolicy::default().max_retries(self.config.max_retries),
-            shutdown.cancelled(),
-        )
-        .await;
-        tracing::info!("endpointslice mirroring controller stopped");
+#[async_trait]
+impl Runnable for Controller {
+    fn name(&self) -> &'static str {
+        crate::events::EVENT_SOURCE_COMPONENT
     }
 
-    /// Waits until every handler has received its informer's initial list.
-    pub async fn wait_for_sync(&self) {
-        for registration in self.registrations.iter() {
-            registration.wait_for_sync().await;
-        }
+    fn state(&self) -> &CoreState {
+        self.core.state()
+    }
+
+    /// Runs until `shutdown` is cancelled: waits for the caches, then runs
+    /// the workers.
+    async fn run(&self, shutdown: CancellationToken) {
+        let context = Arc::clone(&self.context);
+        let sync = move |key: ObjectKey| {
+            let context = Arc::clone(&context);
+            async move { context.sync(&key).await }
+        };
+        let on_synced = || {
+            tracing::info!(
+                workers = self.config.base.workers,
+                max_endpoints_per_subset = self.config.max_endpoints_per_subset,
+                "starting endpointslice mirroring controller"
+            );
+        };
+        self.core
+            .run(&shutdown, &self.config.base, on_synced, sync, std::future::ready(()))
+            .await;
+        tracing::info!("endpointslice mirroring controller stopped");
     }
 }
 
@@ -288,8 +241,8 @@ impl Controller {
 mod tests {
     use super::*;
     use crate::test_support::{Events, FakeApi, Verb, addr, endpoints, port, service, subset};
+    use ecm_controller::WriteError;
     use ecm_informer::Store;
-    use ecm_types::WriteError;
 
     fn controller(api: &Arc<FakeApi>, config: Config) -> (Controller, Store<Endpoints>, Store<Service>) {
         let (eps, svcs) = (Store::new(), Store::new());
@@ -313,10 +266,10 @@ mod tests {
         let config = Config::default();
         assert_eq!(
             (
-                config.workers,
-                config.batch_period,
+                config.base.workers,
+                config.base.batch_period,
                 config.max_endpoints_per_subset,
-                config.max_retries
+                config.base.max_retries
             ),
             (5, Duration::ZERO, 1000, 15)
         );
@@ -326,7 +279,11 @@ mod tests {
             .max_endpoints_per_subset(10)
             .max_retries(3);
         assert_eq!(
-            (tuned.workers, tuned.max_endpoints_per_subset, tuned.max_retries),
+            (
+                tuned.base.workers,
+                tuned.max_endpoints_per_subset,
+                tuned.base.max_retries
+            ),
             (2, 10, 3)
         );
     }

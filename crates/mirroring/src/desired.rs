@@ -26,7 +26,7 @@ use ecm_types::repack::repack_subsets;
 /// Existing slices of an address type the controller never writes (`FQDN`)
 /// get a key no desired group has, so they are deleted.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SliceKey {
+pub(crate) struct SliceKey {
     /// `IPv4`, `IPv6`, or whatever an existing slice says.
     pub address_type: String,
     /// The port list.
@@ -35,7 +35,7 @@ pub struct SliceKey {
 
 impl SliceKey {
     /// The key of a desired group.
-    pub fn new(family: IpFamily, ports: &[EndpointPort]) -> Self {
+    pub(crate) fn new(family: IpFamily, ports: &[EndpointPort]) -> Self {
         Self {
             address_type: family.as_api().to_owned(),
             ports: PortMapKey::new(ports),
@@ -43,7 +43,7 @@ impl SliceKey {
     }
 
     /// The key of an existing slice.
-    pub fn of(slice: &EndpointSlice) -> Self {
+    pub(crate) fn of(slice: &EndpointSlice) -> Self {
         Self {
             address_type: slice.address_type.clone(),
             ports: PortMapKey::new(endpoint_slice::ports(slice)),
@@ -53,7 +53,7 @@ impl SliceKey {
 
 /// The endpoints one slice should hold.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct DesiredGroup {
+pub(crate) struct DesiredGroup {
     /// The slice's ports, as converted from the subset.
     pub ports: Vec<EndpointPort>,
     /// The endpoints, keyed by identity (two addresses of the same identity
@@ -63,7 +63,7 @@ pub struct DesiredGroup {
 
 /// The desired state of one Endpoints object.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Desired {
+pub(crate) struct Desired {
     /// One group per repacked subset and address family. Both families of a
     /// subset have a group, the one without addresses being empty.
     pub groups: BTreeMap<SliceKey, DesiredGroup>,
@@ -77,14 +77,15 @@ pub struct Desired {
 
 impl Desired {
     /// The number of desired endpoints over all groups.
-    pub fn endpoint_count(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn endpoint_count(&self) -> usize {
         self.groups.values().map(|g| g.endpoints.len()).sum()
     }
 }
 
 /// Computes the desired state of `endpoints` with at most
 /// `max_endpoints_per_subset` addresses mirrored per repacked subset.
-pub fn desired(endpoints: &Endpoints, max_endpoints_per_subset: usize) -> Desired {
+pub(crate) fn desired(endpoints: &Endpoints, max_endpoints_per_subset: usize) -> Desired {
     let mut out = Desired::default();
     for subset in repack_subsets(endpoints.subsets.as_deref().unwrap_or_default()) {
         let ports = convert_ports(subset.ports.as_deref().unwrap_or_default());
@@ -113,7 +114,7 @@ pub fn desired(endpoints: &Endpoints, max_endpoints_per_subset: usize) -> Desire
             } else {
                 out.invalid_addresses += 1;
                 tracing::info!(
-                    endpoints = %ecm_types::ObjectKey::of(endpoints),
+                    endpoints = %ecm_informer::ObjectKey::of(endpoints),
                     ip = %address.ip,
                     "address in Endpoints is not a valid IP, it will not be mirrored to an EndpointSlice"
                 );
@@ -128,7 +129,7 @@ pub fn desired(endpoints: &Endpoints, max_endpoints_per_subset: usize) -> Desire
 /// `epPortsToEpsPorts`): name (always present, possibly empty), number,
 /// protocol and appProtocol copied. An absent protocol becomes `TCP`, the
 /// value the API server stores for it.
-pub fn convert_ports(ports: &[core::EndpointPort]) -> Vec<EndpointPort> {
+pub(crate) fn convert_ports(ports: &[core::EndpointPort]) -> Vec<EndpointPort> {
     ports
         .iter()
         .map(|p| EndpointPort {
@@ -143,7 +144,7 @@ pub fn convert_ports(ports: &[core::EndpointPort]) -> Vec<EndpointPort> {
 /// Parses an Endpoints IP as upstream's `ParseIPSloppy`: IPv4 octets may
 /// carry leading zeros, and an IPv4-mapped IPv6 address is the IPv4 address
 /// it maps.
-pub fn parse_endpoints_ip(text: &str) -> Option<IpAddr> {
+pub(crate) fn parse_endpoints_ip(text: &str) -> Option<IpAddr> {
     parse_ip(text).or_else(|| {
         text.parse::<Ipv6Addr>()
             .ok()
@@ -158,7 +159,7 @@ pub fn parse_endpoints_ip(text: &str) -> Option<IpAddr> {
 /// The IP is re-printed in canonical form; `ready` is the only condition
 /// set; the hostname is copied when non-empty, the node name and target
 /// reference as they are. Zone and hints stay unset.
-pub fn address_to_endpoint(address: &EndpointAddress, ready: bool) -> Option<(IpFamily, Endpoint)> {
+pub(crate) fn address_to_endpoint(address: &EndpointAddress, ready: bool) -> Option<(IpFamily, Endpoint)> {
     let ip = parse_endpoints_ip(&address.ip)?;
     let family = match ip {
         IpAddr::V4(_) => IpFamily::V4,

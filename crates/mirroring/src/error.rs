@@ -1,6 +1,7 @@
 //! Why a sync failed. Every error makes the key be retried with backoff.
 
-use ecm_types::{ObjectKey, WriteError};
+use ecm_controller::WriteError;
+use ecm_informer::ObjectKey;
 
 /// A failed write of a reconcile, worded as upstream words it. The writes
 /// after the failed one were not attempted.

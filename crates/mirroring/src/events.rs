@@ -3,19 +3,19 @@
 //! `endpoint-slice-mirroring-controller`). They repeat on every sync while
 //! their condition lasts.
 
-use ecm_types::EventRecord;
+use ecm_controller::EventRecord;
 use k8s_openapi::api::core::v1::{Endpoints, ObjectReference};
 
 /// `source.component` of the controller's events.
 pub const EVENT_SOURCE_COMPONENT: &str = "endpoint-slice-mirroring-controller";
 
 /// Warning: some addresses have IPs that do not parse.
-pub const REASON_INVALID_IP_ADDRESS: &str = "InvalidIPAddress";
+pub(crate) const REASON_INVALID_IP_ADDRESS: &str = "InvalidIPAddress";
 /// Warning: some subsets hold more addresses than may be mirrored.
-pub const REASON_TOO_MANY_ADDRESSES_TO_MIRROR: &str = "TooManyAddressesToMirror";
+pub(crate) const REASON_TOO_MANY_ADDRESSES_TO_MIRROR: &str = "TooManyAddressesToMirror";
 
 /// The reference to an Endpoints object that events point at.
-pub fn endpoints_reference(endpoints: &Endpoints) -> ObjectReference {
+pub(crate) fn endpoints_reference(endpoints: &Endpoints) -> ObjectReference {
     ObjectReference {
         kind: Some("Endpoints".to_owned()),
         api_version: Some("v1".to_owned()),
@@ -30,7 +30,12 @@ pub fn endpoints_reference(endpoints: &Endpoints) -> ObjectReference {
 /// The events of one reconcile: `InvalidIPAddress` when `invalid` > 0, and
 /// `TooManyAddressesToMirror` when `skipped` > `invalid` (its count is the
 /// total skipped, invalid addresses included, as upstream words it).
-pub fn skip_events(endpoints: &Endpoints, max_per_subset: usize, invalid: usize, skipped: usize) -> Vec<EventRecord> {
+pub(crate) fn skip_events(
+    endpoints: &Endpoints,
+    max_per_subset: usize,
+    invalid: usize,
+    skipped: usize,
+) -> Vec<EventRecord> {
     let mut events = Vec::new();
     if invalid > 0 {
         events.push(EventRecord::warning(
@@ -56,7 +61,7 @@ pub fn skip_events(endpoints: &Endpoints, max_per_subset: usize, invalid: usize,
 mod tests {
     use super::*;
     use crate::test_support::endpoints;
-    use ecm_types::EventType;
+    use ecm_controller::EventType;
 
     #[test]
     fn events_as_upstream_words_them() {

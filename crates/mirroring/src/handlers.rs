@@ -15,20 +15,19 @@
 //! | EndpointSlice update | service-name label changed (old and new names, any manager); managed-by moved to or from mirroring; or managed by mirroring and not expected | batch period |
 //! | EndpointSlice delete | managed by mirroring, tracked, and not deleted by this controller | batch period |
 //!
+//! The slice events are `ecm-controller`'s shared
+//! [`SliceHandler`](ecm_controller::slices::SliceHandler), as the
+//! EndpointSlice controller registers it (without its wake-up).
+//!
 //! An empty selector counts as none, as the API server stores `{}` as absent.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use ecm_informer::{Deleted, EventHandler};
-use ecm_types::ObjectKey;
-use ecm_types::endpoint_slice::service_name;
-use ecm_types::slice_tracker::EndpointSliceTracker;
+use ecm_informer::{Deleted, EventHandler, ObjectKey};
 use ecm_workqueue::RateLimitingQueue;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use crate::slice::{endpoints_key, has_selector, managed_by_changed, managed_by_controller, should_mirror};
+use crate::slice::{has_selector, should_mirror};
 
 /// Queues Endpoints objects that are, or were, mirrorable.
 pub(crate) struct EndpointsHandler {
@@ -77,53 +76,6 @@ impl EventHandler<Service> for ServiceHandler {
     fn on_delete(&self, deleted: Deleted<Service>) {
         if !has_selector(&deleted.obj) {
             self.queue.add(ObjectKey::of(deleted.obj.as_ref()));
-        }
-    }
-}
-
-/// Queues, after the batch period, the Endpoints of a mirrored slice whose
-/// change this controller did not make itself (the tracker tells).
-pub(crate) struct SliceHandler {
-    pub(crate) queue: RateLimitingQueue<ObjectKey>,
-    pub(crate) tracker: Arc<EndpointSliceTracker>,
-    pub(crate) batch_period: Duration,
-}
-
-impl SliceHandler {
-    fn enqueue(&self, slice: &EndpointSlice) {
-        match endpoints_key(slice) {
-            Ok(key) => self.queue.add_after(key, self.batch_period),
-            Err(error) => tracing::error!(%error, "cannot map the EndpointSlice to an Endpoints object"),
-        }
-    }
-}
-
-impl EventHandler<EndpointSlice> for SliceHandler {
-    fn on_add(&self, slice: &Arc<EndpointSlice>, _initial: bool) {
-        if managed_by_controller(slice) && self.tracker.should_sync(slice) {
-            self.enqueue(slice);
-        }
-    }
-
-    fn on_update(&self, old: &Arc<EndpointSlice>, new: &Arc<EndpointSlice>) {
-        // The generation does not change with labels; a relabelled slice
-        // concerns both names, whoever manages it.
-        if service_name(new).unwrap_or_default() != service_name(old).unwrap_or_default() {
-            self.enqueue(new);
-            self.enqueue(old);
-            return;
-        }
-        if managed_by_changed(old, new) || (managed_by_controller(new) && self.tracker.should_sync(new)) {
-            self.enqueue(new);
-        }
-    }
-
-    fn on_delete(&self, deleted: Deleted<EndpointSlice>) {
-        let slice = &deleted.obj;
-        // A deletion the tracker expected is our own; someone else deleting
-        // a slice we wrote gets it recreated.
-        if managed_by_controller(slice) && self.tracker.has(slice) && !self.tracker.handle_deletion(slice) {
-            self.enqueue(slice);
         }
     }
 }

@@ -17,25 +17,24 @@
 //! (`endpointslice.kubernetes.io/skip-mirror: "true"` or a leader-election
 //! annotation), or its Service is gone or has a selector, the mirrored
 //! slices are deleted. Otherwise the
-//! [`EndpointSliceTracker`](ecm_types::slice_tracker::EndpointSliceTracker)
+//! [`EndpointSliceTracker`](ecm_controller::slices::EndpointSliceTracker)
 //! is asked whether the slice cache is current, and [`Reconciler::reconcile`]
 //! computes a [`Plan`] — a pure function of its inputs, [`plan()`] — and
-//! writes it through an [`ObjectWriter`](ecm_types::ObjectWriter).
+//! writes it through an [`ObjectWriter`](ecm_controller::ObjectWriter).
 //! `../shared/spec/mirroring.md` specifies every rule.
 //!
-//! | module | holds |
+//! | module (private) | holds |
 //! |---|---|
-//! | [`Controller`] (here) | the controller: queue, workers, start-up |
-//! | `handlers` (private) | informer events → queue keys |
-//! | [`sync`] | `sync(key)`: read the caches, clean up or reconcile |
+//! | `controller` | [`Controller`], [`Config`]: handlers, queue, workers, start-up |
+//! | `handlers` | informer events → queue keys (the slice handler is `ecm-controller`'s) |
+//! | `sync` | `sync(key)`: read the caches, clean up or reconcile |
 //! | `ecm_types::repack` | the canonical layout of Endpoints subsets (`RepackSubsets`) |
-//! | [`desired`] | the desired endpoints per address type and port list (pure) |
-//! | [`slice`](mod@slice) | what is mirrored; labels, annotations, owner of mirrored slices |
-//! | [`plan`](mod@plan) | the whole reconcile as a pure function, recycling included |
-//! | [`reconciler`] | [`Reconciler`]: plan, then write |
-//! | [`metrics`] | upstream's `endpoint_slice_mirroring_controller_*` metrics |
-//! | [`events`] | event reasons and builders |
-//! | [`error`] | [`ReconcileError`], [`SyncError`] |
+//! | `desired` | the desired endpoints per address type and port list (pure) |
+//! | `slice` | what is mirrored; labels, annotations, owner of mirrored slices |
+//! | `plan` | the whole reconcile as a pure function, recycling included: [`plan()`] |
+//! | `reconciler` | [`Reconciler`]: plan, then write |
+//! | [`metrics`] | upstream's `endpoint_slice_mirroring_controller_*` metric names |
+//! | `events`, `error` | event reasons, [`ReconcileError`], [`SyncError`] |
 //!
 //! # Examples
 //!
@@ -44,8 +43,8 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use ecm_informer::InformerFactory;
-//! use ecm_mirroring::{Config, Controller, Informers, Writers, events::EVENT_SOURCE_COMPONENT};
-//! use ecm_types::{KubeEventRecorder, KubeWriter};
+//! use ecm_controller::{KubeEventRecorder, KubeWriter, Runnable};
+//! use ecm_mirroring::{Config, Controller, EVENT_SOURCE_COMPONENT, Informers, Writers};
 //! use k8s_openapi::api::core::v1::{Endpoints, Service};
 //! use k8s_openapi::api::discovery::v1::EndpointSlice;
 //! use tokio_util::sync::CancellationToken;
@@ -96,15 +95,15 @@
 //! ```
 
 mod controller;
-pub mod desired;
-pub mod error;
-pub mod events;
+mod desired;
+mod error;
+mod events;
 mod handlers;
 pub mod metrics;
-pub mod plan;
-pub mod reconciler;
-pub mod slice;
-pub mod sync;
+mod plan;
+mod reconciler;
+mod slice;
+mod sync;
 #[cfg(test)]
 mod test_support;
 
@@ -112,5 +111,6 @@ pub use controller::{
     Config, Controller, Informers, Listers, MAX_SYNC_BACKOFF, SYNC_BACKOFF, Writers, mirroring_rate_limiter,
 };
 pub use error::{ReconcileError, SyncError};
+pub use events::EVENT_SOURCE_COMPONENT;
 pub use plan::{Plan, Totals, plan};
 pub use reconciler::{DEFAULT_MAX_ENDPOINTS_PER_SUBSET, Reconciler, ReconcilerConfig};

@@ -21,9 +21,10 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-pub use ecm_types::slice_efficiency::EfficiencyInfo;
-use ecm_types::slice_efficiency::{SliceEfficiency, SliceTotals};
-use ecm_types::{ObjectKey, WriteOperation};
+use ecm_controller::WriteOperation;
+pub use ecm_controller::slices::EfficiencyInfo;
+use ecm_controller::slices::{SliceEfficiency, SliceTotals};
+use ecm_informer::ObjectKey;
 
 /// The work queue's name, as upstream names it.
 pub const QUEUE_NAME: &str = "endpoint_slice_mirroring";

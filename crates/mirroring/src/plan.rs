@@ -190,7 +190,7 @@ fn plan_group<'a>(
 /// endpoints not found are added. A slice listing one identity twice also
 /// counts as changed (upstream's count of added endpoints goes negative
 /// there).
-pub fn total_changes(existing: &EndpointSlice, wanted: &EndpointSet) -> (Totals, bool) {
+pub(crate) fn total_changes(existing: &EndpointSlice, wanted: &EndpointSet) -> (Totals, bool) {
     let mut totals = Totals::default();
     let mut matches = 0;
     for endpoint in slice_endpoints(existing) {

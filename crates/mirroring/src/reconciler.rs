@@ -5,9 +5,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use ecm_types::slice_tracker::EndpointSliceTracker;
-use ecm_types::slice_writes::{SliceWriteFailure, SliceWrites, write_slices};
-use ecm_types::{EventRecorder, ObjectKey, ObjectWriter};
+use ecm_controller::slices::EndpointSliceTracker;
+use ecm_controller::slices::{SliceWriteFailure, SliceWrites, write_slices};
+use ecm_controller::{EventRecorder, ObjectWriter};
+use ecm_informer::ObjectKey;
 use k8s_openapi::api::core::v1::Endpoints;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 

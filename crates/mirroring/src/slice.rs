@@ -6,13 +6,13 @@
 
 use std::collections::BTreeMap;
 
-use ecm_types::endpoint_slice::{managed_by, service_name, set_endpoints};
+use ecm_types::endpoint_slice::set_endpoints;
 use ecm_types::equality::map_eq;
+use ecm_types::service;
 use ecm_types::wellknown::{
     ANNOTATION_LAST_APPLIED_CONFIG, ANNOTATION_LAST_CHANGE_TRIGGER_TIME, ANNOTATION_LEADER, LABEL_MANAGED_BY,
     LABEL_SERVICE_NAME, LABEL_SKIP_MIRROR, MANAGED_BY_MIRRORING_CONTROLLER,
 };
-use ecm_types::{ObjectKey, service};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -24,7 +24,7 @@ const DNS_SUBDOMAIN_MAX_LENGTH: usize = 253;
 /// `endpointslice.kubernetes.io/skip-mirror: "true"` (exactly that value) and
 /// carries no leader-election annotation (any value, even empty). Says
 /// nothing about its Service, which the sync checks.
-pub fn should_mirror(endpoints: &Endpoints) -> bool {
+pub(crate) fn should_mirror(endpoints: &Endpoints) -> bool {
     let meta = &endpoints.metadata;
     let skip = meta
         .labels
@@ -40,43 +40,14 @@ pub fn should_mirror(endpoints: &Endpoints) -> bool {
 
 /// Whether `svc` has a selector. An empty selector counts as none: the API
 /// server drops empty maps, so upstream sees `nil` for `selector: {}`.
-pub fn has_selector(svc: &Service) -> bool {
+pub(crate) fn has_selector(svc: &Service) -> bool {
     service::selector(svc).is_some_and(|s| !s.is_empty())
-}
-
-/// Whether `slice` is managed by the mirroring controller.
-pub fn managed_by_controller(slice: &EndpointSlice) -> bool {
-    managed_by(slice) == Some(MANAGED_BY_MIRRORING_CONTROLLER)
-}
-
-/// Whether one of the two slices is managed by the mirroring controller and
-/// the other is not.
-pub fn managed_by_changed(a: &EndpointSlice, b: &EndpointSlice) -> bool {
-    managed_by_controller(a) != managed_by_controller(b)
-}
-
-/// Why a slice cannot be mapped to an Endpoints key.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("EndpointSlice {0} is missing the kubernetes.io/service-name label")]
-pub struct MissingServiceName(pub ObjectKey);
-
-/// The key of the Endpoints object a slice was mirrored from: the slice's
-/// namespace and its `kubernetes.io/service-name` label, which must be set
-/// and non-empty (upstream's `endpointsControllerKey`).
-pub fn endpoints_key(slice: &EndpointSlice) -> Result<ObjectKey, MissingServiceName> {
-    match service_name(slice) {
-        Some(name) if !name.is_empty() => Ok(ObjectKey::new(
-            slice.metadata.namespace.clone().unwrap_or_default(),
-            name,
-        )),
-        _ => Err(MissingServiceName(ObjectKey::of(slice))),
-    }
 }
 
 /// The `generateName` of a new slice: `<name>-`, or the bare name if the
 /// dashed prefix would be too long for a valid name (upstream's
 /// `getEndpointSlicePrefix`).
-pub fn generate_name(endpoints_name: &str) -> String {
+pub(crate) fn generate_name(endpoints_name: &str) -> String {
     let prefix = format!("{endpoints_name}-");
     if prefix.len() > DNS_SUBDOMAIN_MAX_LENGTH {
         endpoints_name.to_owned()
@@ -86,7 +57,7 @@ pub fn generate_name(endpoints_name: &str) -> String {
 }
 
 /// Whether `key` is one of the annotations never copied onto a slice.
-pub fn is_uncopied_annotation(key: &str) -> bool {
+pub(crate) fn is_uncopied_annotation(key: &str) -> bool {
     matches!(
         key,
         ANNOTATION_LAST_CHANGE_TRIGGER_TIME | ANNOTATION_LAST_APPLIED_CONFIG
@@ -96,7 +67,7 @@ pub fn is_uncopied_annotation(key: &str) -> bool {
 /// The labels of a slice mirrored from `endpoints`: all of the Endpoints'
 /// labels, with `kubernetes.io/service-name` and
 /// `endpointslice.kubernetes.io/managed-by` overwritten.
-pub fn slice_labels(endpoints: &Endpoints) -> BTreeMap<String, String> {
+pub(crate) fn slice_labels(endpoints: &Endpoints) -> BTreeMap<String, String> {
     let mut labels = endpoints.metadata.labels.clone().unwrap_or_default();
     labels.insert(
         LABEL_SERVICE_NAME.to_owned(),
@@ -109,7 +80,7 @@ pub fn slice_labels(endpoints: &Endpoints) -> BTreeMap<String, String> {
 /// The annotations of a slice mirrored from `endpoints`: all of the
 /// Endpoints' annotations but the trigger time and kubectl's
 /// last-applied-configuration.
-pub fn slice_annotations(endpoints: &Endpoints) -> BTreeMap<String, String> {
+pub(crate) fn slice_annotations(endpoints: &Endpoints) -> BTreeMap<String, String> {
     endpoints
         .metadata
         .annotations
@@ -122,7 +93,7 @@ pub fn slice_annotations(endpoints: &Endpoints) -> BTreeMap<String, String> {
 
 /// The owner reference of every mirrored slice: the Endpoints, as
 /// controller, blocking its deletion.
-pub fn controller_reference(endpoints: &Endpoints) -> OwnerReference {
+pub(crate) fn controller_reference(endpoints: &Endpoints) -> OwnerReference {
     OwnerReference {
         api_version: "v1".to_owned(),
         kind: "Endpoints".to_owned(),
@@ -138,7 +109,7 @@ pub fn controller_reference(endpoints: &Endpoints) -> OwnerReference {
 /// name (an update, sent without resourceVersion); labels, annotations and
 /// owner reference as [`slice_labels`], [`slice_annotations`] and
 /// [`controller_reference`] say.
-pub fn new_slice(
+pub(crate) fn new_slice(
     endpoints: &Endpoints,
     address_type: &str,
     ports: &[EndpointPort],
@@ -168,7 +139,7 @@ pub fn new_slice(
 /// equal the Endpoints' labels (absent equals empty). A reserved label on
 /// the Endpoints therefore never matches, and its slices are rewritten on
 /// every sync, as upstream.
-pub fn labels_match(endpoints: &Endpoints, slice: &EndpointSlice) -> bool {
+pub(crate) fn labels_match(endpoints: &Endpoints, slice: &EndpointSlice) -> bool {
     let compared: BTreeMap<String, String> = slice
         .metadata
         .labels
@@ -182,7 +153,7 @@ pub fn labels_match(endpoints: &Endpoints, slice: &EndpointSlice) -> bool {
 
 /// Whether the slice's annotations equal the Endpoints' annotations minus
 /// the two never-copied keys (absent equals empty).
-pub fn annotations_match(endpoints: &Endpoints, slice: &EndpointSlice) -> bool {
+pub(crate) fn annotations_match(endpoints: &Endpoints, slice: &EndpointSlice) -> bool {
     map_eq(Some(&slice_annotations(endpoints)), slice.metadata.annotations.as_ref())
 }
 
@@ -190,7 +161,7 @@ pub fn annotations_match(endpoints: &Endpoints, slice: &EndpointSlice) -> bool {
 /// it has an owner reference of kind `Endpoints` with the Endpoints' name
 /// and another uid. A slice without such a reference is not rebuilt for it
 /// (upstream's `needRebuildExistingSlices`).
-pub fn owned_by_previous_incarnation(endpoints: &Endpoints, slice: &EndpointSlice) -> bool {
+pub(crate) fn owned_by_previous_incarnation(endpoints: &Endpoints, slice: &EndpointSlice) -> bool {
     let name = endpoints.metadata.name.as_deref().unwrap_or_default();
     let uid = endpoints.metadata.uid.as_deref().unwrap_or_default();
     slice
@@ -355,25 +326,5 @@ mod tests {
         assert!(!owned_by_previous_incarnation(&ep, &slice), "another object");
         slice.metadata.owner_references = None;
         assert!(!owned_by_previous_incarnation(&ep, &slice), "missing owner");
-    }
-
-    #[test]
-    fn slices_map_to_their_endpoints_by_service_name() {
-        let ep = endpoints("foo", vec![]);
-        let mut slice = mirrored_slice(&ep, "foo-1", "IPv4", vec![], vec![]);
-        assert_eq!(endpoints_key(&slice), Ok(ObjectKey::new("ns", "foo")));
-        assert!(managed_by_controller(&slice));
-        let before = slice.clone();
-        slice
-            .metadata
-            .labels
-            .as_mut()
-            .unwrap()
-            .insert(LABEL_SERVICE_NAME.to_owned(), String::new());
-        assert!(endpoints_key(&slice).is_err(), "empty name");
-        slice.metadata.labels = None;
-        assert!(endpoints_key(&slice).is_err(), "no label");
-        assert!(!managed_by_controller(&slice));
-        assert!(managed_by_changed(&before, &slice));
     }
 }

@@ -13,9 +13,10 @@
 
 use std::sync::Arc;
 
-use ecm_informer::{Lister, Selector};
-use ecm_types::ObjectKey;
-use ecm_types::wellknown::{LABEL_MANAGED_BY, LABEL_SERVICE_NAME, MANAGED_BY_MIRRORING_CONTROLLER};
+use ecm_controller::StaleCacheGuard;
+use ecm_controller::slices::{EndpointSliceTracker, SliceManager};
+use ecm_informer::{Lister, ObjectKey};
+use ecm_types::wellknown::MANAGED_BY_MIRRORING_CONTROLLER;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use tokio::time::Instant;
@@ -23,41 +24,16 @@ use tokio::time::Instant;
 use crate::error::SyncError;
 use crate::metrics::record_sync_duration;
 use crate::reconciler::Reconciler;
-use crate::slice::{endpoints_key, has_selector, managed_by_controller, should_mirror};
+use crate::slice::{has_selector, should_mirror};
 
-/// Name of the slice-cache index by mirrored Endpoints: `namespace/name` of
-/// every slice managed by this controller. Distinct from the EndpointSlice
-/// controller's index, so both can live on one shared slice informer.
-pub const ENDPOINTS_INDEX: &str = "endpointslicemirroring-controller/endpoints";
-
-/// The [`ENDPOINTS_INDEX`] values of a slice: its Endpoints key when this
-/// controller manages it, nothing otherwise.
-pub fn endpoints_index(slice: &EndpointSlice) -> Vec<String> {
-    if !managed_by_controller(slice) {
-        return Vec::new();
-    }
-    endpoints_key(slice).map_or_else(|_| Vec::new(), |key| vec![key.to_string()])
-}
-
-/// The slices mirrored for `key`: labelled with its name and this
-/// controller's managed-by value, in its namespace (upstream's
-/// `endpointSlicesMirroredForService`). Slices of other managers are never
-/// seen.
-pub fn mirrored_slices(slices: &Lister<EndpointSlice>, key: &ObjectKey) -> Vec<Arc<EndpointSlice>> {
-    slices
-        .store()
-        .by_index(ENDPOINTS_INDEX, &key.to_string())
-        .unwrap_or_else(|_| {
-            // A store without the index: filter the namespace by labels.
-            let labels = [
-                (LABEL_SERVICE_NAME.to_owned(), key.name().to_owned()),
-                (LABEL_MANAGED_BY.to_owned(), MANAGED_BY_MIRRORING_CONTROLLER.to_owned()),
-            ]
-            .into_iter()
-            .collect();
-            slices.list(key.namespace(), &Selector::from_labels(&labels))
-        })
-}
+/// The slices this controller mirrored, indexed by Endpoints key
+/// (`namespace/name`) on the slice informer; distinct from the
+/// EndpointSlice controller's index, so both can share one informer
+/// (upstream's `endpointSlicesMirroredForService`).
+pub(crate) const MANAGER: SliceManager = SliceManager::new(
+    MANAGED_BY_MIRRORING_CONTROLLER,
+    "endpointslicemirroring-controller/endpoints",
+);
 
 /// What a sync reads and writes through.
 pub(crate) struct SyncContext {
@@ -65,6 +41,7 @@ pub(crate) struct SyncContext {
     pub(crate) services: Lister<Service>,
     pub(crate) slices: Lister<EndpointSlice>,
     pub(crate) reconciler: Reconciler,
+    pub(crate) stale: Arc<StaleCacheGuard<EndpointSliceTracker>>,
 }
 
 /// Why an Endpoints object's mirrored slices are all deleted.
@@ -100,9 +77,8 @@ impl SyncContext {
         if has_selector(&service) {
             return self.clean_up(key, Cleanup::ServiceHasSelector).await;
         }
-        let slices = mirrored_slices(&self.slices, key);
-        let tracker = self.reconciler.tracker();
-        if tracker.stale_slices(key, slices.iter().map(AsRef::as_ref)) {
+        let slices = MANAGER.list(&self.slices, key);
+        if self.stale.is_behind(key, &slices) {
             return Err(SyncError::StaleCache(key.clone()));
         }
         self.reconciler
@@ -114,9 +90,9 @@ impl SyncContext {
     /// Forgets `key` in the tracker and deletes its mirrored slices
     /// (upstream's `deleteMirroredSlices`).
     async fn clean_up(&self, key: &ObjectKey, why: Cleanup) -> Result<(), SyncError> {
-        let slices = mirrored_slices(&self.slices, key);
+        let slices = MANAGER.list(&self.slices, key);
         tracing::debug!(endpoints = %key, reason = ?why, slices = slices.len(), "not mirrored, cleaning up mirrored EndpointSlices");
-        self.reconciler.tracker().delete_service(key);
+        self.stale.forget(key);
         let slices: Vec<&EndpointSlice> = slices.iter().map(AsRef::as_ref).collect();
         self.reconciler.delete_mirrored(key, &slices).await?;
         Ok(())

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use ecm_controller::{EventRecord, EventRecorder, ObjectWriter, WriteError};
 use ecm_types::endpoint_slice::set_endpoints;
 use ecm_types::wellknown::{LABEL_MANAGED_BY, LABEL_SERVICE_NAME, MANAGED_BY_MIRRORING_CONTROLLER};
-use ecm_types::{EventRecord, EventRecorder, ObjectWriter, WriteError};
 use k8s_openapi::api::core::v1::{
     EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Service, ServiceSpec,
 };

@@ -17,9 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use ecm_controller::{EventRecord, EventRecorder, ObjectWriter, WriteError};
+use ecm_informer::ObjectKey;
 use ecm_informer::{Lister, Store};
 use ecm_mirroring::{Config, Controller, Listers, Writers};
-use ecm_types::{EventRecord, EventRecorder, ObjectKey, ObjectWriter, WriteError};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::{Value, json};
@@ -59,7 +60,7 @@ impl ObjectWriter<EndpointSlice> for Cluster {
 
     async fn update(&self, namespace: &str, object: &EndpointSlice) -> Result<EndpointSlice, WriteError> {
         let name = object.metadata.name.clone().unwrap_or_default();
-        let Some(old) = self.slices.get_by_key(&format!("{namespace}/{name}")) else {
+        let Some(old) = self.slices.get_by_key(&ObjectKey::new(namespace, &name)) else {
             return Err(WriteError::NotFound(name));
         };
         let mut stored = object.clone();
@@ -72,7 +73,7 @@ impl ObjectWriter<EndpointSlice> for Cluster {
 
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), WriteError> {
         self.slices
-            .remove(&format!("{namespace}/{name}"))
+            .remove(&ObjectKey::new(namespace, name))
             .ok_or_else(|| WriteError::NotFound(name.to_owned()))?;
         self.count("delete");
         Ok(())

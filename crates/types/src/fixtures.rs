@@ -1,6 +1,6 @@
 //! Builders for the Pods and Services the controllers' tests are made of.
 //!
-//! Available to other crates with the `mock` feature. Every builder starts
+//! Available to other crates with the `fixtures` feature. Every builder starts
 //! from the smallest valid object and each call adds one thing, so a test
 //! reads as the list of what matters to it.
 //!

@@ -8,31 +8,23 @@
 //! and `pkg/api/v1/pod`; here they live once, in this crate, as pure
 //! functions with table tests built from upstream's own test cases.
 //!
-//! The crate also defines the narrow write interfaces the controllers use
-//! ([`ObjectWriter`], [`EventRecorder`]) with their `kube::Client`
-//! implementations and, behind the `mock` feature, `mockall` mocks.
+//! Nothing here does I/O or keeps state between calls: the work queue,
+//! informers, writers, trackers and other machinery the controllers share
+//! live in `ecm-controller`.
 //!
 //! | module | holds |
 //! |---|---|
 //! | [`wellknown`] | label and annotation keys, managed-by values, limits |
-//! | [`key`] | [`ObjectKey`], the `namespace/name` key |
 //! | [`ip`] | [`IpFamily`] and pod-IP parsing |
 //! | [`pod`] | [`PodProjection`], the compact cached pod, and the pod rules |
 //! | [`ports`] | [`find_port`], target port resolution |
-//! | [`service`] | selector matching and which Services a pod event concerns |
-//! | [`trigger_time`] | [`TriggerTimeTracker`] for the last-change-trigger-time annotation |
+//! | [`service`] | Service shape: selector, headless, ExternalName, ports, IP families |
 //! | [`repack`] | Endpoints subsets in upstream's `RepackSubsets` layout |
 //! | [`equality`] | semantic equality used to skip no-op writes |
 //! | [`endpoint_slice`] | EndpointSlice field access that works on every k8s-openapi version |
 //! | [`endpoint_set`] | endpoint identity and [`endpoint_set::EndpointSet`] |
 //! | [`port_map`] | [`port_map::PortMapKey`], the order-insensitive key of a slice's ports |
-//! | [`slice_tracker`] | [`slice_tracker::EndpointSliceTracker`], expected generations of written slices |
-//! | [`slice_writes`] | planned EndpointSlice writes carried out in upstream's order |
-//! | [`slice_efficiency`] | the numbers behind the slice gauges (upstream's metrics `Cache`) |
-//! | [`outcome`] | [`WriteOperation`] and [`SyncResult`], the label values of the sync and write counters |
-//! | [`writers`] | [`ObjectWriter`], [`KubeWriter`], [`WriteError`] |
-//! | [`events`] | [`EventRecorder`], [`KubeEventRecorder`] |
-//! | `fixtures` (feature `mock`) | Pod and Service builders for tests |
+//! | `fixtures` (feature `fixtures`) | Pod and Service builders for tests |
 //!
 //! # Example
 //!
@@ -77,35 +69,16 @@
 pub mod endpoint_set;
 pub mod endpoint_slice;
 pub mod equality;
-pub mod events;
-#[cfg(any(test, feature = "mock"))]
+#[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod ip;
-pub mod key;
-pub mod outcome;
 pub mod pod;
 pub mod port_map;
 pub mod ports;
 pub mod repack;
 pub mod service;
-pub mod slice_efficiency;
-pub mod slice_tracker;
-pub mod slice_writes;
-pub mod trigger_time;
 pub mod wellknown;
-pub mod writers;
 
-pub use events::{EventRecord, EventRecorder, EventType, KubeEventRecorder};
 pub use ip::IpFamily;
-pub use key::{KeyError, ObjectKey};
-pub use outcome::{SyncResult, WriteOperation};
 pub use pod::{PodChange, PodProjection};
 pub use ports::find_port;
-pub use service::{PodServiceQuery, services_for_pod_event};
-pub use trigger_time::TriggerTimeTracker;
-pub use writers::{KubeWriter, ObjectWriter, WriteError};
-
-#[cfg(any(test, feature = "mock"))]
-pub use events::MockEventRecorder;
-#[cfg(any(test, feature = "mock"))]
-pub use writers::MockObjectWriter;

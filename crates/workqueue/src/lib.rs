@@ -92,7 +92,6 @@
 //! | `&TypedBucketRateLimiter{rate.NewLimiter(qps, burst)}` | [`Bucket::new(qps, burst)`](Bucket::new) |
 //! | `NewTypedMaxOfRateLimiter(a, b)` | [`MaxOf::new(vec![Box::new(a), Box::new(b)])`](MaxOf::new) |
 //! | `NewTypedWithMaxWaitRateLimiter(l, max)` | [`WithMaxWait::new(l, max)`](WithMaxWait::new) |
-//! | EndpointSlice controller's MaxOf(1 s…1000 s, 10 qps/100) | [`endpoint_slice_controller_rate_limiter()`] |
 //! | `MetricsProvider`, `SetProvider` | [`MetricsProvider`], [`QueueConfig::metrics_provider`](QueueConfig::metrics_provider()); default: the `metrics` facade |
 //! | `processNextWorkItem` + `handleErr` with `maxRetries` | [`run_workers`] with [`RetryPolicy`] |
 //! | a controller's `Run(ctx)`: workers until `ctx.Done()`, `defer queue.ShutDown()` | [`run_workers_until`] |
@@ -120,7 +119,7 @@ pub use delaying::DelayingQueue;
 pub use limiters::MockRateLimiter;
 pub use limiters::{
     Bucket, ItemExponentialFailure, ItemFastSlow, MaxOf, RateLimiter, WithMaxWait, default_controller_rate_limiter,
-    default_item_based_rate_limiter, endpoint_slice_controller_rate_limiter,
+    default_item_based_rate_limiter,
 };
 pub use metrics::MetricsProvider;
 pub use queue::{Queue, QueueConfig, QueueStats};

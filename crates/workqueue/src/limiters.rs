@@ -10,8 +10,8 @@
 //! | [`WithMaxWait`] | the wrapped limiter's delay, capped | the wrapped one's |
 //!
 //! Presets: [`default_controller_rate_limiter`] (what most kube-controller-manager controllers
-//! use, the Endpoints controller among them), [`endpoint_slice_controller_rate_limiter`] and
-//! [`default_item_based_rate_limiter`].
+//! use, the Endpoints controller among them) and [`default_item_based_rate_limiter`]. Presets of
+//! one controller live beside that controller.
 //!
 //! Every limiter that counts failures keeps an entry per key until [`RateLimiter::forget`]:
 //! **remember to call `forget`** when a key succeeds or is given up on, or the map grows and the
@@ -86,21 +86,6 @@ where
     MaxOf::new(vec![
         Box::new(ItemExponentialFailure::new(
             Duration::from_millis(5),
-            Duration::from_secs(1000),
-        )),
-        Box::new(Bucket::new(10.0, 100)),
-    ])
-}
-
-/// The EndpointSlice controller's rate limiter: the larger of a per-key exponential backoff
-/// from 1 s to 1000 s and a 10 qps / 100 burst bucket shared by all keys.
-pub fn endpoint_slice_controller_rate_limiter<K>() -> MaxOf<K>
-where
-    K: Clone + Eq + Hash + Send + Sync + 'static,
-{
-    MaxOf::new(vec![
-        Box::new(ItemExponentialFailure::new(
-            Duration::from_secs(1),
             Duration::from_secs(1000),
         )),
         Box::new(Bucket::new(10.0, 100)),
@@ -655,20 +640,6 @@ mod tests {
         }
         // ...so the 101st key's first failure waits for the bucket, not its 5 ms backoff.
         assert_eq!(limiter.when(&100), 100 * MS);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn endpoint_slice_preset_starts_at_one_second() {
-        let limiter = endpoint_slice_controller_rate_limiter::<&str>();
-        let delays: Vec<_> = (0..4).map(|_| limiter.when(&"ns/svc")).collect();
-        let s = Duration::from_secs(1);
-        assert_eq!(delays, [s, 2 * s, 4 * s, 8 * s]);
-        for _ in 0..20 {
-            limiter.when(&"ns/svc");
-        }
-        assert_eq!(limiter.when(&"ns/svc"), Duration::from_secs(1000));
-        limiter.forget(&"ns/svc");
-        assert_eq!(limiter.num_requeues(&"ns/svc"), 0);
     }
 
     #[test]

@@ -8,9 +8,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ecm::controller_set::ControllerSet;
 use ecm::controllers::ControllerName;
 use ecm::options::ControllerOptions;
-use ecm::runtime::Runtime;
 use ecm::simulate::wait_until_quiet;
 use ecm_apiserver::ApiServer;
 use tokio::time::Instant;
@@ -30,7 +30,7 @@ pub(crate) fn http_client(url: &str, agent: &str) -> kube::Client {
 
 /// One running controller runtime, as the binary wires it.
 pub(crate) struct RunningController {
-    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) runtime: Arc<ControllerSet>,
     shutdown: CancellationToken,
     running: tokio::task::JoinHandle<()>,
 }
@@ -41,7 +41,7 @@ impl RunningController {
     pub(crate) fn start(client: &kube::Client, controller: ControllerName, resync: Option<Duration>) -> Self {
         let shutdown = CancellationToken::new();
         let enabled = BTreeSet::from([controller]);
-        let runtime = Arc::new(Runtime::with_resync_period(
+        let runtime = Arc::new(ControllerSet::with_resync_period(
             client,
             &enabled,
             &ControllerOptions::default(),

@@ -1,7 +1,13 @@
 //! Which informer events queue which keys, and when.
 
 use super::*;
-use ecm_informer::Store;
+use ecm_controller::slices::{EndpointSliceTracker, SliceHandler};
+use ecm_controller::{StaleCacheGuard, own_key_handler, pod_handler};
+use ecm_informer::{Lister, ObjectKey, Store};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+use crate::sync::MANAGER;
 use ecm_types::fixtures::{pod, service};
 use ecm_types::wellknown::{LABEL_MANAGED_BY, LABEL_SERVICE_NAME, MANAGED_BY_ENDPOINTSLICE_CONTROLLER};
 use ecm_workqueue::{QueueConfig, default_controller_rate_limiter};
@@ -45,13 +51,14 @@ fn slice(name: &str, service: &str, managed_by: &str, generation: i64) -> Arc<En
     })
 }
 
+/// The slice handler as the controller registers it.
 fn slice_handler(queue: &RateLimitingQueue<ObjectKey>, tracker: &Arc<EndpointSliceTracker>) -> SliceHandler {
     SliceHandler {
         queue: queue.clone(),
-        tracker: Arc::clone(tracker),
-        delay: SliceHandler::delay(Duration::ZERO),
-        stale: Arc::default(),
-        slices: Lister::new(Store::new()),
+        manager: MANAGER,
+        guard: Arc::new(StaleCacheGuard::new(Arc::clone(tracker))),
+        delay: slice_delay(Duration::ZERO),
+        wake_from: Some(Lister::new(Store::new())),
     }
 }
 
@@ -59,8 +66,8 @@ const OURS: &str = MANAGED_BY_ENDPOINTSLICE_CONTROLLER;
 
 #[tokio::test(start_paused = true)]
 async fn slice_events_wait_at_least_one_second() {
-    assert_eq!(SliceHandler::delay(Duration::ZERO), Duration::from_secs(1));
-    assert_eq!(SliceHandler::delay(Duration::from_secs(5)), Duration::from_secs(5));
+    assert_eq!(slice_delay(Duration::ZERO), Duration::from_secs(1));
+    assert_eq!(slice_delay(Duration::from_secs(5)), Duration::from_secs(5));
     let queue = queue();
     let tracker = Arc::new(EndpointSliceTracker::new());
     slice_handler(&queue, &tracker).on_add(&slice("s1", "web", OURS, 1), false);
@@ -162,7 +169,7 @@ async fn pod_events_queue_services_after_the_batch_period() {
 #[tokio::test(start_paused = true)]
 async fn service_events_queue_now() {
     let queue = queue();
-    let handler = service_handler(queue.clone());
+    let handler = own_key_handler::<Service>(queue.clone());
     let svc = Arc::new(service("ns", "web").build());
     handler.on_add(&svc, true);
     assert_eq!(queue.len(), 1);
@@ -228,14 +235,14 @@ async fn a_service_waiting_for_the_cache_is_queued_at_once_when_it_catches_up() 
     let tracker = Arc::new(EndpointSliceTracker::new());
     let store = Store::new();
     let mut handler = slice_handler(&queue, &tracker);
-    handler.slices = Lister::new(store.clone());
+    handler.wake_from = Some(Lister::new(store.clone()));
     let key = ObjectKey::new("ns", "web");
 
     // The controller wrote generation 2 of s1; the cache still has 1.
     let old = slice("s1", "web", OURS, 1);
     store.insert(Arc::clone(&old));
     tracker.update(&slice("s1", "web", OURS, 2));
-    handler.stale.mark(&key);
+    assert!(handler.guard.is_behind(&key, &[Arc::clone(&old)]));
 
     // Another slice of the Service changes: the cache is still behind.
     let other = slice("s0", "web", OURS, 1);

@@ -21,49 +21,50 @@
 
 use std::collections::BTreeMap;
 
-use ecm_types::EventType;
+use ecm_controller::EventType;
 use ecm_types::endpoint_slice::{endpoints, endpoints_mut};
 use ecm_types::wellknown::{ANNOTATION_TOPOLOGY_AWARE_HINTS, ANNOTATION_TOPOLOGY_MODE};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 
 mod cpu;
-pub mod topology;
-pub mod trafficdist;
-pub mod zones;
+pub(crate) mod topology;
+pub(crate) mod trafficdist;
+pub(crate) mod zones;
 
-pub use topology::{CacheChange, TopologyCache, TopologySnapshot, add_hints};
+pub(crate) use topology::{CacheChange, add_hints};
+pub use topology::{TopologyCache, TopologySnapshot};
 
 /// Reason of the Normal event emitted when topology aware hints start being
 /// set for a Service.
-pub const REASON_HINTS_ENABLED: &str = "TopologyAwareHintsEnabled";
+pub(crate) const REASON_HINTS_ENABLED: &str = "TopologyAwareHintsEnabled";
 /// Reason of the Warning events explaining why topology aware hints are not
 /// (or no longer) set.
-pub const REASON_HINTS_DISABLED: &str = "TopologyAwareHintsDisabled";
+pub(crate) const REASON_HINTS_DISABLED: &str = "TopologyAwareHintsDisabled";
 
 /// Event message: a ready endpoint has no zone.
-pub const NO_ZONE_SPECIFIED: &str = "One or more endpoints do not have a zone specified";
+pub(crate) const NO_ZONE_SPECIFIED: &str = "One or more endpoints do not have a zone specified";
 /// Event message: allocation left every zone without hints.
-pub const NO_ALLOCATED_HINTS_FOR_ZONES: &str = "No hints allocated for zones";
+pub(crate) const NO_ALLOCATED_HINTS_FOR_ZONES: &str = "No hints allocated for zones";
 /// Event message: hints were enabled.
-pub const TOPOLOGY_AWARE_HINTS_ENABLED: &str = "Topology Aware Hints has been enabled";
+pub(crate) const TOPOLOGY_AWARE_HINTS_ENABLED: &str = "Topology Aware Hints has been enabled";
 /// Event message: hints were disabled (the annotation was removed or changed).
-pub const TOPOLOGY_AWARE_HINTS_DISABLED: &str = "Topology Aware Hints has been disabled";
+pub(crate) const TOPOLOGY_AWARE_HINTS_DISABLED: &str = "Topology Aware Hints has been disabled";
 /// Event message: some node lacks a zone or allocatable CPU, or fewer than
 /// two zones have ready nodes.
-pub const INSUFFICIENT_NODE_INFO: &str =
+pub(crate) const INSUFFICIENT_NODE_INFO: &str =
     "Insufficient Node information: allocatable CPU or zone not specified on one or more nodes";
 /// Event message: the zone ratios are known but cover a single zone.
-pub const NODES_READY_IN_ONE_ZONE_ONLY: &str = "Nodes only ready in one zone";
+pub(crate) const NODES_READY_IN_ONE_ZONE_ONLY: &str = "Nodes only ready in one zone";
 /// Event message prefix: fewer ready endpoints than zones.
-pub const INSUFFICIENT_NUMBER_OF_ENDPOINTS: &str = "Insufficient number of endpoints";
+pub(crate) const INSUFFICIENT_NUMBER_OF_ENDPOINTS: &str = "Insufficient number of endpoints";
 /// Event message prefix: the zones' minimum shares add up to more than the
 /// endpoints there are.
-pub const MIN_ALLOCATION_EXCEEDS_OVERLOAD_THRESHOLD: &str =
+pub(crate) const MIN_ALLOCATION_EXCEEDS_OVERLOAD_THRESHOLD: &str =
     "Unable to allocate minimum required endpoints to each zone without exceeding overload threshold";
 
 /// Appends the address type to an event message, as upstream's
 /// `FormatWithAddressType` does: `"<message>, addressType: IPv4"`.
-pub fn with_address_type(message: &str, address_type: &str) -> String {
+pub(crate) fn with_address_type(message: &str, address_type: &str) -> String {
     format!("{message}, addressType: {address_type}")
 }
 
@@ -105,7 +106,7 @@ impl HintsEvent {
 /// if that annotation is present, else of
 /// `service.kubernetes.io/topology-mode`, is exactly `Auto` or `auto`. The
 /// older annotation wins even when its value disables hints.
-pub fn hints_enabled(annotations: Option<&BTreeMap<String, String>>) -> bool {
+pub(crate) fn hints_enabled(annotations: Option<&BTreeMap<String, String>>) -> bool {
     let Some(annotations) = annotations else {
         return false;
     };
@@ -135,14 +136,14 @@ impl SliceInfo<'_> {
 }
 
 /// Whether an endpoint's `ready` condition is true.
-pub fn endpoint_ready(endpoint: &Endpoint) -> bool {
+pub(crate) fn endpoint_ready(endpoint: &Endpoint) -> bool {
     endpoint.conditions.as_ref().and_then(|c| c.ready) == Some(true)
 }
 
 /// Removes every hint (upstream's `RemoveHintsFromSlices`): all endpoints of
 /// the slices to create and update lose their hints, and every unchanged
 /// slice with a hinted endpoint is copied, cleared and moved to the updates.
-pub fn remove_hints_from_slices(si: &mut SliceInfo<'_>) {
+pub(crate) fn remove_hints_from_slices(si: &mut SliceInfo<'_>) {
     for slice in si.writable() {
         for endpoint in endpoints_mut(slice) {
             endpoint.hints = None;

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use ecm_types::ObjectKey;
+use ecm_informer::ObjectKey;
 use ecm_types::endpoint_slice::{endpoints, endpoints_mut};
 use ecm_types::wellknown::{LABEL_NODE_ROLE_CONTROL_PLANE, LABEL_NODE_ROLE_MASTER, LABEL_TOPOLOGY_ZONE};
 use k8s_openapi::api::core::v1::Node;
@@ -38,7 +38,7 @@ pub enum CacheChange {
     Remove,
 }
 
-/// What [`add_hints`] needs to know of the cache, read once per sync.
+/// What `add_hints` needs to know of the cache, read once per sync.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TopologySnapshot {
     /// Each zone's CPU share; `None` when the node information is
@@ -60,7 +60,7 @@ impl Default for TopologySnapshot {
 
 /// What [`add_hints`] decided.
 #[derive(Clone, Debug, PartialEq)]
-pub struct HintsOutcome<'a> {
+pub(crate) struct HintsOutcome<'a> {
     /// The slices, with hints set or removed.
     pub slices: SliceInfo<'a>,
     /// Events to record for the Service.
@@ -84,7 +84,11 @@ pub struct HintsOutcome<'a> {
 ///
 /// On success the hints per zone are recorded, with a
 /// `TopologyAwareHintsEnabled` event if the Service had none recorded.
-pub fn add_hints<'a>(snapshot: &TopologySnapshot, address_type: &str, mut si: SliceInfo<'a>) -> HintsOutcome<'a> {
+pub(crate) fn add_hints<'a>(
+    snapshot: &TopologySnapshot,
+    address_type: &str,
+    mut si: SliceInfo<'a>,
+) -> HintsOutcome<'a> {
     let give_up = |mut si: SliceInfo<'a>, message: &str| {
         tracing::info!(address_type, reason = message, "removing topology hints");
         remove_hints_from_slices(&mut si);
@@ -317,7 +321,7 @@ impl TopologyCache {
         self.lock().ratios.clone()
     }
 
-    /// What [`add_hints`] needs to know for `service`.
+    /// What `add_hints` needs to know for `service`.
     pub fn snapshot(&self, service: &ObjectKey) -> TopologySnapshot {
         let state = self.lock();
         TopologySnapshot {
@@ -365,7 +369,7 @@ impl TopologyCache {
         state.hints_populated.remove(service);
     }
 
-    /// Applies the outcome of [`add_hints`] for `service` and `address_type`.
+    /// Applies the outcome of `add_hints` for `service` and `address_type`.
     pub fn apply(&self, service: &ObjectKey, address_type: &str, change: &CacheChange) {
         match change {
             CacheChange::Set(counts) => self.set_hints(service, address_type, counts.clone()),
@@ -373,7 +377,7 @@ impl TopologyCache {
         }
     }
 
-    /// [`add_hints`] against this cache, applying its change: the shape of
+    /// `add_hints` against this cache, applying its change: the shape of
     /// upstream's `AddHints`.
     pub fn add_hints<'a>(
         &self,

@@ -12,16 +12,16 @@ use k8s_openapi::api::discovery::v1::{Endpoint, EndpointHints, EndpointSlice, Fo
 use super::{SliceInfo, endpoint_ready};
 
 /// `spec.trafficDistribution: PreferClose` (GA in 1.33).
-pub const PREFER_CLOSE: &str = "PreferClose";
+pub(crate) const PREFER_CLOSE: &str = "PreferClose";
 /// `spec.trafficDistribution: PreferSameZone` (1.33+, GA in 1.35).
-pub const PREFER_SAME_ZONE: &str = "PreferSameZone";
+pub(crate) const PREFER_SAME_ZONE: &str = "PreferSameZone";
 /// `spec.trafficDistribution: PreferSameNode` (1.33+, GA in 1.35).
-pub const PREFER_SAME_NODE: &str = "PreferSameNode";
+pub(crate) const PREFER_SAME_NODE: &str = "PreferSameNode";
 
 /// Whether `value` is a `trafficDistribution` this controller acts on
 /// (upstream's `validTrafficDistribution` with PreferSameTrafficDistribution
 /// enabled, as it is by default since 1.35).
-pub fn valid_traffic_distribution(value: Option<&str>) -> bool {
+pub(crate) fn valid_traffic_distribution(value: Option<&str>) -> bool {
     matches!(value, Some(PREFER_CLOSE | PREFER_SAME_ZONE | PREFER_SAME_NODE))
 }
 
@@ -105,7 +105,7 @@ impl Heuristic {
 /// `trafficDistribution` (upstream's `ReconcileHints`): unchanged slices
 /// with missing or wrong hints are copied into the updates, then every slice
 /// to create or update gets its hints set.
-pub fn reconcile_hints<'a>(traffic_distribution: Option<&str>, mut si: SliceInfo<'a>) -> SliceInfo<'a> {
+pub(crate) fn reconcile_hints<'a>(traffic_distribution: Option<&str>, mut si: SliceInfo<'a>) -> SliceInfo<'a> {
     let heuristic = Heuristic::for_value(traffic_distribution);
     let (stale, current): (Vec<&EndpointSlice>, Vec<&EndpointSlice>) = std::mem::take(&mut si.unchanged)
         .into_iter()

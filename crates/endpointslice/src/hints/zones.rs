@@ -18,20 +18,20 @@ use super::{
 
 /// The largest overload any endpoint should see: a zone gets at least
 /// `desired / (1 + 0.2)` endpoints.
-pub const OVERLOAD_THRESHOLD: f64 = 0.2;
+pub(crate) const OVERLOAD_THRESHOLD: f64 = 0.2;
 
 /// `1 / (1 + OVERLOAD_THRESHOLD)`, computed as upstream computes it.
 const MINIMUM_SHARE: f64 = 1.0 / (1.0 + OVERLOAD_THRESHOLD);
 
 /// Each zone's share of the cluster's allocatable CPU, summing to 1.
-pub type ZoneRatios = BTreeMap<String, f64>;
+pub(crate) type ZoneRatios = BTreeMap<String, f64>;
 
 /// Endpoints (or hints) per zone.
-pub type ZoneCounts = BTreeMap<String, i64>;
+pub(crate) type ZoneCounts = BTreeMap<String, i64>;
 
 /// How many endpoints a zone should be allocated.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Allocation {
+pub(crate) struct Allocation {
     /// Fewest endpoints that keep the zone within the overload threshold.
     pub minimum: i64,
     /// Most endpoints the zone may get while every other zone gets its
@@ -46,7 +46,10 @@ pub struct Allocation {
 /// event message without the address type.
 ///
 /// `ratios` is `None` when the node information is insufficient.
-pub fn allocations(ratios: Option<&ZoneRatios>, endpoints: usize) -> Result<BTreeMap<String, Allocation>, String> {
+pub(crate) fn allocations(
+    ratios: Option<&ZoneRatios>,
+    endpoints: usize,
+) -> Result<BTreeMap<String, Allocation>, String> {
     let Some(ratios) = ratios else {
         return Err(INSUFFICIENT_NODE_INFO.to_owned());
     };
@@ -106,7 +109,7 @@ fn most(values: &BTreeMap<String, f64>) -> Option<(&String, f64)> {
 /// Surpluses and deficits are exact fractions; one endpoint at a time moves
 /// from the zone with the largest surplus to the zone with the largest
 /// deficit, while both are at least one half and not both below one.
-pub fn giving_and_receiving(
+pub(crate) fn giving_and_receiving(
     allocations: &BTreeMap<String, Allocation>,
     allocated: &ZoneCounts,
 ) -> (ZoneCounts, ZoneCounts) {
@@ -143,7 +146,7 @@ pub fn giving_and_receiving(
 /// slice order then endpoint order, and returns the change in hints per
 /// zone (upstream's `redistributeHints`). Each giving endpoint goes to the
 /// first receiving zone, in name order, that still needs endpoints.
-pub fn redistribute<'s>(
+pub(crate) fn redistribute<'s>(
     slices: impl IntoIterator<Item = &'s mut EndpointSlice>,
     mut giving: ZoneCounts,
     mut receiving: ZoneCounts,
@@ -193,7 +196,7 @@ fn take_one(counts: &mut ZoneCounts, zone: &str) {
 /// must be rewritten (upstream's `getHintsByZone`): a ready endpoint without
 /// zone hints, a hint for a zone without allocation, or hints that would
 /// push a zone over its maximum given `allocated` so far.
-pub fn hints_by_zone(
+pub(crate) fn hints_by_zone(
     slice: &EndpointSlice,
     allocated: &ZoneCounts,
     allocations: &BTreeMap<String, Allocation>,
@@ -229,7 +232,7 @@ pub fn hints_by_zone(
 /// overloaded under the current zone ratios (upstream's
 /// `serviceOverloaded`): some zone with a ratio has no hinted endpoints or
 /// fewer than its minimum share, or the ratios are unknown.
-pub fn service_overloaded(hints: &ZoneCounts, ratios: Option<&ZoneRatios>) -> bool {
+pub(crate) fn service_overloaded(hints: &ZoneCounts, ratios: Option<&ZoneRatios>) -> bool {
     if hints.is_empty() {
         return false;
     }

@@ -265,38 +265,6 @@ fn trigger_time_is_set_or_removed_and_other_annotations_kept() {
 }
 
 #[test]
-fn service_key_of_a_slice() {
-    let svc = service("ns", "svc").build();
-    let slice = new_slice(&svc, IpFamily::V4, &[]);
-    assert_eq!(service_key(&slice), Ok(ObjectKey::new("ns", "svc")));
-    assert_eq!(service_key(&EndpointSlice::default()), Err(MissingServiceName));
-    let mut empty = slice;
-    empty.metadata.labels = Some(labels(&[(LABEL_SERVICE_NAME, "")]));
-    assert_eq!(service_key(&empty), Err(MissingServiceName));
-    assert_eq!(
-        MissingServiceName.to_string(),
-        "EndpointSlice missing kubernetes.io/service-name label"
-    );
-}
-
-#[test]
-fn managed_by_this_controller_and_changes_of_it() {
-    let svc = service("ns", "svc").build();
-    let ours = new_slice(&svc, IpFamily::V4, &[]);
-    let mut theirs = ours.clone();
-    theirs.metadata.labels = Some(labels(&[(LABEL_MANAGED_BY, MANAGED_BY_MIRRORING)]));
-    let unlabelled = EndpointSlice::default();
-    assert!(managed_by_controller(&ours));
-    assert!(!managed_by_controller(&theirs));
-    assert!(!managed_by_controller(&unlabelled));
-    assert!(managed_by_changed(&ours, &theirs));
-    assert!(managed_by_changed(&unlabelled, &ours));
-    assert!(!managed_by_changed(&theirs, &unlabelled));
-}
-
-const MANAGED_BY_MIRRORING: &str = ecm_types::wellknown::MANAGED_BY_MIRRORING_CONTROLLER;
-
-#[test]
 fn generate_name_is_the_service_name_and_a_dash() {
     assert_eq!(generate_name("web"), "web-");
     let long = "a".repeat(253);

@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use ecm_controller::{EventRecord, MockEventRecorder, MockObjectWriter, WriteError};
 use ecm_endpointslice::{NodeLookup, Reconciler, ReconcilerConfig};
+use ecm_types::PodProjection;
 use ecm_types::endpoint_slice::endpoints;
 use ecm_types::wellknown::LABEL_TOPOLOGY_ZONE;
-use ecm_types::{EventRecord, MockEventRecorder, MockObjectWriter, PodProjection, WriteError};
 use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeStatus, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ecm_informer::{Deleted, EventHandler, Store, meta_namespace_key};
+use ecm_informer::{Deleted, EventHandler, ObjectKey, Store};
 use http::{Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -586,11 +586,11 @@ impl<S: Resource + Send + Sync + 'static> Recorder<S> {
 
 impl<S: Resource + Send + Sync + 'static> EventHandler<S> for Recorder<S> {
     fn on_add(&self, obj: &Arc<S>, is_initial_list: bool) {
-        let key = meta_namespace_key(obj.as_ref());
+        let key = ObjectKey::of(obj.as_ref());
         let fresh = self.store.get_by_key(&key).is_some();
         self.record(
             Seen::Add {
-                key,
+                key: key.to_string(),
                 rv: rv_of(obj.as_ref()),
                 initial: is_initial_list,
             },
@@ -599,14 +599,14 @@ impl<S: Resource + Send + Sync + 'static> EventHandler<S> for Recorder<S> {
     }
 
     fn on_update(&self, old: &Arc<S>, new: &Arc<S>) {
-        let key = meta_namespace_key(new.as_ref());
+        let key = ObjectKey::of(new.as_ref());
         let fresh = self
             .store
             .get_by_key(&key)
             .is_some_and(|cached| rv_of(cached.as_ref()) == rv_of(new.as_ref()));
         self.record(
             Seen::Update {
-                key,
+                key: key.to_string(),
                 old_rv: rv_of(old.as_ref()),
                 new_rv: rv_of(new.as_ref()),
             },
@@ -619,7 +619,7 @@ impl<S: Resource + Send + Sync + 'static> EventHandler<S> for Recorder<S> {
         let fresh = self.store.get_by_key(&key).is_none();
         self.record(
             Seen::Delete {
-                key,
+                key: key.to_string(),
                 rv: rv_of(deleted.obj.as_ref()),
                 final_state_unknown: deleted.final_state_unknown,
             },
@@ -630,7 +630,7 @@ impl<S: Resource + Send + Sync + 'static> EventHandler<S> for Recorder<S> {
 
 /// Keeps names handy in assertions.
 pub fn keys<S: Resource>(objects: &[Arc<S>]) -> Vec<String> {
-    let mut keys: Vec<String> = objects.iter().map(|o| meta_namespace_key(o.as_ref())).collect();
+    let mut keys: Vec<String> = objects.iter().map(|o| ObjectKey::of(o.as_ref()).to_string()).collect();
     keys.sort();
     keys
 }

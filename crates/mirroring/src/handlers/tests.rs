@@ -1,6 +1,13 @@
 //! Which informer events queue which keys, and when.
 
 use super::*;
+use std::time::Duration;
+
+use ecm_controller::StaleCacheGuard;
+use ecm_controller::slices::{EndpointSliceTracker, SliceHandler};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+use crate::sync::MANAGER;
 use crate::test_support::{endpoints, mirrored_slice, service, service_with_selector};
 use ecm_types::wellknown::{ANNOTATION_LEADER, LABEL_MANAGED_BY, LABEL_SERVICE_NAME, LABEL_SKIP_MIRROR};
 use ecm_workqueue::{QueueConfig, default_controller_rate_limiter};
@@ -110,8 +117,10 @@ fn slice_handler(
 ) -> SliceHandler {
     SliceHandler {
         queue: queue.clone(),
-        tracker: Arc::clone(tracker),
-        batch_period: batch,
+        manager: MANAGER,
+        guard: Arc::new(StaleCacheGuard::new(Arc::clone(tracker))),
+        delay: batch,
+        wake_from: None,
     }
 }
 

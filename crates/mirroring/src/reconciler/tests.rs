@@ -5,7 +5,7 @@ use super::*;
 use crate::test_support::{
     Events, FakeApi, Verb, addr, addr_on, endpoints, mirrored_slice, port, slice_endpoint, slice_port, subset,
 };
-use ecm_types::WriteError;
+use ecm_controller::WriteError;
 use ecm_types::endpoint_slice::endpoints as slice_endpoints;
 
 fn reconciler(api: &Arc<FakeApi>, events: &Arc<Events>, max: usize) -> Reconciler {

@@ -10,9 +10,9 @@ use crate::test_support::{
     slice_port, subset,
 };
 use crate::{Config, Controller, Listers, Writers};
+use ecm_controller::{EventRecorder, ObjectWriter};
 use ecm_informer::Store;
-use ecm_types::wellknown::{ANNOTATION_LEADER, LABEL_SKIP_MIRROR};
-use ecm_types::{EventRecorder, ObjectWriter};
+use ecm_types::wellknown::{ANNOTATION_LEADER, LABEL_MANAGED_BY, LABEL_SKIP_MIRROR};
 
 struct Fixture {
     endpoints: Store<Endpoints>,
@@ -185,7 +185,7 @@ async fn slices_of_other_managers_or_names_are_invisible() {
         f.slices.insert(Arc::new(slice));
     }
     f.endpoints.insert(Arc::new(ep));
-    assert!(mirrored_slices(&Lister::new(f.slices.clone()), &foo_key()).is_empty());
+    assert!(MANAGER.list(&Lister::new(f.slices.clone()), &foo_key()).is_empty());
     f.controller.sync(&foo_key()).await.unwrap();
     assert!(f.api.calls().is_empty());
 }
@@ -195,7 +195,7 @@ async fn the_label_fallback_lists_the_same_slices_as_the_index() {
     let plain: Store<EndpointSlice> = Store::new();
     let ep = endpoints("foo", vec![]);
     plain.insert(Arc::new(leftover(&ep)));
-    let got = mirrored_slices(&Lister::new(plain), &foo_key());
+    let got = MANAGER.list(&Lister::new(plain), &foo_key());
     assert_eq!(got.len(), 1);
 }
 

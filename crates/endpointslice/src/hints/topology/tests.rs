@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::*;
 use crate::hints::{INSUFFICIENT_NODE_INFO, REASON_HINTS_DISABLED};
 use crate::test_support::{endpoint_at, hinted, node, not_ready, slice_of, web, zone_hints};
-use ecm_types::EventType;
+use ecm_controller::EventType;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 
 fn ratios(pairs: &[(&str, f64)]) -> ZoneRatios {

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use crate::key::ObjectKey;
+use ecm_informer::ObjectKey;
 
 /// The endpoints of one group (address type and port list) and the slices
 /// holding them after a sync (upstream's `EfficiencyInfo`).
@@ -47,8 +47,8 @@ impl SliceTotals {
 /// gauges need.
 ///
 /// ```
-/// use ecm_types::ObjectKey;
-/// use ecm_types::slice_efficiency::{EfficiencyInfo, SliceEfficiency};
+/// use ecm_informer::ObjectKey;
+/// use ecm_controller::slices::{EfficiencyInfo, SliceEfficiency};
 ///
 /// let mut cache = SliceEfficiency::new(100);
 /// let web = ObjectKey::new("default", "web");

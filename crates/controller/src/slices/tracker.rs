@@ -10,12 +10,16 @@
 //! instead of writing on top of an outdated picture.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use crate::endpoint_slice::service_name;
-use crate::key::ObjectKey;
+use std::sync::Arc;
+
+use ecm_informer::ObjectKey;
+use ecm_types::endpoint_slice::service_name;
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::stale::Expectations;
 
 /// What the tracker expects of one slice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +68,7 @@ impl EndpointSliceTracker {
     fn lock(&self) -> MutexGuard<'_, HashMap<ObjectKey, HashMap<String, Expected>>> {
         // The maps stay consistent even if a holder panicked: every change is
         // a single insert or remove.
-        self.services.lock().unwrap_or_else(PoisonError::into_inner)
+        self.services.lock()
     }
 
     /// Whether the tracker has an expectation (a generation or a deletion)
@@ -152,11 +156,24 @@ impl EndpointSliceTracker {
     }
 }
 
+impl Expectations for EndpointSliceTracker {
+    /// The slices the cache lists for the owner.
+    type Cached<'a> = &'a [Arc<EndpointSlice>];
+
+    fn is_stale(&self, key: &ObjectKey, cached: &[Arc<EndpointSlice>]) -> bool {
+        self.stale_slices(key, cached.iter().map(AsRef::as_ref))
+    }
+
+    fn forget(&self, key: &ObjectKey) {
+        self.delete_service(key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Upstream's `endpointslice_tracker_test.go` cases, in our data.
     use super::*;
-    use crate::wellknown::LABEL_SERVICE_NAME;
+    use ecm_types::wellknown::LABEL_SERVICE_NAME;
     use std::collections::BTreeMap;
 
     fn slice(namespace: &str, service: &str, uid: &str, generation: i64) -> EndpointSlice {

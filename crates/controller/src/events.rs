@@ -8,7 +8,6 @@
 //! does the same.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
@@ -16,6 +15,7 @@ use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use parking_lot::{Mutex, MutexGuard};
 use serde_json::json;
 
 /// The severity of an event.
@@ -137,10 +137,10 @@ impl KubeEventRecorder {
         }
     }
 
-    fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<EventIdentity, (String, i32)>> {
+    fn remembered(&self) -> MutexGuard<'_, HashMap<EventIdentity, (String, i32)>> {
         // The map only caches names and counts; a panic elsewhere cannot leave
         // it inconsistent.
-        self.recorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.recorded.lock()
     }
 
     fn new_event(&self, event: &EventRecord, namespace: &str, now: Timestamp) -> Event {
@@ -216,7 +216,7 @@ impl EventRecorder for KubeEventRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::writers::tests::stub_client;
+    use crate::writer::tests::stub_client;
 
     fn pod_ref() -> ObjectReference {
         ObjectReference {

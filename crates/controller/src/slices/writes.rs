@@ -4,8 +4,11 @@
 
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use crate::slice_tracker::EndpointSliceTracker;
-use crate::{ObjectKey, ObjectWriter, WriteError, WriteOperation};
+use ecm_informer::ObjectKey;
+
+use crate::outcome::WriteOperation;
+use crate::slices::tracker::EndpointSliceTracker;
+use crate::writer::{ObjectWriter, WriteError};
 
 /// How far the writes got when none failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,7 +19,7 @@ impl WriteOperation {
     /// The label value: `create`, `update` or `delete`.
     ///
     /// ```
-    /// assert_eq!(ecm_types::WriteOperation::Update.label(), "update");
+    /// assert_eq!(ecm_controller::WriteOperation::Update.label(), "update");
     /// ```
     pub fn label(self) -> &'static str {
         match self {
@@ -46,7 +46,7 @@ impl SyncResult {
     /// The label value: `success`, `stale` or `error`.
     ///
     /// ```
-    /// assert_eq!(ecm_types::SyncResult::Stale.label(), "stale");
+    /// assert_eq!(ecm_controller::SyncResult::Stale.label(), "stale");
     /// ```
     pub fn label(self) -> &'static str {
         match self {

@@ -1,12 +1,15 @@
-//! Builds the enabled controllers over one shared set of informers, runs
-//! them, and reports whether they are synced and idle.
+//! [`ControllerSet`]: the enabled controllers over one shared set of
+//! informers — built, run, and asked whether they are synced and idle. Every
+//! controller is driven through `ecm_controller::Runnable`, so nothing here
+//! has an arm per controller beyond building it.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ecm_controller::{KubeEventRecorder, KubeWriter, Runnable};
 use ecm_informer::{Informer, InformerFactory, Progress};
-use ecm_types::{KubeEventRecorder, KubeWriter, PodProjection};
+use ecm_types::PodProjection;
 use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use tokio::sync::watch;
@@ -15,16 +18,10 @@ use tokio_util::sync::CancellationToken;
 use crate::client::ClientSource;
 use crate::controllers::ControllerName;
 
-/// The component name of the informers' client.
-pub const SHARED_INFORMERS: &str = "shared-informers";
 use crate::options::ControllerOptions;
 
-/// Event source component of the Endpoints controller, as upstream names it.
-const ENDPOINTS_COMPONENT: &str = "endpoint-controller";
-/// Event source component of the EndpointSlice controller, as upstream names it.
-const ENDPOINTSLICE_COMPONENT: &str = ecm_endpointslice::events::EVENT_SOURCE_COMPONENT;
-/// Event source component of the mirroring controller, as upstream names it.
-const MIRRORING_COMPONENT: &str = ecm_mirroring::events::EVENT_SOURCE_COMPONENT;
+/// The component name of the informers' client.
+pub const SHARED_INFORMERS: &str = "shared-informers";
 
 /// The informers' resync period for kube-controller-manager's
 /// `--min-resync-period` (its `ResyncPeriod`): the minimum stretched by a
@@ -102,16 +99,14 @@ impl SharedInformers<'_> {
     }
 }
 
-/// The running set of controllers.
-pub struct Runtime {
+/// The enabled controllers and the informers they share.
+pub struct ControllerSet {
     factory: InformerFactory,
-    endpoints: Option<ecm_endpoints::Controller>,
-    endpointslice: Option<ecm_endpointslice::Controller>,
-    mirroring: Option<ecm_mirroring::Controller>,
+    controllers: Vec<Arc<dyn Runnable>>,
     watched: Vec<WatchedResource>,
 }
 
-impl Runtime {
+impl ControllerSet {
     /// Builds the `enabled` controllers; their informers stop when
     /// `shutdown` is cancelled. The informers share the client of component
     /// [`SHARED_INFORMERS`]; each controller writes through a client of its
@@ -145,54 +140,66 @@ impl Runtime {
             factory: &factory,
             watched: Vec::new(),
         };
-        let endpoints = enabled.contains(&ControllerName::Endpoints).then(|| {
-            let client = clients.client(ControllerName::Endpoints.canonical());
-            let informers = ecm_endpoints::Informers {
-                services: shared.services(),
-                pods: shared.pods(),
-                endpoints: shared.endpoints(),
-            };
-            let writers = ecm_endpoints::Writers {
-                endpoints: Arc::new(KubeWriter::new(client.clone())),
-                events: Arc::new(KubeEventRecorder::new(client.clone(), ENDPOINTS_COMPONENT, host)),
-            };
-            ecm_endpoints::Controller::new(options.endpoints(), &informers, writers)
-        });
-        let endpointslice = enabled.contains(&ControllerName::EndpointSlice).then(|| {
-            let client = clients.client(ControllerName::EndpointSlice.canonical());
-            let informers = ecm_endpointslice::Informers {
-                services: shared.services(),
-                pods: shared.pods(),
-                slices: shared.slices(),
-                nodes: shared.nodes(),
-            };
-            let writers = ecm_endpointslice::Writers {
-                slices: Arc::new(KubeWriter::new(client.clone())),
-                events: Arc::new(KubeEventRecorder::new(client.clone(), ENDPOINTSLICE_COMPONENT, host)),
-            };
-            ecm_endpointslice::Controller::new(options.endpointslice(), &informers, writers)
-        });
-        let mirroring = enabled.contains(&ControllerName::Mirroring).then(|| {
-            let client = clients.client(ControllerName::Mirroring.canonical());
-            let informers = ecm_mirroring::Informers {
-                services: shared.services(),
-                endpoints: shared.endpoints(),
-                slices: shared.slices(),
-            };
-            let writers = ecm_mirroring::Writers {
-                slices: Arc::new(KubeWriter::new(client.clone())),
-                events: Arc::new(KubeEventRecorder::new(client.clone(), MIRRORING_COMPONENT, host)),
-            };
-            ecm_mirroring::Controller::new(options.mirroring(), &informers, writers)
-        });
+        let mut controllers: Vec<Arc<dyn Runnable>> = Vec::new();
+        for name in enabled {
+            let client = clients.client(name.canonical());
+            let writer = Arc::new(KubeWriter::new(client.clone()));
+            let recorder = |component: &str| Arc::new(KubeEventRecorder::new(client.clone(), component, host));
+            controllers.push(match name {
+                ControllerName::Endpoints => {
+                    let informers = ecm_endpoints::Informers {
+                        services: shared.services(),
+                        pods: shared.pods(),
+                        endpoints: shared.endpoints(),
+                    };
+                    let writers = ecm_endpoints::Writers {
+                        endpoints: writer,
+                        events: recorder(ecm_endpoints::EVENT_SOURCE_COMPONENT),
+                    };
+                    Arc::new(ecm_endpoints::Controller::new(options.endpoints(), &informers, writers))
+                }
+                ControllerName::EndpointSlice => {
+                    let informers = ecm_endpointslice::Informers {
+                        services: shared.services(),
+                        pods: shared.pods(),
+                        slices: shared.slices(),
+                        nodes: shared.nodes(),
+                    };
+                    let writers = ecm_endpointslice::Writers {
+                        slices: writer,
+                        events: recorder(ecm_endpointslice::EVENT_SOURCE_COMPONENT),
+                    };
+                    Arc::new(ecm_endpointslice::Controller::new(
+                        options.endpointslice(),
+                        &informers,
+                        writers,
+                    ))
+                }
+                ControllerName::Mirroring => {
+                    let informers = ecm_mirroring::Informers {
+                        services: shared.services(),
+                        endpoints: shared.endpoints(),
+                        slices: shared.slices(),
+                    };
+                    let writers = ecm_mirroring::Writers {
+                        slices: writer,
+                        events: recorder(ecm_mirroring::EVENT_SOURCE_COMPONENT),
+                    };
+                    Arc::new(ecm_mirroring::Controller::new(options.mirroring(), &informers, writers))
+                }
+            });
+        }
         let watched = shared.watched;
         Self {
             factory,
-            endpoints,
-            endpointslice,
-            mirroring,
+            controllers,
             watched,
         }
+    }
+
+    /// The controllers, in the order of [`ControllerName`].
+    pub fn controllers(&self) -> &[Arc<dyn Runnable>] {
+        &self.controllers
     }
 
     /// The informers' resources and progress, for quiescence checks.
@@ -208,66 +215,24 @@ impl Runtime {
     /// Whether every controller has started and has no work queued,
     /// delayed or in progress.
     pub fn is_idle(&self) -> bool {
-        self.endpoints
-            .as_ref()
-            .is_none_or(|c| c.is_started() && c.queue().is_idle())
-            && self
-                .endpointslice
-                .as_ref()
-                .is_none_or(ecm_endpointslice::Controller::is_idle)
-            && self.mirroring.as_ref().is_none_or(ecm_mirroring::Controller::is_idle)
+        self.controllers.iter().all(|c| c.is_idle())
     }
 
-    /// Waits until some controller's queue changes state.
+    /// Waits until some controller's queue changes state (never, with no
+    /// controller).
     pub async fn queue_changed(&self) {
-        let endpoints = async {
-            match &self.endpoints {
-                Some(controller) => {
-                    let now = controller.queue().stats();
-                    controller.queue().wait_until(|stats| *stats != now).await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        let endpointslice = async {
-            match &self.endpointslice {
-                Some(controller) => controller.queues_changed(controller.queue_stats()).await,
-                None => std::future::pending().await,
-            }
-        };
-        let mirroring = async {
-            match &self.mirroring {
-                Some(controller) => controller.queues_changed(controller.queue_stats()).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            () = endpoints => {}
-            () = endpointslice => {}
-            () = mirroring => {}
+        if self.controllers.is_empty() {
+            return std::future::pending().await;
         }
+        let waits = self.controllers.iter().map(|c| c.queues_changed(c.queue_stats()));
+        futures::future::select_all(waits).await;
     }
 
     /// Starts the informers and runs every controller until `shutdown` is
     /// cancelled; returns once in-flight syncs are done.
     pub async fn run(&self, shutdown: CancellationToken) {
         self.factory.start();
-        let endpoints = async {
-            if let Some(controller) = &self.endpoints {
-                controller.run(shutdown.clone()).await;
-            }
-        };
-        let endpointslice = async {
-            if let Some(controller) = &self.endpointslice {
-                controller.run(shutdown.clone()).await;
-            }
-        };
-        let mirroring = async {
-            if let Some(controller) = &self.mirroring {
-                controller.run(shutdown.clone()).await;
-            }
-        };
-        tokio::join!(endpoints, endpointslice, mirroring);
+        futures::future::join_all(self.controllers.iter().map(|c| c.run(shutdown.clone()))).await;
         self.factory.shutdown().await;
     }
 }

@@ -3,12 +3,11 @@
 
 use std::collections::HashMap;
 
+use ecm_informer::ObjectKey;
+use ecm_types::PodProjection;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::jiff::Timestamp;
-use std::sync::Mutex;
-
-use crate::key::ObjectKey;
-use crate::pod::PodProjection;
+use parking_lot::{Mutex, MutexGuard};
 
 /// Remembers, per Service, the trigger times seen at its last sync, so the
 /// next sync can tell which of its inputs moved since.
@@ -89,10 +88,10 @@ impl TriggerTimeTracker {
         self.lock().remove(key);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectKey, ServiceState>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ObjectKey, ServiceState>> {
         // A poisoned lock only means another worker panicked mid-update of
         // a plain map; the map itself is still consistent.
-        self.states.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.states.lock()
     }
 }
 
@@ -100,7 +99,7 @@ impl TriggerTimeTracker {
 mod tests {
     //! Upstream's `trigger_time_tracker_test.go` scenarios.
     use super::*;
-    use crate::fixtures::{at, pod, service};
+    use ecm_types::fixtures::{at, pod, service};
 
     fn svc(created: i64) -> Service {
         service("tt", "my-service").created(at(created)).build()

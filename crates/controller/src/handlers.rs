@@ -1,0 +1,130 @@
+//! Event handlers more than one controller registers.
+//!
+//! | handler | event | keys | when |
+//! |---|---|---|---|
+//! | [`own_key_handler`] | add, update, delete of any object | the object's own key | now |
+//! | [`pod_handler`] | Pod add, update, delete | the Services the change concerns ([`services_for_pod_event`]) | after the batch period |
+//!
+//! The Endpoints and EndpointSlice controllers register both (the first for
+//! Services). Upstream (1.35+) hands pod events to a second queue whose
+//! workers resolve the Services; here they are resolved right in the
+//! handler, from the Service cache's namespace index, which yields the same
+//! keys without the extra queue.
+
+use std::time::Duration;
+
+use ecm_informer::{EventHandler, Lister, Notification, ObjectKey, Selector, handler_fn};
+use ecm_types::PodProjection;
+use ecm_workqueue::RateLimitingQueue;
+use k8s_openapi::api::core::v1::Service;
+use kube::Resource;
+
+use crate::pod_services::services_for_pod_event;
+
+/// Queues the key of every object that is added, changed or deleted.
+pub fn own_key_handler<S: Resource + Send + Sync + 'static>(
+    queue: RateLimitingQueue<ObjectKey>,
+) -> impl EventHandler<S> {
+    handler_fn(move |change: Notification<S>| queue.add(ObjectKey::of(change.object().as_ref())))
+}
+
+/// Queues, after `batch_period`, the Services a pod event concerns
+/// ([`services_for_pod_event`]), looked up in `services`.
+pub fn pod_handler(
+    queue: RateLimitingQueue<ObjectKey>,
+    services: Lister<Service>,
+    batch_period: Duration,
+) -> impl EventHandler<PodProjection> {
+    handler_fn(move |change: Notification<PodProjection>| {
+        let (old, new) = change.before_after();
+        let in_namespace = |namespace: &str| services.list(namespace, &Selector::everything());
+        for key in services_for_pod_event(old.map(AsRef::as_ref), new.map(AsRef::as_ref), in_namespace) {
+            queue.add_after(key, batch_period);
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use ecm_informer::{Deleted, Store};
+    use ecm_types::fixtures::{pod, service};
+    use ecm_workqueue::{QueueConfig, default_controller_rate_limiter};
+
+    fn queue() -> RateLimitingQueue<ObjectKey> {
+        RateLimitingQueue::new(QueueConfig::default(), default_controller_rate_limiter())
+    }
+
+    async fn drain(queue: &RateLimitingQueue<ObjectKey>) -> Vec<String> {
+        let mut keys = Vec::new();
+        while !queue.is_empty() {
+            let key = queue.get().await.unwrap();
+            queue.done(&key);
+            keys.push(key.to_string());
+        }
+        keys.sort();
+        keys
+    }
+
+    fn services() -> Lister<Service> {
+        let store = Store::new();
+        for (name, app) in [("a", "a"), ("b", "b")] {
+            store.insert(Arc::new(service("ns", name).selector([("app", app)]).build()));
+        }
+        store.insert(Arc::new(service("ns", "no-selector").build()));
+        store.insert(Arc::new(service("other", "a").selector([("app", "a")]).build()));
+        Lister::new(store)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pod_events_queue_matching_services_of_its_namespace_after_the_batch_period() {
+        let queue = queue();
+        let handler = pod_handler(queue.clone(), services(), Duration::from_secs(1));
+        let p = Arc::new(pod("ns", "p").labels([("app", "a")]).ip("10.0.0.1").projection());
+        handler.on_add(&p, false);
+        assert_eq!(queue.len(), 0, "waits for the batch period");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        queue.wait_until(|s| s.queued == 1).await;
+        assert_eq!(drain(&queue).await, ["ns/a"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn relabelled_pod_queues_old_and_new_services() {
+        let queue = queue();
+        let handler = pod_handler(queue.clone(), services(), Duration::ZERO);
+        let old = Arc::new(pod("ns", "p").labels([("app", "a")]).projection());
+        let new = Arc::new(pod("ns", "p").labels([("app", "b")]).resource_version("2").projection());
+        handler.on_update(&old, &new);
+        assert_eq!(drain(&queue).await, ["ns/a", "ns/b"]);
+        handler.on_update(&new, &new);
+        assert!(queue.is_empty(), "a resync queues nothing");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deleted_pod_queues_its_last_services() {
+        let queue = queue();
+        let handler = pod_handler(queue.clone(), services(), Duration::ZERO);
+        let gone = Arc::new(pod("ns", "p").labels([("app", "b")]).projection());
+        handler.on_delete(Deleted {
+            obj: gone,
+            final_state_unknown: true,
+        });
+        assert_eq!(drain(&queue).await, ["ns/b"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn own_key_handler_queues_every_change_of_the_object() {
+        let queue = queue();
+        let services = own_key_handler::<Service>(queue.clone());
+        let svc = Arc::new(service("ns", "web").build());
+        services.on_add(&svc, true);
+        services.on_update(&svc, &svc);
+        services.on_delete(Deleted {
+            obj: svc,
+            final_state_unknown: false,
+        });
+        assert_eq!(drain(&queue).await, ["ns/web"]);
+    }
+}

@@ -1,0 +1,186 @@
+//! A controller runtime for kube-rs operators, and what ecm's three endpoint
+//! controllers share.
+//!
+//! A controller here is client-go's shape: informers feed event handlers,
+//! handlers turn events into keys on a rate-limited work queue
+//! ([`ecm_workqueue`]), and workers call one `sync(key)` function that reads
+//! the informer caches ([`ecm_informer`]), computes what should exist and
+//! writes the difference. [`ControllerCore`] is that shell — queue, handler
+//! registrations, waiting for the caches, the worker loop, "started" and
+//! "idle" — so that a controller adds only its handlers and its sync.
+//! [`Runnable`] is how a program hosting several controllers drives them
+//! without knowing their kinds. Writes go through the narrow
+//! [`ObjectWriter`] and [`EventRecorder`] traits, implemented over
+//! `kube::Client` ([`KubeWriter`], [`KubeEventRecorder`]) and mocked with
+//! `mockall` behind the `mock` feature; [`stale`] guards a sync against a
+//! cache that has not yet seen the controller's own writes.
+//!
+//! | module | holds | for |
+//! |---|---|---|
+//! | [`core`](mod@core) | [`ControllerCore`], [`CoreState`], [`QueueProbe`] | any controller |
+//! | [`runnable`] | [`Runnable`] | any controller host |
+//! | [`config`] | [`BaseConfig`], [`Configure`] | any controller |
+//! | [`writer`] | [`ObjectWriter`], [`KubeWriter`], [`WriteError`] | any controller |
+//! | [`events`] | [`EventRecorder`], [`KubeEventRecorder`], [`EventRecord`] | any controller |
+//! | [`stale`] | [`StaleCacheGuard`], [`Expectations`], [`ObjectVersions`] | any controller |
+//! | [`outcome`] | [`SyncResult`], [`WriteOperation`]: metric label values | any controller |
+//! | [`handlers`] | [`own_key_handler`] (any kind), [`pod_handler`] (Services of a pod) | any / endpoint controllers |
+//! | [`pod_services`] | [`services_for_pod_event`]: which Services a pod event concerns | endpoint controllers |
+//! | [`trigger_time`] | [`TriggerTimeTracker`]: the last-change-trigger-time annotation | endpoint controllers |
+//! | [`slices`] | slice manager and index, tracker, slice handler, write order, gauges | EndpointSlice writers |
+//!
+//! # Example: a controller that is not an endpoint controller
+//!
+//! Keeps a ConfigMap `<name>-copy` equal to every ConfigMap labelled
+//! `copy: "yes"`, and deletes the copy when the label or the original goes.
+//! The example runs it against ecm's in-memory API server; against a real
+//! cluster, take the client from `kube::Client::try_default()`.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use async_trait::async_trait;
+//! use ecm_controller::{BaseConfig, ControllerCore, CoreState, KubeWriter, ObjectWriter, Runnable, WriteError};
+//! use ecm_informer::{Informer, InformerFactory, Lister, Notification, ObjectKey, handler_fn};
+//! use ecm_workqueue::{QueueConfig, RateLimitingQueue, default_controller_rate_limiter};
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use tokio_util::sync::CancellationToken;
+//!
+//! #[derive(Clone)]
+//! struct Copier {
+//!     core: ControllerCore<ObjectKey>,
+//!     config: BaseConfig,
+//!     configmaps: Lister<ConfigMap>,
+//!     writer: Arc<dyn ObjectWriter<ConfigMap>>,
+//! }
+//!
+//! /// The original's key for an event on either ConfigMap.
+//! fn original(key: ObjectKey) -> ObjectKey {
+//!     match key.name().strip_suffix("-copy") {
+//!         Some(name) => ObjectKey::new(key.namespace(), name),
+//!         None => key,
+//!     }
+//! }
+//!
+//! impl Copier {
+//!     fn new(configmaps: &Informer<ConfigMap>, writer: Arc<dyn ObjectWriter<ConfigMap>>) -> Self {
+//!         let queue = RateLimitingQueue::new(QueueConfig::default().name("copier"), default_controller_rate_limiter());
+//!         let core = ControllerCore::new(queue.clone());
+//!         core.register(configmaps.add_event_handler(handler_fn(move |change: Notification<ConfigMap>| {
+//!             queue.add(original(ObjectKey::of(change.object().as_ref())));
+//!         })));
+//!         Self { core, config: BaseConfig::default(), configmaps: configmaps.lister(), writer }
+//!     }
+//!
+//!     /// Brings `<key>-copy` in line with `key`: the only place that writes.
+//!     async fn sync(&self, key: ObjectKey) -> Result<(), WriteError> {
+//!         let (namespace, copy_name) = (key.namespace(), format!("{}-copy", key.name()));
+//!         let wanted = self.configmaps.get(namespace, key.name()).filter(|cm| {
+//!             cm.metadata.labels.as_ref().and_then(|l| l.get("copy")).is_some_and(|v| v == "yes")
+//!         });
+//!         match (wanted, self.configmaps.get(namespace, &copy_name)) {
+//!             (None, None) => Ok(()),
+//!             (None, Some(_)) => match self.writer.delete(namespace, &copy_name).await {
+//!                 Err(err) if !err.is_not_found() => Err(err),
+//!                 _ => Ok(()),
+//!             },
+//!             (Some(original), Some(copy)) if copy.data == original.data => Ok(()),
+//!             (Some(original), copy) => {
+//!                 let mut desired = ConfigMap { data: original.data.clone(), ..ConfigMap::default() };
+//!                 desired.metadata.name = Some(copy_name);
+//!                 match copy {
+//!                     Some(copy) => {
+//!                         desired.metadata.resource_version = copy.metadata.resource_version.clone();
+//!                         self.writer.update(namespace, &desired).await.map(drop)
+//!                     }
+//!                     None => self.writer.create(namespace, &desired).await.map(drop),
+//!                 }
+//!             }
+//!         }
+//!     }
+//! }
+//!
+//! #[async_trait]
+//! impl Runnable for Copier {
+//!     fn name(&self) -> &'static str {
+//!         "configmap-copier"
+//!     }
+//!
+//!     fn state(&self) -> &CoreState {
+//!         self.core.state()
+//!     }
+//!
+//!     async fn run(&self, shutdown: CancellationToken) {
+//!         let this = self.clone();
+//!         let sync = move |key| {
+//!             let this = this.clone();
+//!             async move { this.sync(key).await }
+//!         };
+//!         self.core.run(&shutdown, &self.config, || {}, sync, std::future::ready(())).await;
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = ecm_apiserver::ApiServer::new(ecm_apiserver::Config::default())?;
+//! let client = server.client(); // or kube::Client::try_default().await?
+//! let factory = InformerFactory::new(client.clone());
+//! let copier = Copier::new(&factory.informer(), Arc::new(KubeWriter::new(client.clone())));
+//! let shutdown = CancellationToken::new();
+//! factory.start();
+//! let running = tokio::spawn({
+//!     let (copier, shutdown) = (copier.clone(), shutdown.clone());
+//!     async move { copier.run(shutdown).await }
+//! });
+//!
+//! let api: kube::Api<ConfigMap> = kube::Api::default_namespaced(client);
+//! let mut original = ConfigMap { data: Some([("k".to_owned(), "v".to_owned())].into()), ..ConfigMap::default() };
+//! original.metadata.name = Some("settings".to_owned());
+//! original.metadata.labels = Some([("copy".to_owned(), "yes".to_owned())].into());
+//! api.create(&Default::default(), &original).await?;
+//! // Wait on the controller's queue, not on a clock.
+//! let copy = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+//!     loop {
+//!         let since = copier.queue_stats();
+//!         if let Some(copy) = api.get_opt("settings-copy").await? {
+//!             return Ok::<_, kube::Error>(copy);
+//!         }
+//!         copier.queues_changed(since).await;
+//!     }
+//! })
+//! .await??;
+//! assert_eq!(copy.data, original.data);
+//!
+//! shutdown.cancel();
+//! running.await?;
+//! factory.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod config;
+pub mod core;
+pub mod events;
+pub mod handlers;
+pub mod outcome;
+pub mod pod_services;
+pub mod runnable;
+pub mod slices;
+pub mod stale;
+pub mod trigger_time;
+pub mod writer;
+
+pub use crate::core::{ControllerCore, CoreState, QueueProbe};
+pub use config::{BaseConfig, Configure};
+pub use events::{EventRecord, EventRecorder, EventType, KubeEventRecorder};
+pub use handlers::{own_key_handler, pod_handler};
+pub use outcome::{SyncResult, WriteOperation};
+pub use pod_services::{PodServiceQuery, services_for_pod_event};
+pub use runnable::Runnable;
+pub use stale::{Expectations, ObjectVersions, StaleCacheGuard};
+pub use trigger_time::TriggerTimeTracker;
+pub use writer::{KubeWriter, ObjectWriter, WriteError};
+
+#[cfg(any(test, feature = "mock"))]
+pub use events::MockEventRecorder;
+#[cfg(any(test, feature = "mock"))]
+pub use writer::MockObjectWriter;
