@@ -27,7 +27,7 @@ use crate::object::{meta_str, store_key};
 use crate::patch::PatchType;
 use crate::registry::{DeleteOptions, WriteOptions};
 use crate::resources::{ResourceId, ResourceInfo};
-use crate::selector::{FieldSelector, LabelSelector};
+use crate::selector::{FieldSelector, JsonLabels, LabelSelector};
 use crate::server::Shared;
 use crate::store::StoredObject;
 use crate::writelog::{WriteRecord, WriteVerb};
@@ -603,9 +603,8 @@ impl RequestContext<'_> {
                 }
             }
         };
-        let filter =
-            |o: &StoredObject| labels.matches(crate::object::labels(&o.value)) && fields.matches(info, &o.value);
-        let count_remaining = labels.is_empty() && fields.is_empty();
+        let filter = |o: &StoredObject| labels.matches(&JsonLabels::of(&o.value)) && fields.matches(info, &o.value);
+        let count_remaining = labels.is_everything() && fields.is_empty();
         let page = self
             .shared
             .store
@@ -792,8 +791,7 @@ impl RequestContext<'_> {
         let info = self.info();
         let (labels, fields) = parse_selectors(info, &self.q)?;
         let opts = self.delete_options(body)?;
-        let filter =
-            |o: &StoredObject| labels.matches(crate::object::labels(&o.value)) && fields.matches(info, &o.value);
+        let filter = |o: &StoredObject| labels.matches(&JsonLabels::of(&o.value)) && fields.matches(info, &o.value);
         let page = self
             .shared
             .store

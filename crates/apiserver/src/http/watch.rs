@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::table::{self, IncludeObject};
 use crate::error::ApiError;
 use crate::resources::ResourceId;
-use crate::selector::{FieldSelector, LabelSelector};
+use crate::selector::{FieldSelector, JsonLabels, LabelSelector};
 use crate::server::Shared;
 use crate::store::{EventType, StoredObject, WatchEvent, event_line};
 
@@ -46,7 +46,7 @@ struct Filter {
 
 impl Filter {
     fn trivial(&self) -> bool {
-        self.namespace.is_none() && self.labels.is_empty() && self.fields.is_empty() && self.table.is_none()
+        self.namespace.is_none() && self.labels.is_everything() && self.fields.is_empty() && self.table.is_none()
     }
 
     fn matches(&self, obj: &Value) -> bool {
@@ -54,7 +54,7 @@ impl Filter {
         self.namespace
             .as_deref()
             .is_none_or(|ns| crate::object::meta_str(obj, "namespace") == ns)
-            && self.labels.matches(crate::object::labels(obj))
+            && self.labels.matches(&JsonLabels::of(obj))
             && self.fields.matches(info, obj)
     }
 

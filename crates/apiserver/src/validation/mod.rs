@@ -184,10 +184,10 @@ impl FieldError {
 /// Which name syntax a resource requires.
 fn name_errors(info: &ResourceInfo, name: &str) -> Vec<String> {
     match (info.group.as_str(), info.plural.as_str()) {
-        ("", "namespaces") => names::dns1123_label_errors(name),
-        ("", "services") => names::dns1035_label_errors(name),
+        ("", "namespaces") => names::is_dns1123_label(name),
+        ("", "services") => names::is_dns1035_label(name),
         ("rbac.authorization.k8s.io", _) => names::path_segment_errors(name),
-        _ => names::dns1123_subdomain_errors(name),
+        _ => names::is_dns1123_subdomain(name),
     }
 }
 
@@ -202,7 +202,7 @@ fn validate_string_map(obj: &Value, key: &str, errs: &mut Vec<FieldError>, label
     };
     let mut total = 0;
     for (k, v) in map {
-        for msg in names::qualified_name_errors(&k.to_lowercase()) {
+        for msg in names::is_qualified_name(&k.to_lowercase()) {
             errs.push(FieldError::invalid_str(path.clone(), k, msg));
         }
         let Some(v) = v.as_str() else {
@@ -215,7 +215,7 @@ fn validate_string_map(obj: &Value, key: &str, errs: &mut Vec<FieldError>, label
         };
         total += k.len() + v.len();
         if labels {
-            for msg in names::label_value_errors(v) {
+            for msg in names::is_valid_label_value(v) {
                 errs.push(FieldError::invalid_str(path.clone(), v, msg));
             }
         }
@@ -248,7 +248,7 @@ pub(crate) fn validate_object_meta(info: &ResourceInfo, obj: &Value) -> Vec<Fiel
         if namespace.is_empty() {
             errs.push(FieldError::required("metadata.namespace", ""));
         } else {
-            for msg in names::dns1123_label_errors(namespace) {
+            for msg in names::is_dns1123_label(namespace) {
                 errs.push(FieldError::invalid_str("metadata.namespace", namespace, msg));
             }
         }
@@ -306,7 +306,7 @@ pub(crate) fn validate_object_meta(info: &ResourceInfo, obj: &Value) -> Vec<Fiel
         ));
     }
     for (i, f) in crate::object::finalizers(obj).iter().enumerate() {
-        for msg in names::qualified_name_errors(f) {
+        for msg in names::is_qualified_name(f) {
             errs.push(FieldError::invalid_str(format!("metadata.finalizers[{i}]"), f, msg));
         }
     }

@@ -80,13 +80,13 @@ fn arr<'a>(v: &'a Value, key: &str) -> &'a [Value] {
 }
 
 fn dns_label(field: impl Fn() -> String, s: &str, errs: &mut Vec<FieldError>) {
-    for msg in names::dns1123_label_errors(s) {
+    for msg in names::is_dns1123_label(s) {
         errs.push(FieldError::invalid_str(field(), s, msg));
     }
 }
 
 fn node_name(field: impl Fn() -> String, s: &str, errs: &mut Vec<FieldError>) {
-    for msg in names::dns1123_subdomain_errors(s) {
+    for msg in names::is_dns1123_subdomain(s) {
         errs.push(FieldError::invalid_str(field(), s, msg));
     }
 }
@@ -101,7 +101,7 @@ fn protocol(field: impl Fn() -> String, port: &Value, errs: &mut Vec<FieldError>
 
 fn app_protocol(field: impl Fn() -> String, port: &Value, errs: &mut Vec<FieldError>) {
     if let Some(app) = str_at(port, "appProtocol") {
-        for msg in names::qualified_name_errors(app) {
+        for msg in names::is_qualified_name(app) {
             errs.push(FieldError::invalid_str(field(), app, msg));
         }
     }
@@ -148,7 +148,11 @@ pub(super) fn validate_endpoint_slice(obj: &Value, old: Option<&Value>) -> Vec<F
                         }
                         non_special_ip(field, a, &mut errs);
                     }
-                    "FQDN" if a.len() > 253 || !a.contains('.') || !names::is_dns1123_subdomain(&a.to_lowercase()) => {
+                    "FQDN"
+                        if a.len() > 253
+                            || !a.contains('.')
+                            || !names::is_dns1123_subdomain(&a.to_lowercase()).is_empty() =>
+                    {
                         errs.push(FieldError::invalid_str(
                             field(),
                             a,
@@ -167,10 +171,10 @@ pub(super) fn validate_endpoint_slice(obj: &Value, old: Option<&Value>) -> Vec<F
                     errs.push(FieldError::too_many(tpath.clone(), topo.len(), MAX_TOPOLOGY_LABELS));
                 }
                 for (k, v) in topo {
-                    for msg in names::qualified_name_errors(k) {
+                    for msg in names::is_qualified_name(k) {
                         errs.push(FieldError::invalid_str(tpath.clone(), k, msg));
                     }
-                    for msg in names::label_value_errors(v.as_str().unwrap_or("")) {
+                    for msg in names::is_valid_label_value(v.as_str().unwrap_or("")) {
                         errs.push(FieldError::invalid(tpath.clone(), fmt_value(v), msg));
                     }
                 }
@@ -235,7 +239,7 @@ fn validate_hints(base: &str, hints: &Value, errs: &mut Vec<FieldError>) {
             if !seen.insert(name) {
                 errs.push(FieldError::duplicate(field.clone(), super::quote(name)));
             }
-            for msg in names::label_value_errors(name) {
+            for msg in names::is_valid_label_value(name) {
                 errs.push(FieldError::invalid_str(field.clone(), name, msg));
             }
         }
