@@ -4,7 +4,8 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use super::{FieldError, fmt_value, names};
+use super::field::{FieldError, FieldErrorType, fmt_value, quote};
+use super::names;
 
 const IP_MSG: &str = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)";
 const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
@@ -180,7 +181,7 @@ pub(super) fn validate_endpoint_slice(obj: &Value, old: Option<&Value>) -> Vec<F
                 }
                 if topo.contains_key("topology.kubernetes.io/zone") {
                     errs.push(FieldError {
-                        kind: super::FieldErrorType::Internal,
+                        kind: FieldErrorType::Internal,
                         field: format!("{tpath}[topology.kubernetes.io/zone]"),
                         value: None,
                         detail: "reserved key was not removed in conversion".into(),
@@ -206,7 +207,7 @@ pub(super) fn validate_endpoint_slice(obj: &Value, old: Option<&Value>) -> Vec<F
                 dns_label(|| format!("ports[{i}].name"), name, &mut errs);
             }
             if !seen.insert(name) {
-                errs.push(FieldError::duplicate(format!("ports[{i}].name"), super::quote(name)));
+                errs.push(FieldError::duplicate(format!("ports[{i}].name"), quote(name)));
             }
             protocol(|| format!("ports[{i}].protocol"), port, &mut errs);
             app_protocol(|| format!("ports[{i}].appProtocol"), port, &mut errs);
@@ -237,7 +238,7 @@ fn validate_hints(base: &str, hints: &Value, errs: &mut Vec<FieldError>) {
             let field = format!("{zpath}[{i}].name");
             let name = str_at(zone, "name").unwrap_or("");
             if !seen.insert(name) {
-                errs.push(FieldError::duplicate(field.clone(), super::quote(name)));
+                errs.push(FieldError::duplicate(field.clone(), quote(name)));
             }
             for msg in names::is_valid_label_value(name) {
                 errs.push(FieldError::invalid_str(field.clone(), name, msg));
@@ -254,7 +255,7 @@ fn validate_hints(base: &str, hints: &Value, errs: &mut Vec<FieldError>) {
             let field = format!("{npath}[{i}].name");
             let name = str_at(node, "name").unwrap_or("");
             if !seen.insert(name) {
-                errs.push(FieldError::duplicate(field.clone(), super::quote(name)));
+                errs.push(FieldError::duplicate(field.clone(), quote(name)));
             }
             node_name(|| field.clone(), name, errs);
         }
@@ -301,7 +302,7 @@ pub(super) fn validate_endpoints(obj: &Value) -> Vec<FieldError> {
                 dns_label(|| format!("{ppath}.name"), name, &mut errs);
             }
             if !name.is_empty() && !seen.insert(name) {
-                errs.push(FieldError::duplicate(format!("{ppath}.name"), super::quote(name)));
+                errs.push(FieldError::duplicate(format!("{ppath}.name"), quote(name)));
             }
             let number = port.get("port").and_then(Value::as_i64).unwrap_or(0);
             if !(1..=65535).contains(&number) {
