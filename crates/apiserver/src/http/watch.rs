@@ -13,11 +13,12 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
+use super::response::ResponseBody;
 use super::table::{self, IncludeObject};
 use crate::error::ApiError;
 use crate::resources::ResourceId;
 use crate::selector::{FieldSelector, JsonLabels, LabelSelector};
-use crate::server::Shared;
+use crate::state::Shared;
 use crate::store::{EventType, StoredObject, WatchEvent, event_line};
 
 /// A watch request, parsed.
@@ -199,7 +200,7 @@ async fn next(mut st: State) -> Option<(Result<Frame<Bytes>, Infallible>, State)
 }
 
 /// The body of a watch response, or the error to answer instead.
-pub(crate) fn start(shared: &Arc<Shared>, req: WatchRequest) -> Result<super::ResponseBody, ApiError> {
+pub(crate) fn start(shared: &Arc<Shared>, req: WatchRequest) -> Result<ResponseBody, ApiError> {
     use http_body_util::BodyExt;
     let rv = req.resource_version.as_deref().unwrap_or("");
     let initial =
