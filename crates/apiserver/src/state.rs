@@ -28,7 +28,7 @@ pub(crate) struct Shared {
     pub(crate) write_log: WriteLog,
     pub(crate) faults: FaultInjector,
     pub(crate) in_flight: AtomicUsize,
-    /// Watches being served, for [`ApiServer::open_watches`].
+    /// Watches being served, for [`ApiServer::open_watches`](crate::ApiServer::open_watches).
     pub(crate) open_watches: AtomicUsize,
     pub(crate) shutdown: tokio::sync::watch::Sender<u64>,
     pub(crate) served_at: Mutex<Option<SocketAddr>>,
