@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use crate::faults::FaultConfig;
-use crate::kubelet::KubeletConfig;
 use crate::resources::{ResourceInfo, builtin_resources};
 
 /// How an [`ApiServer`](crate::ApiServer) behaves. `Default` gives the
@@ -124,6 +123,58 @@ impl Config {
     #[must_use]
     pub fn git_version(mut self, version: impl Into<String>) -> Self {
         self.git_version = version.into();
+        self
+    }
+}
+
+/// Settings of the pod-status simulator.
+#[derive(Debug, Clone)]
+pub struct KubeletConfig {
+    pub(crate) pod_cidrs: Vec<String>,
+    pub(crate) ready_delay: Duration,
+    pub(crate) termination_delay: Duration,
+    pub(crate) create_nodes: bool,
+}
+
+impl Default for KubeletConfig {
+    /// Pods from 10.244.0.0/16, Ready after one second, removed one second
+    /// after a graceful delete, nodes created on demand.
+    fn default() -> Self {
+        Self {
+            pod_cidrs: vec!["10.244.0.0/16".into()],
+            ready_delay: Duration::from_secs(1),
+            termination_delay: Duration::from_secs(1),
+            create_nodes: true,
+        }
+    }
+}
+
+impl KubeletConfig {
+    /// Pod CIDRs, at most one per IP family (e.g. `10.244.0.0/16`, `fd00:10:244::/64`).
+    #[must_use]
+    pub fn pod_cidrs<I: IntoIterator<Item = S>, S: Into<String>>(mut self, cidrs: I) -> Self {
+        self.pod_cidrs = cidrs.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Time from a pod starting (Running, not ready) to it becoming Ready.
+    #[must_use]
+    pub fn ready_delay(mut self, delay: Duration) -> Self {
+        self.ready_delay = delay;
+        self
+    }
+
+    /// Time a gracefully deleted pod stays terminating (capped by its grace period).
+    #[must_use]
+    pub fn termination_delay(mut self, delay: Duration) -> Self {
+        self.termination_delay = delay;
+        self
+    }
+
+    /// Whether nodes named by pods are created when missing.
+    #[must_use]
+    pub fn create_nodes(mut self, on: bool) -> Self {
+        self.create_nodes = on;
         self
     }
 }

@@ -22,7 +22,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::object::{self, OwnerRef, meta_str, set_meta, store_key};
 use crate::registry::DeleteOptions;
 use crate::resources::{ResourceId, ResourceInfo, Strategy};
-use crate::server::Shared;
+use crate::state::Shared;
 use crate::store::{Change, EventType, WatchEvent};
 
 const FOREGROUND: &str = "foregroundDeletion";

@@ -24,60 +24,10 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::object::{self, meta_str, store_key};
 use crate::registry::{DeleteOptions, WriteOptions};
 use crate::resources::{ResourceInfo, Strategy};
-use crate::server::Shared;
+use crate::state::Shared;
 use crate::store::{Change, EventType, WatchEvent};
 
-/// Settings of the pod-status simulator.
-#[derive(Debug, Clone)]
-pub struct KubeletConfig {
-    pub(crate) pod_cidrs: Vec<String>,
-    pub(crate) ready_delay: Duration,
-    pub(crate) termination_delay: Duration,
-    pub(crate) create_nodes: bool,
-}
-
-impl Default for KubeletConfig {
-    /// Pods from 10.244.0.0/16, Ready after one second, removed one second
-    /// after a graceful delete, nodes created on demand.
-    fn default() -> Self {
-        Self {
-            pod_cidrs: vec!["10.244.0.0/16".into()],
-            ready_delay: Duration::from_secs(1),
-            termination_delay: Duration::from_secs(1),
-            create_nodes: true,
-        }
-    }
-}
-
-impl KubeletConfig {
-    /// Pod CIDRs, at most one per IP family (e.g. `10.244.0.0/16`, `fd00:10:244::/64`).
-    #[must_use]
-    pub fn pod_cidrs<I: IntoIterator<Item = S>, S: Into<String>>(mut self, cidrs: I) -> Self {
-        self.pod_cidrs = cidrs.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Time from a pod starting (Running, not ready) to it becoming Ready.
-    #[must_use]
-    pub fn ready_delay(mut self, delay: Duration) -> Self {
-        self.ready_delay = delay;
-        self
-    }
-
-    /// Time a gracefully deleted pod stays terminating (capped by its grace period).
-    #[must_use]
-    pub fn termination_delay(mut self, delay: Duration) -> Self {
-        self.termination_delay = delay;
-        self
-    }
-
-    /// Whether nodes named by pods are created when missing.
-    #[must_use]
-    pub fn create_nodes(mut self, on: bool) -> Self {
-        self.create_nodes = on;
-        self
-    }
-}
+pub use crate::config::KubeletConfig;
 
 /// A CIDR that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -170,19 +120,20 @@ pub(crate) fn wants(info: &ResourceInfo, ev: &WatchEvent) -> bool {
     info.strategy == Strategy::Pod && ev.kind != EventType::Deleted
 }
 
-pub(crate) async fn run(shared: Weak<Shared>, mut rx: UnboundedReceiver<Arc<WatchEvent>>) {
+/// Runs the simulator over pod events until the server is dropped; it owns
+/// the simulator's address pools.
+pub(crate) async fn run(shared: Weak<Shared>, kubelet: Kubelet, mut rx: UnboundedReceiver<Arc<WatchEvent>>) {
     while let Some(ev) = rx.recv().await {
         let Some(shared) = shared.upgrade() else { return };
         let info = shared.store.table.get(ev.resource);
         if info.strategy != Strategy::Pod || ev.kind == EventType::Deleted {
             continue;
         }
-        handle_pod(&shared, &ev);
+        handle_pod(&shared, &kubelet, &ev);
     }
 }
 
-fn handle_pod(shared: &Arc<Shared>, ev: &WatchEvent) {
-    let Some(kubelet) = shared.kubelet.as_ref() else { return };
+fn handle_pod(shared: &Arc<Shared>, kubelet: &Kubelet, ev: &WatchEvent) {
     let pod = ev.object.value.as_ref();
     let node = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
     if node.is_empty() {

@@ -88,6 +88,7 @@ mod registry;
 mod resources;
 mod selector;
 mod server;
+mod state;
 mod store;
 mod strategy;
 pub mod validation;

@@ -18,23 +18,9 @@ use crate::kubelet::{CidrError, Kubelet};
 use crate::object::{meta_str, metadata_mut, store_key};
 use crate::registry::Registry;
 use crate::resources::ResourceTable;
+use crate::state::Shared;
 use crate::store::Store;
 use crate::writelog::{WriteLog, WriteRecord};
-
-/// State shared by the HTTP front, the garbage collector and the kubelet.
-pub(crate) struct Shared {
-    pub(crate) store: Arc<Store>,
-    pub(crate) registry: Registry,
-    pub(crate) config: Config,
-    pub(crate) write_log: WriteLog,
-    pub(crate) faults: FaultInjector,
-    pub(crate) in_flight: AtomicUsize,
-    /// Watches being served, for [`ApiServer::open_watches`].
-    pub(crate) open_watches: AtomicUsize,
-    pub(crate) shutdown: tokio::sync::watch::Sender<u64>,
-    pub(crate) kubelet: Option<Kubelet>,
-    pub(crate) served_at: Mutex<Option<SocketAddr>>,
-}
 
 /// Errors of the [`ApiServer`] Rust API.
 #[derive(Debug, thiserror::Error)]
@@ -153,7 +139,6 @@ impl ApiServer {
             in_flight: AtomicUsize::new(0),
             open_watches: AtomicUsize::new(0),
             shutdown: tokio::sync::watch::channel(0).0,
-            kubelet,
             served_at: Mutex::new(None),
             config,
         });
@@ -174,9 +159,10 @@ impl ApiServer {
                 store.subscribe_all(crate::gc::wants),
             ));
         }
-        if shared.kubelet.is_some() {
+        if let Some(kubelet) = kubelet {
             tokio::spawn(crate::kubelet::run(
                 Arc::downgrade(&shared),
+                kubelet,
                 store.subscribe_all(crate::kubelet::wants),
             ));
         }

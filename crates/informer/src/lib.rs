@@ -18,7 +18,7 @@
 //! | [`factory`] | [`InformerFactory`]: one shared informer per type pair |
 //! | [`store`] | [`Store`]: the indexed cache |
 //! | [`lister`] | [`Lister`]: `get` / `list(namespace, selector)` over a store |
-//! | [`selector`] | [`Selector`]: label selectors in all three API forms |
+//! | [`selector`] | [`Selector`] (from `ecm-labels`) and its construction from a `LabelSelector` |
 //! | [`handler`] | [`EventHandler`], [`Deleted`], [`Notification`] |
 //! | [`key`] | [`ObjectKey`]: the `namespace/name` key of stores, queues and controllers |
 //! | [`metrics`] | metric names |

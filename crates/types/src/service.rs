@@ -20,9 +20,10 @@ pub fn selector(service: &Service) -> Option<&BTreeMap<String, String>> {
 
 /// Whether a Service selector (a plain label map) selects a pod with `labels`:
 /// every selector key must be present with the same value. An empty selector
-/// selects everything.
+/// selects everything. Matched by `ecm_labels::ValidatedSetSelector`, which
+/// borrows the selector instead of copying it.
 pub fn selector_matches(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
-    selector.iter().all(|(key, value)| labels.get(key) == Some(value))
+    ecm_labels::ValidatedSetSelector::new(selector).matches(labels)
 }
 
 /// Whether the Service is of type `ExternalName` (such Services get no

@@ -1,6 +1,12 @@
-//! Query strings, continue tokens and small encodings.
+//! Query strings, the options of list and watch requests, continue tokens
+//! and small encodings.
 
 use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::error::{ApiError, StatusCause};
+use crate::resources::ResourceInfo;
+use crate::selector::{FieldSelector, LabelSelector};
 
 /// Decoded query parameters (the last occurrence of a key wins; all kept in `all`).
 #[derive(Debug, Default, Clone)]
@@ -130,6 +136,189 @@ pub(crate) fn decode_continue(token: &str) -> Option<(u64, String)> {
     let rv = v.get("rv")?.as_u64()?;
     let start = v.get("start")?.as_str()?;
     Some((rv, start.strip_suffix('\u{0}').unwrap_or(start).to_owned()))
+}
+
+/// The options of a list request, parsed and checked as upstream checks them.
+pub(crate) struct ListOptions {
+    /// `labelSelector`.
+    pub(crate) labels: LabelSelector,
+    /// `fieldSelector`.
+    pub(crate) fields: FieldSelector,
+    /// `limit`; 0 for no limit.
+    pub(crate) limit: usize,
+    /// The resourceVersion to list at: from a continue token, or for
+    /// `resourceVersionMatch=Exact`; `None` for the latest.
+    pub(crate) at: Option<u64>,
+    /// The last key of the previous page, from a continue token.
+    pub(crate) after: Option<String>,
+}
+
+impl ListOptions {
+    /// Parses `labelSelector`, `fieldSelector`, `limit`, `resourceVersion`,
+    /// `resourceVersionMatch` and `continue`. `current_rv` gives the store's
+    /// resourceVersion; it is read once the checks that do not need it pass.
+    pub(crate) fn parse(info: &ResourceInfo, q: &Query, current_rv: impl FnOnce() -> u64) -> Result<Self, ApiError> {
+        let (labels, fields) = parse_selectors(info, q)?;
+        let limit = match q.get("limit") {
+            Some(l) if !l.is_empty() => l
+                .parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid limit: {l}")))?
+                .max(0) as usize,
+            _ => 0,
+        };
+        let rv = q.get("resourceVersion").filter(|r| !r.is_empty());
+        let rvm = q.get("resourceVersionMatch").filter(|r| !r.is_empty());
+        if rvm.is_some() && rv.is_none() {
+            return Err(list_options_invalid(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden unless resourceVersion is provided",
+            ));
+        }
+        let current = current_rv();
+        let token = q.get("continue").filter(|c| !c.is_empty());
+        let (at, after) = if let Some(token) = token {
+            if rv.is_some_and(|r| r != "0") {
+                return Err(list_options_invalid(
+                    "resourceVersion",
+                    "specifying resource version is not allowed when using continue",
+                ));
+            }
+            let (rv, key) = decode_continue(token).ok_or_else(|| {
+                ApiError::bad_request(
+                    "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+                )
+            })?;
+            (Some(rv), Some(key))
+        } else {
+            match (rv, rvm) {
+                (None, _) => (None, None),
+                (Some(r), m) => {
+                    let n: u64 = r
+                        .parse()
+                        .map_err(|_| ApiError::bad_request(format!("invalid resource version: {r}")))?;
+                    match m {
+                        Some("Exact") if n == 0 => {
+                            return Err(list_options_invalid(
+                                "resourceVersionMatch",
+                                "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                            ));
+                        }
+                        Some("Exact") => {
+                            if n > current {
+                                return Err(ApiError::too_large_resource_version(n, current));
+                            }
+                            (Some(n), None)
+                        }
+                        Some("NotOlderThan") | None => {
+                            if n > current {
+                                return Err(ApiError::too_large_resource_version(n, current));
+                            }
+                            (None, None)
+                        }
+                        Some(other) => {
+                            return Err(list_options_invalid(
+                                "resourceVersionMatch",
+                                &format!(
+                                    "Unsupported value: \"{other}\": supported values: \"Exact\", \"NotOlderThan\", \"\""
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        };
+        Ok(Self {
+            labels,
+            fields,
+            limit,
+            at,
+            after,
+        })
+    }
+}
+
+/// The options of a watch request, parsed and checked as upstream checks them.
+pub(crate) struct WatchOptions {
+    /// `labelSelector`.
+    pub(crate) labels: LabelSelector,
+    /// `fieldSelector`.
+    pub(crate) fields: FieldSelector,
+    /// `resourceVersion`, as given.
+    pub(crate) resource_version: Option<String>,
+    /// `sendInitialEvents`.
+    pub(crate) send_initial_events: Option<bool>,
+    /// `allowWatchBookmarks`.
+    pub(crate) allow_bookmarks: bool,
+    /// `timeoutSeconds`, or the server's default.
+    pub(crate) timeout: Duration,
+}
+
+impl WatchOptions {
+    /// Parses `labelSelector`, `fieldSelector`, `resourceVersion`,
+    /// `sendInitialEvents`, `resourceVersionMatch`, `allowWatchBookmarks` and
+    /// `timeoutSeconds` (`default_timeout` when absent or zero).
+    pub(crate) fn parse(info: &ResourceInfo, q: &Query, default_timeout: Duration) -> Result<Self, ApiError> {
+        let (labels, fields) = parse_selectors(info, q)?;
+        let send_initial_events = q.flag("sendInitialEvents");
+        let allow_bookmarks = q.flag("allowWatchBookmarks") == Some(true);
+        if send_initial_events.is_some() {
+            let rvm = q.get("resourceVersionMatch").unwrap_or("");
+            if rvm != "NotOlderThan" {
+                return Err(list_options_invalid(
+                    "resourceVersionMatch",
+                    "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                ));
+            }
+            if send_initial_events == Some(true) && !allow_bookmarks {
+                return Err(list_options_invalid(
+                    "allowWatchBookmarks",
+                    "sendInitialEvents requires setting allowWatchBookmarks to true",
+                ));
+            }
+        }
+        let timeout = match q.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()) {
+            Some(secs) if secs > 0 => Duration::from_secs(secs),
+            _ => default_timeout,
+        };
+        Ok(Self {
+            labels,
+            fields,
+            resource_version: q.get("resourceVersion").map(str::to_owned),
+            send_initial_events,
+            allow_bookmarks,
+            timeout,
+        })
+    }
+}
+
+/// The `labelSelector` and `fieldSelector` parameters, checked against the
+/// fields `info` supports.
+pub(crate) fn parse_selectors(info: &ResourceInfo, q: &Query) -> Result<(LabelSelector, FieldSelector), ApiError> {
+    let labels =
+        LabelSelector::parse(q.get("labelSelector").unwrap_or("")).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let fields =
+        FieldSelector::parse(q.get("fieldSelector").unwrap_or("")).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    fields
+        .check_supported(info)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok((labels, fields))
+}
+
+/// A 422 Invalid answer about a list option, as upstream words it.
+pub(crate) fn list_options_invalid(field: &str, detail: &str) -> ApiError {
+    let mut err = ApiError::new(
+        422,
+        "Invalid",
+        format!("ListOptions.meta.k8s.io \"\" is invalid: {field}: Forbidden: {detail}"),
+    );
+    err.group = Some("meta.k8s.io".into());
+    err.kind = Some("ListOptions".into());
+    err.causes = vec![StatusCause {
+        reason: "FieldValueForbidden".into(),
+        message: format!("Forbidden: {detail}"),
+        field: field.into(),
+    }];
+    err
 }
 
 #[cfg(test)]

@@ -13,11 +13,12 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
+use super::response::ResponseBody;
 use super::table::{self, IncludeObject};
 use crate::error::ApiError;
 use crate::resources::ResourceId;
-use crate::selector::{FieldSelector, LabelSelector};
-use crate::server::Shared;
+use crate::selector::{FieldSelector, JsonLabels, LabelSelector};
+use crate::state::Shared;
 use crate::store::{EventType, StoredObject, WatchEvent, event_line};
 
 /// A watch request, parsed.
@@ -46,7 +47,7 @@ struct Filter {
 
 impl Filter {
     fn trivial(&self) -> bool {
-        self.namespace.is_none() && self.labels.is_empty() && self.fields.is_empty() && self.table.is_none()
+        self.namespace.is_none() && self.labels.is_everything() && self.fields.is_empty() && self.table.is_none()
     }
 
     fn matches(&self, obj: &Value) -> bool {
@@ -54,7 +55,7 @@ impl Filter {
         self.namespace
             .as_deref()
             .is_none_or(|ns| crate::object::meta_str(obj, "namespace") == ns)
-            && self.labels.matches(crate::object::labels(obj))
+            && self.labels.matches(&JsonLabels::of(obj))
             && self.fields.matches(info, obj)
     }
 
@@ -199,7 +200,7 @@ async fn next(mut st: State) -> Option<(Result<Frame<Bytes>, Infallible>, State)
 }
 
 /// The body of a watch response, or the error to answer instead.
-pub(crate) fn start(shared: &Arc<Shared>, req: WatchRequest) -> Result<super::ResponseBody, ApiError> {
+pub(crate) fn start(shared: &Arc<Shared>, req: WatchRequest) -> Result<ResponseBody, ApiError> {
     use http_body_util::BodyExt;
     let rv = req.resource_version.as_deref().unwrap_or("");
     let initial =

@@ -9,185 +9,24 @@
 //! Objects stored with [`ApiServer::insert_object`](crate::ApiServer::insert_object)
 //! are not validated.
 
+mod field;
 pub(crate) mod names;
 mod network;
 
 use serde_json::Value;
 
-use crate::error::StatusCause;
 use crate::resources::{ResourceInfo, Strategy};
 
-/// The kind of a field error, as `field.ErrorType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldErrorType {
-    /// `FieldValueRequired`.
-    Required,
-    /// `FieldValueInvalid`.
-    Invalid,
-    /// `FieldValueDuplicate`.
-    Duplicate,
-    /// `FieldValueNotSupported`.
-    NotSupported,
-    /// `FieldValueTooMany`.
-    TooMany,
-    /// `FieldValueTooLong`.
-    TooLong,
-    /// `FieldValueForbidden`.
-    Forbidden,
-    /// `InternalError`.
-    Internal,
-}
-
-/// One field error; becomes a `StatusCause` of a 422 answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// What is wrong.
-    pub kind: FieldErrorType,
-    /// The field path, e.g. `endpoints[0].addresses[1]`.
-    pub field: String,
-    /// The offending value, already formatted as Go's `%q`/`%d` would.
-    pub value: Option<String>,
-    /// Extra explanation.
-    pub detail: String,
-}
-
-/// Formats a JSON value as upstream prints bad values (`"x"` for strings).
-pub(crate) fn fmt_value(v: &Value) -> String {
-    match v {
-        Value::String(s) => quote(s),
-        Value::Null => "null".into(),
-        other => other.to_string(),
-    }
-}
-
-/// Go's `%q` of a string (close enough: JSON string escaping).
-pub(crate) fn quote(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
-}
-
-impl FieldError {
-    pub(crate) fn required(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self {
-            kind: FieldErrorType::Required,
-            field: field.into(),
-            value: None,
-            detail: detail.into(),
-        }
-    }
-
-    pub(crate) fn invalid(field: impl Into<String>, value: String, detail: impl Into<String>) -> Self {
-        Self {
-            kind: FieldErrorType::Invalid,
-            field: field.into(),
-            value: Some(value),
-            detail: detail.into(),
-        }
-    }
-
-    pub(crate) fn invalid_str(field: impl Into<String>, value: &str, detail: impl Into<String>) -> Self {
-        Self::invalid(field, quote(value), detail)
-    }
-
-    pub(crate) fn duplicate(field: impl Into<String>, value: String) -> Self {
-        Self {
-            kind: FieldErrorType::Duplicate,
-            field: field.into(),
-            value: Some(value),
-            detail: String::new(),
-        }
-    }
-
-    pub(crate) fn not_supported(field: impl Into<String>, value: &Value, supported: &[&str]) -> Self {
-        let list: Vec<String> = supported.iter().map(|s| quote(s)).collect();
-        Self {
-            kind: FieldErrorType::NotSupported,
-            field: field.into(),
-            value: Some(fmt_value(value)),
-            detail: format!("supported values: {}", list.join(", ")),
-        }
-    }
-
-    pub(crate) fn too_many(field: impl Into<String>, actual: usize, max: usize) -> Self {
-        Self {
-            kind: FieldErrorType::TooMany,
-            field: field.into(),
-            value: Some(actual.to_string()),
-            detail: format!("must have at most {max} items"),
-        }
-    }
-
-    pub(crate) fn too_long(field: impl Into<String>, max: usize) -> Self {
-        Self {
-            kind: FieldErrorType::TooLong,
-            field: field.into(),
-            value: None,
-            detail: format!("may not be more than {max} bytes"),
-        }
-    }
-
-    pub(crate) fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self {
-            kind: FieldErrorType::Forbidden,
-            field: field.into(),
-            value: None,
-            detail: detail.into(),
-        }
-    }
-
-    /// The cause `reason`, e.g. `FieldValueInvalid`.
-    pub fn reason(&self) -> &'static str {
-        match self.kind {
-            FieldErrorType::Required => "FieldValueRequired",
-            FieldErrorType::Invalid => "FieldValueInvalid",
-            FieldErrorType::Duplicate => "FieldValueDuplicate",
-            FieldErrorType::NotSupported => "FieldValueNotSupported",
-            FieldErrorType::TooMany => "FieldValueTooMany",
-            FieldErrorType::TooLong => "FieldValueTooLong",
-            FieldErrorType::Forbidden => "FieldValueForbidden",
-            FieldErrorType::Internal => "InternalError",
-        }
-    }
-
-    /// The error body (`ErrorBody()` upstream): `Invalid value: "x": detail`.
-    pub fn body(&self) -> String {
-        let head = match self.kind {
-            FieldErrorType::Required => "Required value",
-            FieldErrorType::Invalid => "Invalid value",
-            FieldErrorType::Duplicate => "Duplicate value",
-            FieldErrorType::NotSupported => "Unsupported value",
-            FieldErrorType::TooMany => "Too many",
-            FieldErrorType::TooLong => "Too long",
-            FieldErrorType::Forbidden => "Forbidden",
-            FieldErrorType::Internal => "Internal error",
-        };
-        let mut s = head.to_owned();
-        if let Some(v) = &self.value {
-            s.push_str(": ");
-            s.push_str(v);
-        }
-        if !self.detail.is_empty() {
-            s.push_str(": ");
-            s.push_str(&self.detail);
-        }
-        s
-    }
-
-    pub(crate) fn to_cause(&self) -> StatusCause {
-        StatusCause {
-            reason: self.reason().to_owned(),
-            message: self.body(),
-            field: self.field.clone(),
-        }
-    }
-}
+pub use field::{FieldError, FieldErrorType};
+pub(crate) use field::{causes, fmt_value};
 
 /// Which name syntax a resource requires.
 fn name_errors(info: &ResourceInfo, name: &str) -> Vec<String> {
     match (info.group.as_str(), info.plural.as_str()) {
-        ("", "namespaces") => names::dns1123_label_errors(name),
-        ("", "services") => names::dns1035_label_errors(name),
+        ("", "namespaces") => names::is_dns1123_label(name),
+        ("", "services") => names::is_dns1035_label(name),
         ("rbac.authorization.k8s.io", _) => names::path_segment_errors(name),
-        _ => names::dns1123_subdomain_errors(name),
+        _ => names::is_dns1123_subdomain(name),
     }
 }
 
@@ -202,7 +41,7 @@ fn validate_string_map(obj: &Value, key: &str, errs: &mut Vec<FieldError>, label
     };
     let mut total = 0;
     for (k, v) in map {
-        for msg in names::qualified_name_errors(&k.to_lowercase()) {
+        for msg in names::is_qualified_name(&k.to_lowercase()) {
             errs.push(FieldError::invalid_str(path.clone(), k, msg));
         }
         let Some(v) = v.as_str() else {
@@ -215,7 +54,7 @@ fn validate_string_map(obj: &Value, key: &str, errs: &mut Vec<FieldError>, label
         };
         total += k.len() + v.len();
         if labels {
-            for msg in names::label_value_errors(v) {
+            for msg in names::is_valid_label_value(v) {
                 errs.push(FieldError::invalid_str(path.clone(), v, msg));
             }
         }
@@ -248,7 +87,7 @@ pub(crate) fn validate_object_meta(info: &ResourceInfo, obj: &Value) -> Vec<Fiel
         if namespace.is_empty() {
             errs.push(FieldError::required("metadata.namespace", ""));
         } else {
-            for msg in names::dns1123_label_errors(namespace) {
+            for msg in names::is_dns1123_label(namespace) {
                 errs.push(FieldError::invalid_str("metadata.namespace", namespace, msg));
             }
         }
@@ -306,7 +145,7 @@ pub(crate) fn validate_object_meta(info: &ResourceInfo, obj: &Value) -> Vec<Fiel
         ));
     }
     for (i, f) in crate::object::finalizers(obj).iter().enumerate() {
-        for msg in names::qualified_name_errors(f) {
+        for msg in names::is_qualified_name(f) {
             errs.push(FieldError::invalid_str(format!("metadata.finalizers[{i}]"), f, msg));
         }
     }
@@ -352,9 +191,4 @@ fn validate_kind(info: &ResourceInfo, obj: &Value, old: Option<&Value>) -> Vec<F
         Strategy::Pod => network::validate_pod_status_ips(obj),
         _ => Vec::new(),
     }
-}
-
-/// Turns field errors into the causes of a 422 answer.
-pub(crate) fn causes(errs: &[FieldError]) -> Vec<StatusCause> {
-    errs.iter().map(FieldError::to_cause).collect()
 }

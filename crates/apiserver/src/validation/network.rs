@@ -4,7 +4,8 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use super::{FieldError, fmt_value, names};
+use super::field::{FieldError, FieldErrorType, fmt_value, quote};
+use super::names;
 
 const IP_MSG: &str = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)";
 const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
@@ -80,13 +81,13 @@ fn arr<'a>(v: &'a Value, key: &str) -> &'a [Value] {
 }
 
 fn dns_label(field: impl Fn() -> String, s: &str, errs: &mut Vec<FieldError>) {
-    for msg in names::dns1123_label_errors(s) {
+    for msg in names::is_dns1123_label(s) {
         errs.push(FieldError::invalid_str(field(), s, msg));
     }
 }
 
 fn node_name(field: impl Fn() -> String, s: &str, errs: &mut Vec<FieldError>) {
-    for msg in names::dns1123_subdomain_errors(s) {
+    for msg in names::is_dns1123_subdomain(s) {
         errs.push(FieldError::invalid_str(field(), s, msg));
     }
 }
@@ -101,7 +102,7 @@ fn protocol(field: impl Fn() -> String, port: &Value, errs: &mut Vec<FieldError>
 
 fn app_protocol(field: impl Fn() -> String, port: &Value, errs: &mut Vec<FieldError>) {
     if let Some(app) = str_at(port, "appProtocol") {
-        for msg in names::qualified_name_errors(app) {
+        for msg in names::is_qualified_name(app) {
             errs.push(FieldError::invalid_str(field(), app, msg));
         }
     }
@@ -148,7 +149,11 @@ pub(super) fn validate_endpoint_slice(obj: &Value, old: Option<&Value>) -> Vec<F
                         }
                         non_special_ip(field, a, &mut errs);
                     }
-                    "FQDN" if a.len() > 253 || !a.contains('.') || !names::is_dns1123_subdomain(&a.to_lowercase()) => {
+                    "FQDN"
+                        if a.len() > 253
+                            || !a.contains('.')
+                            || !names::is_dns1123_subdomain(&a.to_lowercase()).is_empty() =>
+                    {
                         errs.push(FieldError::invalid_str(
                             field(),
                             a,
@@ -167,16 +172,16 @@ pub(super) fn validate_endpoint_slice(obj: &Value, old: Option<&Value>) -> Vec<F
                     errs.push(FieldError::too_many(tpath.clone(), topo.len(), MAX_TOPOLOGY_LABELS));
                 }
                 for (k, v) in topo {
-                    for msg in names::qualified_name_errors(k) {
+                    for msg in names::is_qualified_name(k) {
                         errs.push(FieldError::invalid_str(tpath.clone(), k, msg));
                     }
-                    for msg in names::label_value_errors(v.as_str().unwrap_or("")) {
+                    for msg in names::is_valid_label_value(v.as_str().unwrap_or("")) {
                         errs.push(FieldError::invalid(tpath.clone(), fmt_value(v), msg));
                     }
                 }
                 if topo.contains_key("topology.kubernetes.io/zone") {
                     errs.push(FieldError {
-                        kind: super::FieldErrorType::Internal,
+                        kind: FieldErrorType::Internal,
                         field: format!("{tpath}[topology.kubernetes.io/zone]"),
                         value: None,
                         detail: "reserved key was not removed in conversion".into(),
@@ -202,7 +207,7 @@ pub(super) fn validate_endpoint_slice(obj: &Value, old: Option<&Value>) -> Vec<F
                 dns_label(|| format!("ports[{i}].name"), name, &mut errs);
             }
             if !seen.insert(name) {
-                errs.push(FieldError::duplicate(format!("ports[{i}].name"), super::quote(name)));
+                errs.push(FieldError::duplicate(format!("ports[{i}].name"), quote(name)));
             }
             protocol(|| format!("ports[{i}].protocol"), port, &mut errs);
             app_protocol(|| format!("ports[{i}].appProtocol"), port, &mut errs);
@@ -233,9 +238,9 @@ fn validate_hints(base: &str, hints: &Value, errs: &mut Vec<FieldError>) {
             let field = format!("{zpath}[{i}].name");
             let name = str_at(zone, "name").unwrap_or("");
             if !seen.insert(name) {
-                errs.push(FieldError::duplicate(field.clone(), super::quote(name)));
+                errs.push(FieldError::duplicate(field.clone(), quote(name)));
             }
-            for msg in names::label_value_errors(name) {
+            for msg in names::is_valid_label_value(name) {
                 errs.push(FieldError::invalid_str(field.clone(), name, msg));
             }
         }
@@ -250,7 +255,7 @@ fn validate_hints(base: &str, hints: &Value, errs: &mut Vec<FieldError>) {
             let field = format!("{npath}[{i}].name");
             let name = str_at(node, "name").unwrap_or("");
             if !seen.insert(name) {
-                errs.push(FieldError::duplicate(field.clone(), super::quote(name)));
+                errs.push(FieldError::duplicate(field.clone(), quote(name)));
             }
             node_name(|| field.clone(), name, errs);
         }
@@ -297,7 +302,7 @@ pub(super) fn validate_endpoints(obj: &Value) -> Vec<FieldError> {
                 dns_label(|| format!("{ppath}.name"), name, &mut errs);
             }
             if !name.is_empty() && !seen.insert(name) {
-                errs.push(FieldError::duplicate(format!("{ppath}.name"), super::quote(name)));
+                errs.push(FieldError::duplicate(format!("{ppath}.name"), quote(name)));
             }
             let number = port.get("port").and_then(Value::as_i64).unwrap_or(0);
             if !(1..=65535).contains(&number) {
