@@ -16,6 +16,7 @@ fn in_ci() -> bool {
 /// nextest (which prints its summary line), the doc tests, which nextest
 /// does not run, then the conformance scenarios.
 pub(crate) fn test() -> Result<()> {
+    module_cycles()?;
     let profile = if in_ci() { "ci" } else { "default" };
     run(cmd(
         "cargo",
@@ -23,6 +24,25 @@ pub(crate) fn test() -> Result<()> {
     ))?;
     run(cmd("cargo", &["test", "--workspace", "--all-features", "--doc"]))?;
     conformance()
+}
+
+/// Checks that no crate's modules import each other in a circle
+/// (`xtask/scripts/module_cycles.py` on every `crates/*/src` and on xtask).
+pub(crate) fn module_cycles() -> Result<()> {
+    let root = repo_root();
+    let script = root.join("xtask/scripts/module_cycles.py");
+    let mut sources: Vec<_> = std::fs::read_dir(root.join("crates"))?
+        .filter_map(|entry| entry.ok().map(|e| e.path().join("src")))
+        .filter(|src| src.is_dir())
+        .collect();
+    sources.sort();
+    sources.push(root.join("xtask/src"));
+    for src in sources {
+        let mut command = cmd("python3", &[]);
+        command.arg(&script).arg(src);
+        run(command)?;
+    }
+    Ok(())
 }
 
 /// Runs `../shared/conformance/check.py` on the scenarios of every

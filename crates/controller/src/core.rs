@@ -16,12 +16,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ecm_informer::HandlerRegistration;
-use ecm_workqueue::{QueueStats, RateLimitingQueue, run_workers_until};
+use ecm_workqueue::{QueueConfig, QueueStats, RateLimiter, RateLimitingQueue, run_workers_until};
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::BaseConfig;
+use crate::sync_handler::SyncHandler;
 
 /// A work queue seen without its key type: what [`ControllerCore`] needs to
 /// tell whether a queue is idle and to wait for it to change.
@@ -54,8 +55,9 @@ where
 /// Whether a controller has started and the queues it works from: the part
 /// of a [`ControllerCore`] that does not depend on its key type, which the
 /// [`Runnable`](crate::Runnable) trait reads.
-#[derive(Default)]
 pub struct CoreState {
+    /// The controller's name: its main queue's.
+    name: String,
     /// Set once the caches are synced and start-up work is queued; never
     /// cleared.
     started: AtomicBool,
@@ -65,6 +67,12 @@ pub struct CoreState {
 }
 
 impl CoreState {
+    /// The controller's name, which is its main queue's (`controller` for
+    /// an unnamed queue).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Whether the run loop is past its start-up: caches synced and start-up
     /// work queued. From then on an idle controller has nothing to do.
     pub fn is_started(&self) -> bool {
@@ -96,6 +104,7 @@ impl CoreState {
 impl Debug for CoreState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CoreState")
+            .field("name", &self.name)
             .field("started", &self.is_started())
             .field("queues", &self.queue_stats())
             .finish()
@@ -106,16 +115,17 @@ impl Debug for CoreState {
 /// clone; clones share everything.
 ///
 /// ```
-/// use ecm_controller::ControllerCore;
+/// use ecm_controller::{BaseConfig, ControllerCore};
 /// use ecm_workqueue::{QueueConfig, RateLimitingQueue, default_controller_rate_limiter};
 ///
 /// let queue = RateLimitingQueue::<String>::new(QueueConfig::default().name("demo"), default_controller_rate_limiter());
-/// let core = ControllerCore::new(queue);
+/// let core = ControllerCore::new(queue, BaseConfig::default());
 /// core.queue().add("ns/a".to_owned());
 /// assert!(!core.state().is_started() && !core.state().is_idle());
 /// ```
 pub struct ControllerCore<K> {
     queue: RateLimitingQueue<K>,
+    config: Arc<BaseConfig>,
     registrations: Arc<Mutex<Vec<HandlerRegistration>>>,
     state: Arc<CoreState>,
 }
@@ -124,6 +134,7 @@ impl<K> Clone for ControllerCore<K> {
     fn clone(&self) -> Self {
         Self {
             queue: self.queue.clone(),
+            config: Arc::clone(&self.config),
             registrations: Arc::clone(&self.registrations),
             state: Arc::clone(&self.state),
         }
@@ -134,25 +145,43 @@ impl<K> ControllerCore<K>
 where
     K: Clone + Eq + Hash + Debug + Send + Sync + 'static,
 {
-    /// A core around `queue`, with no further queue.
-    pub fn new(queue: RateLimitingQueue<K>) -> Self {
-        Self::with_queues(queue, Vec::new())
+    /// A core around `queue`, run with `config`, with no further queue.
+    pub fn new(queue: RateLimitingQueue<K>, config: BaseConfig) -> Self {
+        Self::with_queues(queue, config, Vec::new())
+    }
+
+    /// A core around a new queue named `name` (the controller's name, and
+    /// the `name` label of its `workqueue_*` metrics) whose retries wait as
+    /// `limiter` says.
+    pub fn named(name: &'static str, limiter: impl RateLimiter<K> + 'static, config: BaseConfig) -> Self {
+        Self::new(
+            RateLimitingQueue::new(QueueConfig::default().name(name), limiter),
+            config,
+        )
     }
 
     /// A core around `queue` whose controller also works from `others`
     /// (for instance a topology queue): the controller is idle only when
     /// they are too.
-    pub fn with_queues(queue: RateLimitingQueue<K>, others: Vec<Arc<dyn QueueProbe>>) -> Self {
+    pub fn with_queues(queue: RateLimitingQueue<K>, config: BaseConfig, others: Vec<Arc<dyn QueueProbe>>) -> Self {
         let mut queues: Vec<Arc<dyn QueueProbe>> = vec![Arc::new(queue.clone())];
         queues.extend(others);
+        let name = queue.name().unwrap_or("controller").to_owned();
         Self {
             queue,
+            config: Arc::new(config),
             registrations: Arc::default(),
             state: Arc::new(CoreState {
+                name,
                 started: AtomicBool::new(false),
                 queues,
             }),
         }
+    }
+
+    /// How the controller runs: workers, batch period, retries.
+    pub fn config(&self) -> &BaseConfig {
+        &self.config
     }
 
     /// The main work queue.
@@ -187,29 +216,34 @@ where
     /// 2. Calls `on_synced`: start-up work that needs complete caches, such
     ///    as queueing leftovers.
     /// 3. Marks the controller started.
-    /// 4. Runs `config.workers` workers calling `sync` for each key, retried
-    ///    per [`BaseConfig::retry_policy`], together with `alongside`
-    ///    (further worker loops, which must end on `shutdown` too). On
-    ///    shutdown the queue takes no more keys; returns once in-flight
-    ///    syncs are done.
-    pub async fn run<H, Fut, E>(
+    /// 4. Runs [`config().workers`](BaseConfig::workers) workers calling
+    ///    [`handler.sync_recorded`](SyncHandler::sync_recorded) for each
+    ///    key, retried per [`BaseConfig::retry_policy`], together with
+    ///    `alongside` (further worker loops, which must end on `shutdown`
+    ///    too). On shutdown the queue takes no more keys; returns once
+    ///    in-flight syncs are done.
+    pub async fn run<H>(
         &self,
         shutdown: &CancellationToken,
-        config: &BaseConfig,
         on_synced: impl FnOnce(),
-        sync: H,
+        handler: Arc<H>,
         alongside: impl Future<Output = ()>,
     ) where
-        H: Fn(K) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Display + 'static,
+        K: Display,
+        H: SyncHandler<K>,
     {
+        let sync = move |key: K| {
+            let handler = Arc::clone(&handler);
+            async move { handler.sync_recorded(&key).await }
+        };
         tokio::select! {
             () = self.wait_for_sync() => {}
             () = shutdown.cancelled() => return,
         }
         on_synced();
         self.state.started.store(true, Ordering::SeqCst);
+        let (name, config) = (self.state.name(), &self.config);
+        tracing::info!(controller = name, workers = config.workers, ?config.batch_period, "starting controller");
         let workers = run_workers_until(
             self.queue.clone(),
             config.workers,
@@ -218,6 +252,7 @@ where
             shutdown.cancelled(),
         );
         tokio::join!(workers, alongside);
+        tracing::info!(controller = name, "controller stopped");
     }
 }
 
@@ -236,9 +271,30 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ecm_workqueue::{QueueConfig, default_controller_rate_limiter};
+    use ecm_workqueue::default_controller_rate_limiter;
     use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
+
+    /// Counts syncs and recorded syncs.
+    #[derive(Default)]
+    struct Counter {
+        synced: AtomicUsize,
+        recorded: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl SyncHandler<String> for Counter {
+        type Error = std::convert::Infallible;
+
+        async fn sync(&self, _key: &String) -> Result<(), Self::Error> {
+            self.synced.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+
+        fn record(&self, _key: &String, _result: &Result<(), Self::Error>, _took: Duration) {
+            self.recorded.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 
     fn queue<K: Clone + Eq + Hash + Send + Sync + 'static>() -> RateLimitingQueue<K> {
         RateLimitingQueue::new(QueueConfig::default(), default_controller_rate_limiter())
@@ -247,24 +303,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_core_is_idle_only_once_started_and_every_queue_is_idle() {
         let other: RateLimitingQueue<()> = queue();
-        let core = ControllerCore::<String>::with_queues(queue(), vec![Arc::new(other.clone())]);
+        let core = ControllerCore::<String>::with_queues(queue(), BaseConfig::default(), vec![Arc::new(other.clone())]);
         assert!(!core.state().is_idle(), "not started");
-        let synced = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::new(Counter::default());
         let shutdown = CancellationToken::new();
         let run = tokio::spawn({
-            let (core, shutdown, synced) = (core.clone(), shutdown.clone(), Arc::clone(&synced));
+            let (core, shutdown, counter) = (core.clone(), shutdown.clone(), Arc::clone(&counter));
             async move {
-                core.run(
-                    &shutdown,
-                    &BaseConfig::default(),
-                    || {},
-                    move |_key: String| {
-                        synced.fetch_add(1, Ordering::SeqCst);
-                        std::future::ready(Ok::<(), std::convert::Infallible>(()))
-                    },
-                    std::future::ready(()),
-                )
-                .await;
+                core.run(&shutdown, || {}, counter, std::future::ready(())).await;
             }
         });
         core.queue().add("a".to_owned());
@@ -275,7 +321,8 @@ mod tests {
         })
         .await
         .unwrap();
-        assert_eq!(synced.load(Ordering::SeqCst), 1);
+        assert_eq!(counter.synced.load(Ordering::SeqCst), 1);
+        assert_eq!(counter.recorded.load(Ordering::SeqCst), 1);
         other.add(());
         assert!(!core.state().is_idle(), "the other queue has work");
         assert_eq!(core.state().queue_stats().len(), 2);

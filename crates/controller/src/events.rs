@@ -37,6 +37,35 @@ impl EventType {
     }
 }
 
+/// A reference to `object` for the `regarding` field of an event: its
+/// kind, apiVersion, namespace, name, uid and resourceVersion (client-go's
+/// `reference.GetReference`).
+///
+/// ```
+/// use ecm_controller::events::object_reference;
+/// use k8s_openapi::api::core::v1::Service;
+///
+/// let mut svc = Service::default();
+/// svc.metadata.name = Some("web".into());
+/// svc.metadata.namespace = Some("shop".into());
+/// let reference = object_reference(&svc);
+/// assert_eq!(reference.kind.as_deref(), Some("Service"));
+/// assert_eq!(reference.api_version.as_deref(), Some("v1"));
+/// assert_eq!(reference.namespace.as_deref(), Some("shop"));
+/// ```
+pub fn object_reference<K: kube::Resource<DynamicType = ()>>(object: &K) -> ObjectReference {
+    let meta = object.meta();
+    ObjectReference {
+        kind: Some(K::kind(&()).into_owned()),
+        api_version: Some(K::api_version(&()).into_owned()),
+        namespace: meta.namespace.clone(),
+        name: meta.name.clone(),
+        uid: meta.uid.clone(),
+        resource_version: meta.resource_version.clone(),
+        ..ObjectReference::default()
+    }
+}
+
 /// One event to record.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventRecord {

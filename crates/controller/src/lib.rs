@@ -19,14 +19,17 @@
 //! |---|---|---|
 //! | [`core`](mod@core) | [`ControllerCore`], [`CoreState`], [`QueueProbe`] | any controller |
 //! | [`runnable`] | [`Runnable`] | any controller host |
+//! | [`sync_handler`] | [`SyncHandler`]: a controller's `sync(key)`, timed and recorded | any controller |
 //! | [`config`] | [`BaseConfig`], [`Configure`] | any controller |
-//! | [`writer`] | [`ObjectWriter`], [`KubeWriter`], [`WriteError`] | any controller |
+//! | [`writer`] | [`ObjectWriter`], [`KubeWriter`], [`WriteError`], [`Writers`] | any controller |
 //! | [`events`] | [`EventRecorder`], [`KubeEventRecorder`], [`EventRecord`] | any controller |
 //! | [`stale`] | [`StaleCacheGuard`], [`Expectations`], [`ObjectVersions`] | any controller |
 //! | [`outcome`] | [`SyncResult`], [`WriteOperation`]: metric label values | any controller |
 //! | [`handlers`] | [`own_key_handler`] (any kind), [`pod_handler`] (Services of a pod) | any / endpoint controllers |
+//! | [`service_pods`] | [`ServicePods`]: a Service and the pods it selects | endpoint controllers |
 //! | [`pod_services`] | [`services_for_pod_event`]: which Services a pod event concerns | endpoint controllers |
 //! | [`trigger_time`] | [`TriggerTimeTracker`]: the last-change-trigger-time annotation | endpoint controllers |
+//! | `testing` (feature `mock`) | a test queue and `drain` | tests of any controller |
 //! | [`slices`] | slice manager and index, tracker, slice handler, write order, gauges | EndpointSlice writers |
 //!
 //! # Example: a controller that is not an endpoint controller
@@ -39,19 +42,13 @@
 //! ```
 //! use std::sync::Arc;
 //! use async_trait::async_trait;
-//! use ecm_controller::{BaseConfig, ControllerCore, CoreState, KubeWriter, ObjectWriter, Runnable, WriteError};
+//! use ecm_controller::{
+//!     BaseConfig, ControllerCore, CoreState, KubeWriter, ObjectWriter, Runnable, SyncHandler, WriteError,
+//! };
 //! use ecm_informer::{Informer, InformerFactory, Lister, Notification, ObjectKey, handler_fn};
 //! use ecm_workqueue::{QueueConfig, RateLimitingQueue, default_controller_rate_limiter};
 //! use k8s_openapi::api::core::v1::ConfigMap;
 //! use tokio_util::sync::CancellationToken;
-//!
-//! #[derive(Clone)]
-//! struct Copier {
-//!     core: ControllerCore<ObjectKey>,
-//!     config: BaseConfig,
-//!     configmaps: Lister<ConfigMap>,
-//!     writer: Arc<dyn ObjectWriter<ConfigMap>>,
-//! }
 //!
 //! /// The original's key for an event on either ConfigMap.
 //! fn original(key: ObjectKey) -> ObjectKey {
@@ -61,18 +58,18 @@
 //!     }
 //! }
 //!
-//! impl Copier {
-//!     fn new(configmaps: &Informer<ConfigMap>, writer: Arc<dyn ObjectWriter<ConfigMap>>) -> Self {
-//!         let queue = RateLimitingQueue::new(QueueConfig::default().name("copier"), default_controller_rate_limiter());
-//!         let core = ControllerCore::new(queue.clone());
-//!         core.register(configmaps.add_event_handler(handler_fn(move |change: Notification<ConfigMap>| {
-//!             queue.add(original(ObjectKey::of(change.object().as_ref())));
-//!         })));
-//!         Self { core, config: BaseConfig::default(), configmaps: configmaps.lister(), writer }
-//!     }
+//! /// The sync: what the cache says against what should be.
+//! struct Copy {
+//!     configmaps: Lister<ConfigMap>,
+//!     writer: Arc<dyn ObjectWriter<ConfigMap>>,
+//! }
+//!
+//! #[async_trait]
+//! impl SyncHandler<ObjectKey> for Copy {
+//!     type Error = WriteError;
 //!
 //!     /// Brings `<key>-copy` in line with `key`: the only place that writes.
-//!     async fn sync(&self, key: ObjectKey) -> Result<(), WriteError> {
+//!     async fn sync(&self, key: &ObjectKey) -> Result<(), WriteError> {
 //!         let (namespace, copy_name) = (key.namespace(), format!("{}-copy", key.name()));
 //!         let wanted = self.configmaps.get(namespace, key.name()).filter(|cm| {
 //!             cm.metadata.labels.as_ref().and_then(|l| l.get("copy")).is_some_and(|v| v == "yes")
@@ -99,23 +96,34 @@
 //!     }
 //! }
 //!
+//! /// The controller: the shared core, a handler, the sync.
+//! #[derive(Clone)]
+//! struct Copier {
+//!     core: ControllerCore<ObjectKey>,
+//!     copy: Arc<Copy>,
+//! }
+//!
+//! impl Copier {
+//!     fn new(configmaps: &Informer<ConfigMap>, writer: Arc<dyn ObjectWriter<ConfigMap>>) -> Self {
+//!         let queue = RateLimitingQueue::new(QueueConfig::default().name("copier"), default_controller_rate_limiter());
+//!         let core = ControllerCore::new(queue.clone(), BaseConfig::default());
+//!         core.register(configmaps.add_event_handler(handler_fn(move |change: Notification<ConfigMap>| {
+//!             queue.add(original(ObjectKey::of(change.object().as_ref())));
+//!         })));
+//!         let copy = Arc::new(Copy { configmaps: configmaps.lister(), writer });
+//!         Self { core, copy }
+//!     }
+//! }
+//!
 //! #[async_trait]
 //! impl Runnable for Copier {
-//!     fn name(&self) -> &'static str {
-//!         "configmap-copier"
-//!     }
-//!
 //!     fn state(&self) -> &CoreState {
 //!         self.core.state()
 //!     }
 //!
 //!     async fn run(&self, shutdown: CancellationToken) {
-//!         let this = self.clone();
-//!         let sync = move |key| {
-//!             let this = this.clone();
-//!             async move { this.sync(key).await }
-//!         };
-//!         self.core.run(&shutdown, &self.config, || {}, sync, std::future::ready(())).await;
+//!         let copy = Arc::clone(&self.copy);
+//!         self.core.run(&shutdown, || {}, copy, std::future::ready(())).await;
 //!     }
 //! }
 //!
@@ -164,8 +172,12 @@ pub mod handlers;
 pub mod outcome;
 pub mod pod_services;
 pub mod runnable;
+pub mod service_pods;
 pub mod slices;
 pub mod stale;
+pub mod sync_handler;
+#[cfg(any(test, feature = "mock"))]
+pub mod testing;
 pub mod trigger_time;
 pub mod writer;
 
@@ -176,9 +188,11 @@ pub use handlers::{own_key_handler, pod_handler};
 pub use outcome::{SyncResult, WriteOperation};
 pub use pod_services::{PodServiceQuery, services_for_pod_event};
 pub use runnable::Runnable;
+pub use service_pods::ServicePods;
 pub use stale::{Expectations, ObjectVersions, StaleCacheGuard};
+pub use sync_handler::SyncHandler;
 pub use trigger_time::TriggerTimeTracker;
-pub use writer::{KubeWriter, ObjectWriter, WriteError};
+pub use writer::{KubeWriter, ObjectWriter, WriteError, Writers};
 
 #[cfg(any(test, feature = "mock"))]
 pub use events::MockEventRecorder;

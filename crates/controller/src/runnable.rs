@@ -8,19 +8,21 @@ use tokio_util::sync::CancellationToken;
 use crate::core::CoreState;
 
 /// A controller as its host sees it: a name, a run loop, and whether it has
-/// work left. Implement [`name`](Self::name), [`run`](Self::run) and
-/// [`state`](Self::state) (usually `self.core.state()`); the rest follows.
+/// work left. Implement [`run`](Self::run) and [`state`](Self::state)
+/// (usually `self.core.state()`); the rest follows.
 #[async_trait]
 pub trait Runnable: Send + Sync {
-    /// The controller's name, as in logs and `--controllers`.
-    fn name(&self) -> &'static str;
-
     /// Runs until `shutdown` is cancelled; returns once in-flight syncs are
     /// done.
     async fn run(&self, shutdown: CancellationToken);
 
     /// Whether it has started and the queues it works from.
     fn state(&self) -> &CoreState;
+
+    /// The controller's name (its main queue's), as in logs.
+    fn name(&self) -> &str {
+        self.state().name()
+    }
 
     /// Whether it is past start-up (caches synced, start-up work queued).
     fn is_started(&self) -> bool {

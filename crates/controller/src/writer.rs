@@ -3,7 +3,7 @@
 //!
 //! Controllers never write through a raw client: every create, update and
 //! delete of Endpoints and EndpointSlices goes through [`ObjectWriter`], and
-//! every event through [`EventRecorder`](crate::EventRecorder). Tests replace
+//! every event through [`EventRecorder`]. Tests replace
 //! them with the `mockall` mocks (`MockObjectWriter`, `MockEventRecorder`,
 //! available to other crates with the `mock` feature) and assert the exact calls.
 //!
@@ -12,12 +12,15 @@
 //! concurrency turns a stale cache into a 409 Conflict that is retried.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::events::EventRecorder;
 
 /// Why a write failed, classified the way the controllers branch on it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,6 +109,23 @@ pub trait ObjectWriter<K: Send + Sync + 'static>: Send + Sync {
 
     /// Deletes the object `name` in `namespace`.
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), WriteError>;
+}
+
+/// What a controller writes through: one kind of object, and events.
+pub struct Writers<K> {
+    /// Creates, updates and deletes the controller's objects.
+    pub objects: Arc<dyn ObjectWriter<K>>,
+    /// Records events.
+    pub events: Arc<dyn EventRecorder>,
+}
+
+impl<K> Clone for Writers<K> {
+    fn clone(&self) -> Self {
+        Self {
+            objects: Arc::clone(&self.objects),
+            events: Arc::clone(&self.events),
+        }
+    }
 }
 
 /// An [`ObjectWriter`] talking to the API server through a `kube::Client`.

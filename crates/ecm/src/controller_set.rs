@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ecm_controller::{KubeEventRecorder, KubeWriter, Runnable};
+use ecm_controller::{KubeEventRecorder, KubeWriter, ObjectWriter, Runnable, Writers};
 use ecm_informer::{Informer, InformerFactory, Progress};
 use ecm_types::PodProjection;
 use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
@@ -99,6 +99,19 @@ impl SharedInformers<'_> {
     }
 }
 
+/// What a controller writes through: `client`, and events from `component`
+/// on `host`.
+fn writers<K>(client: kube::Client, component: &str, host: &str) -> Writers<K>
+where
+    KubeWriter: ObjectWriter<K>,
+    K: Send + Sync + 'static,
+{
+    Writers {
+        objects: Arc::new(KubeWriter::new(client.clone())),
+        events: Arc::new(KubeEventRecorder::new(client, component, host)),
+    }
+}
+
 /// The enabled controllers and the informers they share.
 pub struct ControllerSet {
     factory: InformerFactory,
@@ -143,8 +156,6 @@ impl ControllerSet {
         let mut controllers: Vec<Arc<dyn Runnable>> = Vec::new();
         for name in enabled {
             let client = clients.client(name.canonical());
-            let writer = Arc::new(KubeWriter::new(client.clone()));
-            let recorder = |component: &str| Arc::new(KubeEventRecorder::new(client.clone(), component, host));
             controllers.push(match name {
                 ControllerName::Endpoints => {
                     let informers = ecm_endpoints::Informers {
@@ -152,10 +163,7 @@ impl ControllerSet {
                         pods: shared.pods(),
                         endpoints: shared.endpoints(),
                     };
-                    let writers = ecm_endpoints::Writers {
-                        endpoints: writer,
-                        events: recorder(ecm_endpoints::EVENT_SOURCE_COMPONENT),
-                    };
+                    let writers = writers(client, ecm_endpoints::EVENT_SOURCE_COMPONENT, host);
                     Arc::new(ecm_endpoints::Controller::new(options.endpoints(), &informers, writers))
                 }
                 ControllerName::EndpointSlice => {
@@ -165,15 +173,9 @@ impl ControllerSet {
                         slices: shared.slices(),
                         nodes: shared.nodes(),
                     };
-                    let writers = ecm_endpointslice::Writers {
-                        slices: writer,
-                        events: recorder(ecm_endpointslice::EVENT_SOURCE_COMPONENT),
-                    };
-                    Arc::new(ecm_endpointslice::Controller::new(
-                        options.endpointslice(),
-                        &informers,
-                        writers,
-                    ))
+                    let writers = writers(client, ecm_endpointslice::EVENT_SOURCE_COMPONENT, host);
+                    let controller = ecm_endpointslice::Controller::new(options.endpointslice(), &informers, writers);
+                    Arc::new(controller)
                 }
                 ControllerName::Mirroring => {
                     let informers = ecm_mirroring::Informers {
@@ -181,10 +183,7 @@ impl ControllerSet {
                         endpoints: shared.endpoints(),
                         slices: shared.slices(),
                     };
-                    let writers = ecm_mirroring::Writers {
-                        slices: writer,
-                        events: recorder(ecm_mirroring::EVENT_SOURCE_COMPONENT),
-                    };
+                    let writers = writers(client, ecm_mirroring::EVENT_SOURCE_COMPONENT, host);
                     Arc::new(ecm_mirroring::Controller::new(options.mirroring(), &informers, writers))
                 }
             });

@@ -142,7 +142,7 @@ impl ControllerOptions {
         ecm_mirroring::Config::default()
             .workers(usize::try_from(self.mirroring_concurrent_service_endpoint_syncs).unwrap_or(usize::MAX))
             .batch_period(self.mirroring_endpointslice_updates_batch_period)
-            .max_endpoints_per_subset(usize::try_from(self.mirroring_max_endpoints_per_subset).unwrap_or(usize::MAX))
+            .max_endpoints_per_slice(usize::try_from(self.mirroring_max_endpoints_per_subset).unwrap_or(usize::MAX))
     }
 
     /// The EndpointSlice controller's configuration.

@@ -14,7 +14,7 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | `controller` | [`Controller`], [`Config`], [`Informers`], [`Listers`], [`Writers`] |
+//! | `controller` | [`Controller`], [`Config`], [`Informers`] |
 //! | `handlers` | informer events → queue keys |
 //! | `sync` | `sync(key)`: the only place that writes |
 //! | `desired` | the desired object, and whether to write it (pure) |
@@ -29,8 +29,8 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use ecm_controller::{KubeEventRecorder, KubeWriter, Runnable};
-//! use ecm_endpoints::{Config, Controller, EVENT_SOURCE_COMPONENT, Informers, Writers};
+//! use ecm_controller::{KubeEventRecorder, KubeWriter, Runnable, Writers};
+//! use ecm_endpoints::{Config, Controller, EVENT_SOURCE_COMPONENT, Informers};
 //! use ecm_informer::InformerFactory;
 //! use ecm_types::PodProjection;
 //! use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
@@ -45,7 +45,7 @@
 //!     endpoints: factory.informer::<Endpoints>(),
 //! };
 //! let writers = Writers {
-//!     endpoints: Arc::new(KubeWriter::new(client.clone())),
+//!     objects: Arc::new(KubeWriter::new(client.clone())),
 //!     events: Arc::new(KubeEventRecorder::new(client, EVENT_SOURCE_COMPONENT, "my-host")),
 //! };
 //! let controller = Controller::new(Config::default(), &informers, writers);
@@ -66,6 +66,6 @@ mod handlers;
 pub mod metrics;
 mod sync;
 
-pub use controller::{Config, Controller, Informers, Listers, Writers};
+pub use controller::{Config, Controller, Informers};
 pub use error::SyncError;
 pub use events::EVENT_SOURCE_COMPONENT;

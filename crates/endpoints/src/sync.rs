@@ -2,15 +2,16 @@
 //! The only place this controller writes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use async_trait::async_trait;
 use ecm_controller::{
-    EventRecorder, ObjectVersions, ObjectWriter, StaleCacheGuard, SyncResult, TriggerTimeTracker, WriteError,
-    WriteOperation,
+    ObjectVersions, ServicePods, StaleCacheGuard, SyncHandler, SyncResult, TriggerTimeTracker, WriteError,
+    WriteOperation, Writers,
 };
-use ecm_informer::{Lister, ObjectKey, Selector};
-use ecm_types::{PodProjection, service};
+use ecm_informer::{Lister, ObjectKey};
+use ecm_types::PodProjection;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
-use tokio::time::Instant;
 
 use crate::desired::{Plan, desired_subsets, plan};
 use crate::error::SyncError;
@@ -22,42 +23,26 @@ pub(crate) struct SyncContext {
     pub(crate) services: Lister<Service>,
     pub(crate) pods: Lister<PodProjection>,
     pub(crate) endpoints: Lister<Endpoints>,
-    pub(crate) writer: Arc<dyn ObjectWriter<Endpoints>>,
-    pub(crate) events: Arc<dyn EventRecorder>,
+    pub(crate) writers: Writers<Endpoints>,
     pub(crate) trigger_times: TriggerTimeTracker,
     pub(crate) stale: Arc<StaleCacheGuard<ObjectVersions>>,
 }
 
-impl SyncContext {
-    /// Syncs the Endpoints object of the Service `key`, recording the outcome.
-    pub(crate) async fn sync(&self, key: &ObjectKey) -> Result<(), SyncError> {
-        let started = Instant::now();
-        let result = self.sync_inner(key).await;
-        let outcome = match &result {
-            Ok(()) => SyncResult::Success,
-            Err(SyncError::StaleCache(_)) => SyncResult::Stale,
-            Err(_) => SyncResult::Error,
-        };
-        record_sync(outcome, started.elapsed());
-        tracing::debug!(service = %key, took = ?started.elapsed(), ?outcome, "finished syncing service endpoints");
-        result
-    }
+#[async_trait]
+impl SyncHandler<ObjectKey> for SyncContext {
+    type Error = SyncError;
 
-    async fn sync_inner(&self, key: &ObjectKey) -> Result<(), SyncError> {
+    /// Syncs the Endpoints object of the Service `key`.
+    async fn sync(&self, key: &ObjectKey) -> Result<(), SyncError> {
+        let (svc, pods) = match ServicePods::lookup(&self.services, &self.pods, key) {
+            ServicePods::Gone => return self.service_gone(key).await,
+            // An existing Endpoints object of an ExternalName Service is left
+            // as it is (upstream issue 105986); selector-less Services get
+            // their Endpoints from someone else.
+            ServicePods::NotSelecting => return Ok(()),
+            ServicePods::Selecting { service, pods } => (service, pods),
+        };
         let (namespace, name) = (key.namespace(), key.name());
-        let Some(svc) = self.services.get(namespace, name) else {
-            return self.service_gone(key).await;
-        };
-        if service::is_external_name(&svc) {
-            // ExternalName Services get no endpoints; an existing Endpoints
-            // object is left as it is (upstream issue 105986).
-            return Ok(());
-        }
-        let Some(selector) = service::selector(&svc) else {
-            // Selector-less Services get their Endpoints from someone else.
-            return Ok(());
-        };
-        let pods = self.pods.list(namespace, &Selector::from_labels(selector));
         // Computed before deciding anything, so the tracker advances even
         // when this sync turns out to write nothing.
         let trigger = self.trigger_times.compute(&svc, pods.iter().map(AsRef::as_ref));
@@ -75,7 +60,7 @@ impl SyncContext {
             }
             Plan::Create(object) => {
                 tracing::debug!(service = %key, ready = desired.ready, not_ready = desired.not_ready, "creating endpoints");
-                match self.writer.create(namespace, &object).await {
+                match self.writers.objects.create(namespace, &object).await {
                     Ok(_) => {
                         record_change(WriteOperation::Create);
                         self.stale.expectations().created(key);
@@ -86,7 +71,8 @@ impl SyncContext {
                         Ok(())
                     }
                     Err(source) => {
-                        self.events
+                        self.writers
+                            .events
                             .record(failed_to_create(&object, key.as_str(), &source))
                             .await;
                         Err(SyncError::Write {
@@ -99,7 +85,7 @@ impl SyncContext {
             }
             Plan::Update(object) => {
                 tracing::debug!(service = %key, ready = desired.ready, not_ready = desired.not_ready, "updating endpoints");
-                match self.writer.update(namespace, &object).await {
+                match self.writers.objects.update(namespace, &object).await {
                     Ok(stored) => {
                         record_change(WriteOperation::Update);
                         let new_rv = stored.metadata.resource_version.unwrap_or_default();
@@ -109,7 +95,8 @@ impl SyncContext {
                         Ok(())
                     }
                     Err(source) => {
-                        self.events
+                        self.writers
+                            .events
                             .record(failed_to_update(&object, namespace, key.as_str(), &source))
                             .await;
                         Err(SyncError::Write {
@@ -123,6 +110,17 @@ impl SyncContext {
         }
     }
 
+    fn record(&self, _key: &ObjectKey, result: &Result<(), SyncError>, took: Duration) {
+        let outcome = match result {
+            Ok(()) => SyncResult::Success,
+            Err(SyncError::StaleCache(_)) => SyncResult::Stale,
+            Err(_) => SyncResult::Error,
+        };
+        record_sync(outcome, took);
+    }
+}
+
+impl SyncContext {
     /// The Service is gone: delete its Endpoints object and forget it.
     ///
     /// Upstream sends the DELETE whether or not its cache holds the object.
@@ -132,7 +130,7 @@ impl SyncContext {
     async fn service_gone(&self, key: &ObjectKey) -> Result<(), SyncError> {
         let cached = self.endpoints.get(key.namespace(), key.name()).is_some();
         if cached || self.stale.expectations().create_pending(key) {
-            match self.writer.delete(key.namespace(), key.name()).await {
+            match self.writers.objects.delete(key.namespace(), key.name()).await {
                 Ok(()) => record_change(WriteOperation::Delete),
                 Err(err) if err.is_not_found() => {}
                 Err(source) => {

@@ -6,9 +6,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use ecm_controller::{EventRecord, MockEventRecorder, MockObjectWriter, Runnable, WriteError};
-use ecm_endpoints::{Config, Controller, Listers, SyncError, Writers};
-use ecm_informer::{Lister, ObjectKey, Store};
+use ecm_controller::{EventRecord, MockEventRecorder, MockObjectWriter, Runnable, WriteError, Writers};
+use ecm_endpoints::{Config, Controller, Informers, SyncError};
+use ecm_informer::{Informer, ObjectKey, Store};
 use ecm_types::PodProjection;
 use ecm_types::fixtures::{pod, service};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
@@ -62,15 +62,15 @@ impl World {
         recorder
             .expect_record()
             .returning(move |event| events.lock().unwrap().push(event));
-        Controller::from_listers(
+        Controller::new(
             Config::default(),
-            Listers {
-                services: Lister::new(self.services.clone()),
-                pods: Lister::new(self.pods.clone()),
-                endpoints: Lister::new(self.endpoints.clone()),
+            &Informers {
+                services: Informer::detached(self.services.clone()),
+                pods: Informer::detached(self.pods.clone()),
+                endpoints: Informer::detached(self.endpoints.clone()),
             },
             Writers {
-                endpoints: Arc::new(writer),
+                objects: Arc::new(writer),
                 events: Arc::new(recorder),
             },
         )
@@ -337,13 +337,14 @@ async fn a_sync_that_keeps_failing_is_retried_15_times_then_dropped() {
             message: "etcd is down".into(),
         })
     });
-    controller.enqueue(key("web"));
+    controller.core().queue().add(key("web"));
     let shutdown = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn({
         let (controller, shutdown) = (controller.clone(), shutdown.clone());
         async move { controller.run(shutdown).await }
     });
     controller
+        .core()
         .queue()
         .wait_until(|stats| {
             stats.processing == 0 && stats.queued == 0 && stats.waiting == 0 && *attempts.lock().unwrap() > 0
@@ -351,7 +352,7 @@ async fn a_sync_that_keeps_failing_is_retried_15_times_then_dropped() {
         .await;
     assert_eq!(*attempts.lock().unwrap(), 16, "one try and 15 retries");
     assert_eq!(
-        controller.queue().num_requeues(&key("web")),
+        controller.core().queue().num_requeues(&key("web")),
         0,
         "dropped keys are forgotten"
     );

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use criterion::{Criterion, criterion_group, criterion_main};
-use ecm_controller::{EventRecord, EventRecorder, ObjectWriter, WriteError};
+use ecm_controller::{EventRecord, EventRecorder, ObjectWriter, WriteError, Writers};
 use ecm_endpointslice::{NodeLookup, Reconciler, ReconcilerConfig};
 use ecm_types::PodProjection;
 use ecm_types::endpoint_slice::endpoints;
@@ -235,12 +235,11 @@ fn node_lookup() -> Arc<dyn NodeLookup> {
 }
 
 fn reconciler(api: &Arc<MemoryApi>) -> Reconciler {
-    Reconciler::new(
-        ReconcilerConfig::default(),
-        Arc::clone(api) as Arc<dyn ObjectWriter<EndpointSlice>>,
-        Arc::new(NoEvents),
-        node_lookup(),
-    )
+    let writers = Writers {
+        objects: Arc::clone(api) as Arc<dyn ObjectWriter<EndpointSlice>>,
+        events: Arc::new(NoEvents),
+    };
+    Reconciler::new(ReconcilerConfig::default(), writers, node_lookup())
 }
 
 fn pod_name(generation: usize, index: usize) -> String {

@@ -2,7 +2,8 @@
 //! reasons and messages, source component `endpoint-slice-controller`).
 
 use ecm_controller::EventRecord;
-use k8s_openapi::api::core::v1::{ObjectReference, Service};
+use ecm_controller::events::object_reference;
+use k8s_openapi::api::core::v1::Service;
 
 use crate::hints::HintsEvent;
 
@@ -15,24 +16,11 @@ pub const EVENT_SOURCE_COMPONENT: &str = "endpoint-slice-controller";
 /// Warning: the reconcile failed.
 pub(crate) const REASON_FAILED_TO_UPDATE_ENDPOINT_SLICES: &str = "FailedToUpdateEndpointSlices";
 
-/// The reference to a Service that events point at.
-pub(crate) fn service_reference(svc: &Service) -> ObjectReference {
-    ObjectReference {
-        kind: Some("Service".to_owned()),
-        api_version: Some("v1".to_owned()),
-        namespace: svc.metadata.namespace.clone(),
-        name: svc.metadata.name.clone(),
-        uid: svc.metadata.uid.clone(),
-        resource_version: svc.metadata.resource_version.clone(),
-        ..ObjectReference::default()
-    }
-}
-
 /// The `FailedToUpdateEndpointSlices` warning a failed sync records:
 /// `Error updating Endpoint Slices for Service <ns>/<name>: <error>`.
 pub(crate) fn failed_to_update(svc: &Service, error: &dyn std::error::Error) -> EventRecord {
     EventRecord::warning(
-        service_reference(svc),
+        object_reference(svc),
         REASON_FAILED_TO_UPDATE_ENDPOINT_SLICES,
         format!(
             "Error updating Endpoint Slices for Service {}/{}: {error}",
@@ -45,7 +33,7 @@ pub(crate) fn failed_to_update(svc: &Service, error: &dyn std::error::Error) -> 
 /// The event record of a topology-hints event about `svc`.
 pub(crate) fn hints_event(svc: &Service, event: &HintsEvent) -> EventRecord {
     EventRecord {
-        regarding: service_reference(svc),
+        regarding: object_reference(svc),
         event_type: event.event_type,
         reason: event.reason.to_owned(),
         message: event.message.clone(),

@@ -41,8 +41,8 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use ecm_controller::{KubeEventRecorder, KubeWriter, Runnable};
-//! use ecm_endpointslice::{Config, Controller, EVENT_SOURCE_COMPONENT, Informers, Writers, compact_node};
+//! use ecm_controller::{KubeEventRecorder, KubeWriter, Runnable, Writers};
+//! use ecm_endpointslice::{Config, Controller, EVENT_SOURCE_COMPONENT, Informers, compact_node};
 //! use ecm_informer::InformerFactory;
 //! use ecm_types::PodProjection;
 //! use k8s_openapi::api::core::v1::{Node, Pod, Service};
@@ -59,7 +59,7 @@
 //!     nodes: factory.informer_with_transform::<Node, Node, _>(compact_node),
 //! };
 //! let writers = Writers {
-//!     slices: Arc::new(KubeWriter::new(client.clone())),
+//!     objects: Arc::new(KubeWriter::new(client.clone())),
 //!     events: Arc::new(KubeEventRecorder::new(client, EVENT_SOURCE_COMPONENT, "my-host")),
 //! };
 //! let controller = Controller::new(Config::default(), &informers, writers);
@@ -117,7 +117,7 @@ mod sync;
 #[cfg(test)]
 mod test_support;
 
-pub use controller::{Config, Controller, Informers, Listers, Writers, endpoint_slice_rate_limiter};
+pub use controller::{Config, Controller, Informers, endpoint_slice_rate_limiter};
 pub use desired::{NodeLookup, pod_to_endpoint};
 pub use error::{ReconcileError, ReconcileErrors, SyncError};
 pub use events::EVENT_SOURCE_COMPONENT;

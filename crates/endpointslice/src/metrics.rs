@@ -19,8 +19,8 @@
 //! The three gauges about slices come from a [`MetricsCache`] that keeps,
 //! per Service, the numbers of its last sync.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub use ecm_controller::slices::EfficiencyInfo;
 use ecm_controller::slices::SliceEfficiency;
@@ -150,9 +150,7 @@ impl MetricsCache {
     }
 
     fn lock(&self) -> MutexGuard<'_, CacheState> {
-        // Totals are recomputed from whole per-Service entries; a panicking
-        // holder cannot leave an entry half-written.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock()
     }
 
     /// Replaces the numbers of `service` with those of its latest sync: one

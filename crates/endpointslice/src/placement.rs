@@ -36,6 +36,10 @@ use crate::slice::{new_slice, slice_labels};
 /// The outcome for one port group.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Placement<'a> {
+    /// Desired endpoints not found in any existing slice.
+    pub added: usize,
+    /// Existing endpoints no longer desired.
+    pub removed: usize,
     /// New slices, in creation order.
     pub to_create: Vec<EndpointSlice>,
     /// Changed copies of existing slices.
@@ -44,10 +48,6 @@ pub(crate) struct Placement<'a> {
     pub to_delete: Vec<&'a EndpointSlice>,
     /// Existing slices that need no write.
     pub unchanged: Vec<&'a EndpointSlice>,
-    /// Desired endpoints not found in any existing slice.
-    pub added: usize,
-    /// Existing endpoints no longer desired.
-    pub removed: usize,
 }
 
 fn endpoint_count(slice: &EndpointSlice) -> usize {

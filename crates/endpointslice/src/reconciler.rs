@@ -4,9 +4,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use ecm_controller::slices::EndpointSliceTracker;
-use ecm_controller::slices::{SliceWriteFailure, SliceWrites, SlicesWritten, write_slices};
-use ecm_controller::{EventRecorder, ObjectWriter, WriteOperation};
+use ecm_controller::slices::{EndpointSliceTracker, SliceWriteFailure, SliceWriter, SliceWrites, SlicesWritten};
+use ecm_controller::{EventRecorder, WriteOperation, Writers};
 use ecm_informer::ObjectKey;
 use ecm_types::PodProjection;
 use ecm_types::wellknown::DEFAULT_MAX_ENDPOINTS_PER_SLICE;
@@ -55,10 +54,8 @@ impl ReconcilerConfig {
 /// the topology cache with the topology worker ([`topology`](Self::topology)).
 pub struct Reconciler {
     config: ReconcilerConfig,
-    writer: Arc<dyn ObjectWriter<EndpointSlice>>,
-    events: Arc<dyn EventRecorder>,
+    slices: SliceWriter,
     nodes: Arc<dyn NodeLookup>,
-    tracker: Arc<EndpointSliceTracker>,
     topology: Arc<TopologyCache>,
     metrics: MetricsCache,
 }
@@ -72,30 +69,16 @@ impl fmt::Debug for Reconciler {
 }
 
 impl Reconciler {
-    /// A reconciler writing through `writer`, recording events through
-    /// `events` and looking nodes up in `nodes`, with a fresh tracker and
-    /// topology cache.
-    pub fn new(
-        config: ReconcilerConfig,
-        writer: Arc<dyn ObjectWriter<EndpointSlice>>,
-        events: Arc<dyn EventRecorder>,
-        nodes: Arc<dyn NodeLookup>,
-    ) -> Self {
+    /// A reconciler writing slices and events through `writers` and
+    /// looking nodes up in `nodes`, with a fresh tracker and topology cache.
+    pub fn new(config: ReconcilerConfig, writers: Writers<EndpointSlice>, nodes: Arc<dyn NodeLookup>) -> Self {
         Self {
             metrics: MetricsCache::new(config.max_endpoints_per_slice),
             config,
-            writer,
-            events,
+            slices: SliceWriter::new(writers),
             nodes,
-            tracker: Arc::new(EndpointSliceTracker::new()),
             topology: Arc::new(TopologyCache::new()),
         }
-    }
-
-    /// Uses `tracker` instead of a fresh one.
-    pub fn with_tracker(mut self, tracker: Arc<EndpointSliceTracker>) -> Self {
-        self.tracker = tracker;
-        self
     }
 
     /// Uses `topology` instead of a fresh one.
@@ -111,7 +94,12 @@ impl Reconciler {
 
     /// The tracker the reconciler records its writes in.
     pub fn tracker(&self) -> &Arc<EndpointSliceTracker> {
-        &self.tracker
+        self.slices.tracker()
+    }
+
+    /// The event recorder.
+    pub fn events(&self) -> &dyn EventRecorder {
+        self.slices.events()
     }
 
     /// The topology cache the reconciler reads and updates.
@@ -198,16 +186,16 @@ impl Reconciler {
                 Err(error) => errors.push(error),
             }
             for event in &address_type.events {
-                self.events.record(hints_event(svc, event)).await;
+                self.slices.events().record(hints_event(svc, event)).await;
             }
         }
 
         for slice in &plan.unsupported {
             let name = slice.metadata.name.as_deref().unwrap_or_default();
-            match self.writer.delete(namespace, name).await {
+            match self.slices.objects().delete(namespace, name).await {
                 Ok(()) => {
                     tracing::debug!(service = %service, slice = name, "deleted slice of unsupported address type");
-                    self.tracker.expect_deletion(slice);
+                    self.slices.tracker().expect_deletion(slice);
                     record_change(WriteOperation::Delete);
                 }
                 Err(cause) if cause.is_not_found() => {}
@@ -230,10 +218,7 @@ impl Reconciler {
             to_update: &plan.to_update,
             to_delete: &plan.to_delete,
         };
-        let written = write_slices(&*self.writer, &self.tracker, writes, |write| {
-            record_change(write);
-        })
-        .await;
+        let written = self.slices.write(writes, record_change).await;
         let service = service.clone();
         match written {
             Ok(done) => Ok(done),

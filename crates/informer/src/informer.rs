@@ -81,6 +81,10 @@ pub enum InformerError {
     /// (each informer runs one watch, once).
     #[error("informer {0} was already started")]
     AlreadyStarted(String),
+    /// [`Informer::run`] was called on a [detached](Informer::detached)
+    /// informer, which has nothing to watch.
+    #[error("informer {0} is detached: it has no API to watch")]
+    Detached(String),
 }
 
 /// How an informer lists and watches.
@@ -231,12 +235,11 @@ async fn next_resync(resync: &mut Option<tokio::time::Interval>) {
 
 struct Shared<K, S> {
     name: Arc<str>,
-    /// The API as the caller built it: its client and collection path are
-    /// used, through the tap, when the informer starts.
-    api: Api<K>,
+    /// Where objects come from; `None` for a [detached](Informer::detached)
+    /// informer, whose store is filled by hand.
+    source: Option<Source<K, S>>,
     watcher_config: watcher::Config,
     resync_period: Option<Duration>,
-    transform: Transform<K, S>,
     store: Store<S>,
     /// The handlers, behind the delivery lock. Whoever changes the store
     /// and notifies holds this lock from before the change until the last
@@ -245,6 +248,15 @@ struct Shared<K, S> {
     handlers: Mutex<Handlers<S>>,
     progress: watch::Sender<Progress>,
     started: AtomicBool,
+}
+
+/// What a running informer lists and watches, and how it turns objects
+/// into what it caches.
+struct Source<K, S> {
+    /// The API as the caller built it: its client and collection path are
+    /// used, through the tap, when the informer starts.
+    api: Api<K>,
+    transform: Transform<K, S>,
 }
 
 struct Handlers<S> {
@@ -323,16 +335,50 @@ where
     where
         F: Fn(K) -> S + Send + Sync + 'static,
     {
+        let source = Source {
+            api,
+            transform: Box::new(transform),
+        };
+        Self::build(Some(source), config, Store::new(), Progress::default())
+    }
+
+    /// An informer that never lists or watches: its cache is `store`,
+    /// filled by hand, and it counts as synced from the start. This is what
+    /// client-go's controller tests get by filling a shared informer's
+    /// indexer directly: the controller under test is built as in
+    /// production, its handlers registered, with no API server. Handlers
+    /// see nothing of what is inserted into `store` afterwards (see
+    /// [`Store::insert`]). [`run`](Self::run) refuses it.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ecm_informer::{Informer, Store};
+    /// use k8s_openapi::api::core::v1::Service;
+    ///
+    /// let store = Store::new();
+    /// let services: Informer<Service> = Informer::detached(store.clone());
+    /// store.insert(Arc::new(Service::default()));
+    /// assert!(services.has_synced());
+    /// assert_eq!(services.lister().list_all().len(), 1);
+    /// ```
+    pub fn detached(store: Store<S>) -> Self {
+        let synced = Progress {
+            has_synced: true,
+            ..Progress::default()
+        };
+        Self::build(None, InformerConfig::default(), store, synced)
+    }
+
+    fn build(source: Option<Source<K, S>>, config: InformerConfig, store: Store<S>, progress: Progress) -> Self {
         let name = config.name.unwrap_or_else(default_name::<K>);
-        let (progress, _) = watch::channel(Progress::default());
+        let (progress, _) = watch::channel(progress);
         Self {
             shared: Arc::new(Shared {
                 name: name.into(),
-                api,
+                source,
                 watcher_config: config.watcher,
                 resync_period: config.resync_period.filter(|p| !p.is_zero()),
-                transform: Box::new(transform),
-                store: Store::new(),
+                store,
                 handlers: Mutex::new(Handlers {
                     next_id: 0,
                     registered: Vec::new(),
@@ -442,25 +488,28 @@ where
     /// informer: a second call returns [`InformerError::AlreadyStarted`].
     /// Must run inside a Tokio runtime.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), InformerError> {
+        let Some(source) = &self.shared.source else {
+            return Err(InformerError::Detached(self.shared.name.to_string()));
+        };
         if self.shared.started.swap(true, Ordering::SeqCst) {
             return Err(InformerError::AlreadyStarted(self.shared.name.to_string()));
         }
         let span = tracing::info_span!("informer", resource = %self.shared.name);
-        self.run_loop(shutdown).instrument(span).await;
+        self.run_loop(source, shutdown).instrument(span).await;
         Ok(())
     }
 
-    async fn run_loop(&self, shutdown: CancellationToken) {
+    async fn run_loop(&self, source: &Source<K, S>, shutdown: CancellationToken) {
         let shared = &self.shared;
         let metrics = InformerMetrics::new(&shared.name);
         metrics.objects.set(shared.store.len() as f64);
         // The watcher gets an `Api::all_with` over the tapped client; the tap
         // redirects it to the caller's collection path if that differs.
         let all_url = K::url_path(&(), None);
-        let url = shared.api.resource_url();
+        let url = source.api.resource_url();
         let rewrite = (url != all_url).then(|| (all_url, url.to_owned()));
         let tap = Tap::new(Arc::clone(&shared.name), rewrite, metrics.clone());
-        let api: Api<K> = Api::all_with(tap.wrap(shared.api.clone().into_client()), &());
+        let api: Api<K> = Api::all_with(tap.wrap(source.api.clone().into_client()), &());
 
         let mut cancelled = pin!(shutdown.cancelled_owned());
         let mut resync = shared.resync_period.map(|period| {
@@ -492,7 +541,9 @@ where
                     }
                 };
                 match item {
-                    Some(Ok(Step::Event(event))) => self.handle(event, &mut buffer, &mut lists, &tap, &metrics),
+                    Some(Ok(Step::Event(event))) => {
+                        self.handle(&source.transform, event, &mut buffer, &mut lists, &tap, &metrics);
+                    }
                     Some(Ok(Step::Bookmark(rv))) => self.advance_resource_version(rv),
                     Some(Err(error)) => {
                         metrics.watch_error(&error);
@@ -545,6 +596,7 @@ where
 
     fn handle(
         &self,
+        transform: &Transform<K, S>,
         event: watcher::Event<K>,
         buffer: &mut Option<Vec<(ObjectKey, Arc<S>)>>,
         lists: &mut u64,
@@ -562,7 +614,7 @@ where
                 tracing::debug!(relist = *lists > 1, "list started");
             }
             watcher::Event::InitApply(obj) => {
-                let obj = Arc::new((self.shared.transform)(obj));
+                let obj = Arc::new(transform(obj));
                 let key = ObjectKey::of(obj.as_ref());
                 buffer.get_or_insert_with(Vec::new).push((key, obj));
             }
@@ -572,12 +624,12 @@ where
             }
             watcher::Event::Apply(obj) => {
                 let rv = obj.resource_version();
-                let obj = Arc::new((self.shared.transform)(obj));
+                let obj = Arc::new(transform(obj));
                 self.apply_upsert(obj, rv, metrics);
             }
             watcher::Event::Delete(obj) => {
                 let rv = obj.resource_version();
-                let obj = Arc::new((self.shared.transform)(obj));
+                let obj = Arc::new(transform(obj));
                 self.apply_delete(obj, rv, metrics);
             }
         }

@@ -5,12 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ecm_controller::slices::SliceHandler;
-use ecm_controller::{
-    BaseConfig, Configure, ControllerCore, CoreState, EventRecorder, ObjectWriter, Runnable, StaleCacheGuard,
-};
-use ecm_informer::{Informer, Lister, ObjectKey};
-use ecm_workqueue::{Bucket, ItemExponentialFailure, MaxOf, QueueConfig, RateLimitingQueue};
+use ecm_controller::slices::{SliceConfig, SliceHandler};
+use ecm_controller::{ControllerCore, CoreState, Runnable, StaleCacheGuard, SyncHandler, Writers};
+use ecm_informer::{Informer, ObjectKey};
+use ecm_workqueue::{Bucket, ItemExponentialFailure, MaxOf};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use tokio_util::sync::CancellationToken;
@@ -39,42 +37,12 @@ pub fn mirroring_rate_limiter() -> MaxOf<ObjectKey> {
 /// `--mirroring-concurrent-service-endpoint-syncs` (5, valid 1 to 50)
 /// workers, slice-triggered syncs delayed by
 /// `--mirroring-endpointslice-updates-batch-period` (0; Endpoints and
-/// Service events sync at once), 15 retries, and
-/// `--mirroring-max-endpoints-per-subset`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Config {
-    /// Workers, batch period (slice events), retries.
-    pub base: BaseConfig,
-    /// Most addresses mirrored per repacked subset
-    /// (`--mirroring-max-endpoints-per-subset`, default 1000, valid 1 to
-    /// 1000).
-    pub max_endpoints_per_subset: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            base: BaseConfig::default(),
-            max_endpoints_per_subset: DEFAULT_MAX_ENDPOINTS_PER_SUBSET,
-        }
-    }
-}
-
-impl Configure for Config {
-    fn base_mut(&mut self) -> &mut BaseConfig {
-        &mut self.base
-    }
-}
-
-impl Config {
-    /// Sets [`max_endpoints_per_subset`](Self::max_endpoints_per_subset).
-    #[must_use]
-    pub fn max_endpoints_per_subset(mut self, max: usize) -> Self {
-        self.max_endpoints_per_subset = max;
-        self
-    }
-}
+/// Service events sync at once), 15 retries, and at most
+/// `--mirroring-max-endpoints-per-subset` (1000, valid 1 to 1000) addresses
+/// mirrored per repacked subset, as
+/// [`max_endpoints_per_slice`](SliceConfig::max_endpoints_per_slice). Set
+/// through [`Configure`](ecm_controller::Configure).
+pub type Config = SliceConfig<DEFAULT_MAX_ENDPOINTS_PER_SUBSET>;
 
 /// The informers the controller watches through. The slice informer may be
 /// the one the EndpointSlice controller uses: both register their own
@@ -88,46 +56,31 @@ pub struct Informers {
     pub slices: Informer<EndpointSlice>,
 }
 
-/// What the controller writes through.
-pub struct Writers {
-    /// Creates, updates and deletes EndpointSlices.
-    pub slices: Arc<dyn ObjectWriter<EndpointSlice>>,
-    /// Records events (source component
-    /// [`EVENT_SOURCE_COMPONENT`](crate::events::EVENT_SOURCE_COMPONENT)).
-    pub events: Arc<dyn EventRecorder>,
-}
-
-/// The listers a controller reads, for [`Controller::from_listers`].
-pub struct Listers {
-    /// Services.
-    pub services: Lister<Service>,
-    /// Endpoints.
-    pub endpoints: Lister<Endpoints>,
-    /// EndpointSlices.
-    pub slices: Lister<EndpointSlice>,
-}
-
 /// The EndpointSlice mirroring controller. Cheap to clone; clones share the
 /// queue.
 #[derive(Clone)]
 pub struct Controller {
-    config: Config,
     core: ControllerCore<ObjectKey>,
-    context: Arc<SyncContext>,
+    pub(crate) context: Arc<SyncContext>,
 }
 
 impl Controller {
-    /// A controller watching through `informers` and writing through
+    /// A controller reading through `informers` and writing EndpointSlices
+    /// and events (source component
+    /// [`EVENT_SOURCE_COMPONENT`](crate::EVENT_SOURCE_COMPONENT)) through
     /// `writers`. Registers its event handlers and its slice index; start
-    /// the informers and call [`run`](Runnable::run) to make it work.
-    pub fn new(config: Config, informers: &Informers, writers: Writers) -> Self {
-        let listers = Listers {
-            services: informers.services.lister(),
-            endpoints: informers.endpoints.lister(),
-            slices: informers.slices.lister(),
-        };
-        let controller = Self::from_listers(config, listers, writers);
-        let (core, queue) = (&controller.core, controller.core.queue());
+    /// the informers and call [`run`](Runnable::run) to make it work. In
+    /// tests, informers [detached](ecm_informer::Informer::detached) from
+    /// any API server work the same.
+    pub fn new(config: Config, informers: &Informers, writers: Writers<EndpointSlice>) -> Self {
+        crate::metrics::describe();
+        let core = ControllerCore::named(crate::metrics::QUEUE_NAME, mirroring_rate_limiter(), config.base);
+        let queue = core.queue().clone();
+        let reconciler = Reconciler::new(
+            ReconcilerConfig::default().max_endpoints_per_subset(config.max_endpoints_per_slice),
+            writers,
+        );
+        let stale = Arc::new(StaleCacheGuard::new(Arc::clone(reconciler.tracker())));
         core.register(
             informers
                 .endpoints
@@ -138,79 +91,40 @@ impl Controller {
                 .services
                 .add_event_handler(ServiceHandler { queue: queue.clone() }),
         );
-        core.register(informers.slices.add_event_handler(SliceHandler {
-            queue: queue.clone(),
+        let slices = SliceHandler {
+            queue,
             manager: MANAGER,
-            guard: Arc::clone(&controller.context.stale),
-            delay: controller.config.base.batch_period,
+            guard: Arc::clone(&stale),
+            delay: core.config().batch_period,
             wake_from: None,
-        }));
-        controller
-    }
-
-    /// A controller reading from the given listers, with no event handlers:
-    /// nothing is queued unless [`enqueue`](Self::enqueue) is called. For
-    /// tests with hand-filled stores. Registers the slice index on the
-    /// slice store.
-    pub fn from_listers(config: Config, listers: Listers, writers: Writers) -> Self {
-        crate::metrics::describe();
-        MANAGER.add_index(listers.slices.store());
-        let queue = RateLimitingQueue::new(
-            QueueConfig::default().name(crate::metrics::QUEUE_NAME),
-            mirroring_rate_limiter(),
-        );
-        let reconciler = Reconciler::new(
-            ReconcilerConfig::default().max_endpoints_per_subset(config.max_endpoints_per_subset),
-            writers.slices,
-            writers.events,
-        );
-        let stale = Arc::new(StaleCacheGuard::new(Arc::clone(reconciler.tracker())));
+        };
+        core.register(slices.register(&informers.slices));
         let context = SyncContext {
-            endpoints: listers.endpoints,
-            services: listers.services,
-            slices: listers.slices,
+            endpoints: informers.endpoints.lister(),
+            services: informers.services.lister(),
+            slices: informers.slices.lister(),
             reconciler,
             stale,
         };
         Self {
-            config,
-            core: ControllerCore::new(queue),
+            core,
             context: Arc::new(context),
         }
     }
 
-    /// The settings.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// The queue (named `endpoint_slice_mirroring`), for introspection.
-    pub fn queue(&self) -> &RateLimitingQueue<ObjectKey> {
-        self.core.queue()
-    }
-
-    /// The reconciler, with the tracker it shares with the slice handler.
-    pub fn reconciler(&self) -> &Reconciler {
-        &self.context.reconciler
-    }
-
-    /// Queues an Endpoints key for syncing.
-    pub fn enqueue(&self, key: ObjectKey) {
-        self.core.queue().add(key);
+    /// The shared core: its queue and state, for tests and tools.
+    pub fn core(&self) -> &ControllerCore<ObjectKey> {
+        &self.core
     }
 
     /// Syncs one Endpoints key now, outside the queue (tests, tools).
     pub async fn sync(&self, key: &ObjectKey) -> Result<(), SyncError> {
-        self.context.sync(key).await
+        self.context.sync_recorded(key).await
     }
 }
 
 #[async_trait]
 impl Runnable for Controller {
-    fn name(&self) -> &'static str {
-        crate::events::EVENT_SOURCE_COMPONENT
-    }
-
     fn state(&self) -> &CoreState {
         self.core.state()
     }
@@ -219,21 +133,7 @@ impl Runnable for Controller {
     /// the workers.
     async fn run(&self, shutdown: CancellationToken) {
         let context = Arc::clone(&self.context);
-        let sync = move |key: ObjectKey| {
-            let context = Arc::clone(&context);
-            async move { context.sync(&key).await }
-        };
-        let on_synced = || {
-            tracing::info!(
-                workers = self.config.base.workers,
-                max_endpoints_per_subset = self.config.max_endpoints_per_subset,
-                "starting endpointslice mirroring controller"
-            );
-        };
-        self.core
-            .run(&shutdown, &self.config.base, on_synced, sync, std::future::ready(()))
-            .await;
-        tracing::info!("endpointslice mirroring controller stopped");
+        self.core.run(&shutdown, || {}, context, std::future::ready(())).await;
     }
 }
 
@@ -241,20 +141,20 @@ impl Runnable for Controller {
 mod tests {
     use super::*;
     use crate::test_support::{Events, FakeApi, Verb, addr, endpoints, port, service, subset};
-    use ecm_controller::WriteError;
+    use ecm_controller::{Configure, EventRecorder, ObjectWriter, WriteError};
     use ecm_informer::Store;
 
     fn controller(api: &Arc<FakeApi>, config: Config) -> (Controller, Store<Endpoints>, Store<Service>) {
         let (eps, svcs) = (Store::new(), Store::new());
-        let controller = Controller::from_listers(
+        let controller = Controller::new(
             config,
-            Listers {
-                services: Lister::new(svcs.clone()),
-                endpoints: Lister::new(eps.clone()),
-                slices: Lister::new(Store::new()),
+            &Informers {
+                services: Informer::detached(svcs.clone()),
+                endpoints: Informer::detached(eps.clone()),
+                slices: Informer::detached(Store::new()),
             },
             Writers {
-                slices: Arc::clone(api) as Arc<dyn ObjectWriter<EndpointSlice>>,
+                objects: Arc::clone(api) as Arc<dyn ObjectWriter<EndpointSlice>>,
                 events: Events::new() as Arc<dyn EventRecorder>,
             },
         );
@@ -268,7 +168,7 @@ mod tests {
             (
                 config.base.workers,
                 config.base.batch_period,
-                config.max_endpoints_per_subset,
+                config.max_endpoints_per_slice,
                 config.base.max_retries
             ),
             (5, Duration::ZERO, 1000, 15)
@@ -276,12 +176,12 @@ mod tests {
         let tuned = Config::default()
             .workers(2)
             .batch_period(Duration::from_secs(1))
-            .max_endpoints_per_subset(10)
+            .max_endpoints_per_slice(10)
             .max_retries(3);
         assert_eq!(
             (
                 tuned.base.workers,
-                tuned.max_endpoints_per_subset,
+                tuned.max_endpoints_per_slice,
                 tuned.base.max_retries
             ),
             (2, 10, 3)
@@ -304,7 +204,7 @@ mod tests {
             let (controller, shutdown) = (controller.clone(), shutdown.clone());
             async move { controller.run(shutdown).await }
         });
-        controller.enqueue(ObjectKey::new("ns", "foo"));
+        controller.core().queue().add(ObjectKey::new("ns", "foo"));
         let started = tokio::time::Instant::now();
         tokio::time::timeout(Duration::from_secs(60), async {
             while !controller.is_idle() || api.calls().is_empty() {
@@ -337,11 +237,11 @@ mod tests {
             let (controller, shutdown) = (controller.clone(), shutdown.clone());
             async move { controller.run(shutdown).await }
         });
-        controller.enqueue(ObjectKey::new("ns", "foo"));
+        controller.core().queue().add(ObjectKey::new("ns", "foo"));
         tokio::time::sleep(Duration::from_secs(600)).await;
         assert!(controller.is_idle());
         assert!(api.calls().is_empty(), "3 attempts failed, then dropped");
-        controller.enqueue(ObjectKey::new("ns", "foo"));
+        controller.core().queue().add(ObjectKey::new("ns", "foo"));
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert!(api.calls().is_empty(), "the 4th failure");
         shutdown.cancel();

@@ -4,7 +4,8 @@
 //! their condition lasts.
 
 use ecm_controller::EventRecord;
-use k8s_openapi::api::core::v1::{Endpoints, ObjectReference};
+use ecm_controller::events::object_reference;
+use k8s_openapi::api::core::v1::Endpoints;
 
 /// `source.component` of the controller's events.
 pub const EVENT_SOURCE_COMPONENT: &str = "endpoint-slice-mirroring-controller";
@@ -13,19 +14,6 @@ pub const EVENT_SOURCE_COMPONENT: &str = "endpoint-slice-mirroring-controller";
 pub(crate) const REASON_INVALID_IP_ADDRESS: &str = "InvalidIPAddress";
 /// Warning: some subsets hold more addresses than may be mirrored.
 pub(crate) const REASON_TOO_MANY_ADDRESSES_TO_MIRROR: &str = "TooManyAddressesToMirror";
-
-/// The reference to an Endpoints object that events point at.
-pub(crate) fn endpoints_reference(endpoints: &Endpoints) -> ObjectReference {
-    ObjectReference {
-        kind: Some("Endpoints".to_owned()),
-        api_version: Some("v1".to_owned()),
-        namespace: endpoints.metadata.namespace.clone(),
-        name: endpoints.metadata.name.clone(),
-        uid: endpoints.metadata.uid.clone(),
-        resource_version: endpoints.metadata.resource_version.clone(),
-        ..ObjectReference::default()
-    }
-}
 
 /// The events of one reconcile: `InvalidIPAddress` when `invalid` > 0, and
 /// `TooManyAddressesToMirror` when `skipped` > `invalid` (its count is the
@@ -39,14 +27,14 @@ pub(crate) fn skip_events(
     let mut events = Vec::new();
     if invalid > 0 {
         events.push(EventRecord::warning(
-            endpoints_reference(endpoints),
+            object_reference(endpoints),
             REASON_INVALID_IP_ADDRESS,
             format!("Skipped {invalid} invalid IP addresses when mirroring to EndpointSlices"),
         ));
     }
     if skipped > invalid {
         events.push(EventRecord::warning(
-            endpoints_reference(endpoints),
+            object_reference(endpoints),
             REASON_TOO_MANY_ADDRESSES_TO_MIRROR,
             format!(
                 "A max of {max_per_subset} addresses can be mirrored to EndpointSlices per Endpoints subset. \

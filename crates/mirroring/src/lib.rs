@@ -43,8 +43,8 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use ecm_informer::InformerFactory;
-//! use ecm_controller::{KubeEventRecorder, KubeWriter, Runnable};
-//! use ecm_mirroring::{Config, Controller, EVENT_SOURCE_COMPONENT, Informers, Writers};
+//! use ecm_controller::{KubeEventRecorder, KubeWriter, Runnable, Writers};
+//! use ecm_mirroring::{Config, Controller, EVENT_SOURCE_COMPONENT, Informers};
 //! use k8s_openapi::api::core::v1::{Endpoints, Service};
 //! use k8s_openapi::api::discovery::v1::EndpointSlice;
 //! use tokio_util::sync::CancellationToken;
@@ -58,7 +58,7 @@
 //!     slices: factory.informer::<EndpointSlice>(),
 //! };
 //! let writers = Writers {
-//!     slices: Arc::new(KubeWriter::new(client.clone())),
+//!     objects: Arc::new(KubeWriter::new(client.clone())),
 //!     events: Arc::new(KubeEventRecorder::new(client, EVENT_SOURCE_COMPONENT, "my-host")),
 //! };
 //! let controller = Controller::new(Config::default(), &informers, writers);
@@ -107,9 +107,7 @@ mod sync;
 #[cfg(test)]
 mod test_support;
 
-pub use controller::{
-    Config, Controller, Informers, Listers, MAX_SYNC_BACKOFF, SYNC_BACKOFF, Writers, mirroring_rate_limiter,
-};
+pub use controller::{Config, Controller, Informers, MAX_SYNC_BACKOFF, SYNC_BACKOFF, mirroring_rate_limiter};
 pub use error::{ReconcileError, SyncError};
 pub use events::EVENT_SOURCE_COMPONENT;
 pub use plan::{Plan, Totals, plan};

@@ -19,7 +19,7 @@
 //! [`MetricsCache`] keeping, per Endpoints object, the numbers of its last
 //! sync. The work queue's metrics use the name [`QUEUE_NAME`].
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use parking_lot::{Mutex, MutexGuard};
 
 use ecm_controller::WriteOperation;
 pub use ecm_controller::slices::EfficiencyInfo;
@@ -134,9 +134,7 @@ impl MetricsCache {
     }
 
     fn lock(&self) -> MutexGuard<'_, SliceEfficiency> {
-        // Totals are recomputed from whole per-key entries; a panicking
-        // holder cannot leave one half-written.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock()
     }
 
     /// Replaces the numbers of `endpoints` with those of its latest sync.

@@ -2,12 +2,10 @@
 //! the plan out through the API (upstream's `reconciler`: `reconcile`,
 //! `finalize`, `deleteEndpoints`).
 
-use std::fmt;
 use std::sync::Arc;
 
-use ecm_controller::slices::EndpointSliceTracker;
-use ecm_controller::slices::{SliceWriteFailure, SliceWrites, write_slices};
-use ecm_controller::{EventRecorder, ObjectWriter};
+use ecm_controller::Writers;
+use ecm_controller::slices::{EndpointSliceTracker, SliceWriteFailure, SliceWriter, SliceWrites};
 use ecm_informer::ObjectKey;
 use k8s_openapi::api::core::v1::Endpoints;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -52,36 +50,21 @@ impl ReconcilerConfig {
 /// Holds the write interfaces, the [`EndpointSliceTracker`] it records its
 /// writes in (share it with the slice event handlers through
 /// [`tracker`](Self::tracker)) and the gauges' [`MetricsCache`].
+#[derive(Debug)]
 pub struct Reconciler {
     config: ReconcilerConfig,
-    writer: Arc<dyn ObjectWriter<EndpointSlice>>,
-    events: Arc<dyn EventRecorder>,
-    tracker: Arc<EndpointSliceTracker>,
+    slices: SliceWriter,
     metrics: MetricsCache,
 }
 
-impl fmt::Debug for Reconciler {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Reconciler")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Reconciler {
-    /// A reconciler writing slices through `writer` and events through
-    /// `events`, with a fresh tracker.
-    pub fn new(
-        config: ReconcilerConfig,
-        writer: Arc<dyn ObjectWriter<EndpointSlice>>,
-        events: Arc<dyn EventRecorder>,
-    ) -> Self {
+    /// A reconciler writing slices and events through `writers`, with a
+    /// fresh tracker.
+    pub fn new(config: ReconcilerConfig, writers: Writers<EndpointSlice>) -> Self {
         Self {
             metrics: MetricsCache::new(config.max_endpoints_per_subset),
             config,
-            writer,
-            events,
-            tracker: Arc::new(EndpointSliceTracker::new()),
+            slices: SliceWriter::new(writers),
         }
     }
 
@@ -92,7 +75,7 @@ impl Reconciler {
 
     /// The tracker the reconciler records its writes in.
     pub fn tracker(&self) -> &Arc<EndpointSliceTracker> {
-        &self.tracker
+        self.slices.tracker()
     }
 
     /// The plan [`reconcile`](Self::reconcile) would carry out. Pure.
@@ -137,12 +120,12 @@ impl Reconciler {
             plan.invalid_addresses,
             plan.addresses_skipped,
         ) {
-            self.events.record(event).await;
+            self.slices.events().record(event).await;
         }
         self.metrics.update(&key, plan.efficiency.iter().copied());
         for slice in &plan.unchanged {
-            if !self.tracker.has(slice) {
-                self.tracker.update(slice);
+            if !self.tracker().has(slice) {
+                self.tracker().update(slice);
             }
         }
         self.write(&key, &plan).await
@@ -155,10 +138,7 @@ impl Reconciler {
             to_update: &plan.to_update,
             to_delete: &plan.to_delete,
         };
-        let written = write_slices(&*self.writer, &self.tracker, writes, |write| {
-            record_change(write);
-        })
-        .await;
+        let written = self.slices.write(writes, record_change).await;
         let endpoints = key.clone();
         match written {
             Ok(_) => Ok(()),
@@ -178,7 +158,7 @@ impl Reconciler {
         let mut failures = Vec::new();
         for slice in slices {
             let name = slice.metadata.name.as_deref().unwrap_or_default();
-            match self.writer.delete(key.namespace(), name).await {
+            match self.slices.objects().delete(key.namespace(), name).await {
                 // Not counted in the changes metric, as upstream.
                 Ok(()) => {
                     tracing::debug!(endpoints = %key, slice = name, "deleted mirrored slice of unmirrored Endpoints");

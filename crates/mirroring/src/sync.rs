@@ -12,14 +12,15 @@
 //! | otherwise | reconcile |
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use ecm_controller::StaleCacheGuard;
+use async_trait::async_trait;
 use ecm_controller::slices::{EndpointSliceTracker, SliceManager};
+use ecm_controller::{StaleCacheGuard, SyncHandler};
 use ecm_informer::{Lister, ObjectKey};
 use ecm_types::wellknown::MANAGED_BY_MIRRORING_CONTROLLER;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use tokio::time::Instant;
 
 use crate::error::SyncError;
 use crate::metrics::record_sync_duration;
@@ -53,17 +54,12 @@ enum Cleanup {
     ServiceHasSelector,
 }
 
-impl SyncContext {
-    /// Syncs the mirrored slices of `key`, recording the duration.
-    pub(crate) async fn sync(&self, key: &ObjectKey) -> Result<(), SyncError> {
-        let started = Instant::now();
-        let result = self.sync_inner(key).await;
-        record_sync_duration(started.elapsed().as_secs_f64());
-        tracing::debug!(endpoints = %key, took = ?started.elapsed(), ok = result.is_ok(), "finished syncing mirrored EndpointSlices");
-        result
-    }
+#[async_trait]
+impl SyncHandler<ObjectKey> for SyncContext {
+    type Error = SyncError;
 
-    async fn sync_inner(&self, key: &ObjectKey) -> Result<(), SyncError> {
+    /// Syncs the mirrored slices of `key`.
+    async fn sync(&self, key: &ObjectKey) -> Result<(), SyncError> {
         let (namespace, name) = (key.namespace(), key.name());
         let Some(endpoints) = self.endpoints.get(namespace, name) else {
             return self.clean_up(key, Cleanup::EndpointsGone).await;
@@ -87,6 +83,12 @@ impl SyncContext {
         Ok(())
     }
 
+    fn record(&self, _key: &ObjectKey, _result: &Result<(), SyncError>, took: Duration) {
+        record_sync_duration(took.as_secs_f64());
+    }
+}
+
+impl SyncContext {
     /// Forgets `key` in the tracker and deletes its mirrored slices
     /// (upstream's `deleteMirroredSlices`).
     async fn clean_up(&self, key: &ObjectKey, why: Cleanup) -> Result<(), SyncError> {

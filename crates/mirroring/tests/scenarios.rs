@@ -17,10 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use ecm_controller::{EventRecord, EventRecorder, ObjectWriter, WriteError};
-use ecm_informer::ObjectKey;
-use ecm_informer::{Lister, Store};
-use ecm_mirroring::{Config, Controller, Listers, Writers};
+use ecm_controller::{EventRecord, EventRecorder, ObjectWriter, WriteError, Writers};
+use ecm_informer::{Informer, ObjectKey, Store};
+use ecm_mirroring::{Config, Controller, Informers};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::{Value, json};
@@ -216,15 +215,15 @@ async fn run_scenario(path: &Path) -> Result<(), String> {
         next: Mutex::default(),
     });
     let events = Arc::new(Events::default());
-    let controller = Controller::from_listers(
-        Config::default().max_endpoints_per_subset(max),
-        Listers {
-            services: Lister::new(services),
-            endpoints: Lister::new(endpoints),
-            slices: Lister::new(slices.clone()),
+    let controller = Controller::new(
+        Config::default().max_endpoints_per_slice(max),
+        &Informers {
+            services: Informer::detached(services),
+            endpoints: Informer::detached(endpoints),
+            slices: Informer::detached(slices.clone()),
         },
         Writers {
-            slices: Arc::clone(&cluster) as Arc<dyn ObjectWriter<EndpointSlice>>,
+            objects: Arc::clone(&cluster) as Arc<dyn ObjectWriter<EndpointSlice>>,
             events: Arc::clone(&events) as Arc<dyn EventRecorder>,
         },
     );

@@ -17,12 +17,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ecm_informer::{Deleted, EventHandler, Lister, ObjectKey};
+use ecm_informer::{Deleted, EventHandler, HandlerRegistration, Informer, Lister, ObjectKey};
 use ecm_types::endpoint_slice::service_name;
 use ecm_workqueue::RateLimitingQueue;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-use crate::slices::{EndpointSliceTracker, SliceManager, owner_key};
+use super::manager::{SliceManager, owner_key};
+use super::tracker::EndpointSliceTracker;
 use crate::stale::StaleCacheGuard;
 
 /// The slice event handler of a slice-writing controller.
@@ -44,6 +45,13 @@ pub struct SliceHandler {
 }
 
 impl SliceHandler {
+    /// Registers the manager's index and this handler on the slice
+    /// informer.
+    pub fn register(self, slices: &Informer<EndpointSlice>) -> HandlerRegistration {
+        self.manager.add_index(slices.store());
+        slices.add_event_handler(self)
+    }
+
     fn tracker(&self) -> &EndpointSliceTracker {
         self.guard.expectations()
     }
@@ -107,3 +115,6 @@ impl EventHandler<EndpointSlice> for SliceHandler {
         self.wake_if_caught_up(slice);
     }
 }
+
+#[cfg(test)]
+mod tests;

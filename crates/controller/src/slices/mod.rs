@@ -1,4 +1,5 @@
-//! What the two controllers that write EndpointSlices share: who manages a
+//! What the two controllers that write EndpointSlices share: their settings
+//! ([`SliceConfig`]), who manages a
 //! slice and the index of managed slices by owner ([`SliceManager`]), the
 //! slice event handler guarded by the [`EndpointSliceTracker`]
 //! ([`SliceHandler`]), the order of slice writes ([`write_slices`]) and the
@@ -9,14 +10,16 @@
 //! controller). Both name it by the slice's namespace and its
 //! `kubernetes.io/service-name` label, so one key type serves both.
 
+mod config;
 mod efficiency;
 mod handler;
 mod manager;
 mod tracker;
 mod writes;
 
+pub use config::SliceConfig;
 pub use efficiency::{EfficiencyInfo, SliceEfficiency, SliceTotals};
 pub use handler::SliceHandler;
 pub use manager::{MissingServiceName, SliceManager, owner_key};
 pub use tracker::EndpointSliceTracker;
-pub use writes::{SliceWriteFailure, SliceWrites, SlicesWritten, write_slices};
+pub use writes::{SliceWriteFailure, SliceWriter, SliceWrites, SlicesWritten, write_slices};

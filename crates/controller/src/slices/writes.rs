@@ -4,11 +4,62 @@
 
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
+use std::sync::Arc;
+
 use ecm_informer::ObjectKey;
 
+use crate::events::EventRecorder;
 use crate::outcome::WriteOperation;
 use crate::slices::tracker::EndpointSliceTracker;
-use crate::writer::{ObjectWriter, WriteError};
+use crate::writer::{ObjectWriter, WriteError, Writers};
+
+/// What a slice-writing controller's reconciler writes through: its
+/// [`Writers`], and the [`EndpointSliceTracker`] every slice write is
+/// recorded in (shared with its slice handler and stale-cache guard).
+pub struct SliceWriter {
+    writers: Writers<EndpointSlice>,
+    tracker: Arc<EndpointSliceTracker>,
+}
+
+impl std::fmt::Debug for SliceWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SliceWriter").finish_non_exhaustive()
+    }
+}
+
+impl SliceWriter {
+    /// Writes through `writers`, recording into a fresh tracker.
+    pub fn new(writers: Writers<EndpointSlice>) -> Self {
+        Self {
+            writers,
+            tracker: Arc::default(),
+        }
+    }
+
+    /// The tracker the writes are recorded in.
+    pub fn tracker(&self) -> &Arc<EndpointSliceTracker> {
+        &self.tracker
+    }
+
+    /// The slice writer, for writes outside [`write`](Self::write).
+    pub fn objects(&self) -> &dyn ObjectWriter<EndpointSlice> {
+        &*self.writers.objects
+    }
+
+    /// The event recorder.
+    pub fn events(&self) -> &dyn EventRecorder {
+        &*self.writers.events
+    }
+
+    /// [`write_slices`] through this writer and tracker.
+    pub async fn write(
+        &self,
+        writes: SliceWrites<'_, '_>,
+        on_success: impl FnMut(WriteOperation),
+    ) -> Result<SlicesWritten, SliceWriteFailure> {
+        write_slices(self.objects(), &self.tracker, writes, on_success).await
+    }
+}
 
 /// How far the writes got when none failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

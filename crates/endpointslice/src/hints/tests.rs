@@ -2,6 +2,8 @@
 
 use super::*;
 use crate::test_support::{endpoint_at, hinted, not_ready, slice_of};
+use ecm_controller::EventType;
+use ecm_types::endpoint_slice::endpoints;
 
 fn annotations(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()

@@ -10,8 +10,8 @@
 //! changes). [`add_hints`] is the allocation itself, pure: it reads a
 //! [`TopologySnapshot`] and returns the change to make to the cache.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use ecm_informer::ObjectKey;
 use ecm_types::endpoint_slice::{endpoints, endpoints_mut};
@@ -20,11 +20,10 @@ use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::discovery::v1::{EndpointHints, ForZone};
 
 use super::cpu::milli_value;
+use super::events::{HintsEvent, NO_ALLOCATED_HINTS_FOR_ZONES, NO_ZONE_SPECIFIED};
+use super::slice_info::{SliceInfo, endpoint_ready, remove_hints_from_slices};
 use super::zones::{
     ZoneCounts, ZoneRatios, allocations, giving_and_receiving, hints_by_zone, redistribute, service_overloaded,
-};
-use super::{
-    HintsEvent, NO_ALLOCATED_HINTS_FOR_ZONES, NO_ZONE_SPECIFIED, SliceInfo, endpoint_ready, remove_hints_from_slices,
 };
 
 /// How the cache should change after hints were computed for one Service
@@ -243,9 +242,7 @@ impl TopologyCache {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // Every update replaces whole fields; a panicking holder cannot leave
-        // them half-written.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock()
     }
 
     /// Recomputes each zone's share of the allocatable CPU from `nodes`

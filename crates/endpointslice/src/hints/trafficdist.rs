@@ -9,7 +9,7 @@
 use ecm_types::endpoint_slice::{endpoints, endpoints_mut};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointHints, EndpointSlice, ForNode, ForZone};
 
-use super::{SliceInfo, endpoint_ready};
+use super::slice_info::{SliceInfo, endpoint_ready};
 
 /// `spec.trafficDistribution: PreferClose` (GA in 1.33).
 pub(crate) const PREFER_CLOSE: &str = "PreferClose";

@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 use ecm_types::endpoint_slice::{endpoints, endpoints_mut};
 use k8s_openapi::api::discovery::v1::{EndpointHints, EndpointSlice, ForZone};
 
-use super::{
+use super::events::{
     INSUFFICIENT_NODE_INFO, INSUFFICIENT_NUMBER_OF_ENDPOINTS, MIN_ALLOCATION_EXCEEDS_OVERLOAD_THRESHOLD,
-    NODES_READY_IN_ONE_ZONE_ONLY, endpoint_ready,
+    NODES_READY_IN_ONE_ZONE_ONLY,
 };
+use super::slice_info::endpoint_ready;
 
 /// The largest overload any endpoint should see: a zone gets at least
 /// `desired / (1 + 0.2)` endpoints.

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use ecm_controller::{EventRecord, MockEventRecorder, MockObjectWriter, WriteError};
+use ecm_controller::{EventRecord, MockEventRecorder, MockObjectWriter, WriteError, Writers};
 use ecm_endpointslice::{NodeLookup, Reconciler, ReconcilerConfig};
 use ecm_types::PodProjection;
 use ecm_types::endpoint_slice::endpoints;
@@ -280,10 +280,13 @@ impl Harness {
     pub(crate) fn new(max: usize, node_list: &[Node]) -> Self {
         let api = FakeApi::new();
         let (recorder, events) = event_sink();
+        let writers = Writers {
+            objects: api.writer(),
+            events: recorder,
+        };
         let reconciler = Reconciler::new(
             ReconcilerConfig::default().max_endpoints_per_slice(max),
-            api.writer(),
-            recorder,
+            writers,
             nodes(node_list),
         );
         Self {

@@ -9,26 +9,9 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::sync::MANAGER;
 use crate::test_support::{endpoints, mirrored_slice, service, service_with_selector};
+use ecm_controller::testing::{drain, queue};
 use ecm_types::wellknown::{ANNOTATION_LEADER, LABEL_MANAGED_BY, LABEL_SERVICE_NAME, LABEL_SKIP_MIRROR};
-use ecm_workqueue::{QueueConfig, default_controller_rate_limiter};
 use std::collections::BTreeMap;
-
-fn queue() -> RateLimitingQueue<ObjectKey> {
-    RateLimitingQueue::new(QueueConfig::default(), default_controller_rate_limiter())
-}
-
-/// Takes every queued key (delayed ones included, on the paused clock).
-async fn drain(queue: &RateLimitingQueue<ObjectKey>) -> Vec<String> {
-    tokio::time::sleep(Duration::from_secs(3600)).await;
-    let mut keys = Vec::new();
-    while !queue.is_empty() {
-        let key = queue.get().await.unwrap();
-        queue.done(&key);
-        keys.push(key.to_string());
-    }
-    keys.sort();
-    keys
-}
 
 fn deleted<S>(obj: S) -> Deleted<S> {
     Deleted {
@@ -124,6 +107,13 @@ fn slice_handler(
     }
 }
 
+#[test]
+fn the_slice_handler_manages_what_this_controller_writes() {
+    let ep = endpoints("foo", vec![]);
+    assert!(MANAGER.manages(&mirrored_slice(&ep, "foo-1", "IPv4", vec![], vec![])));
+    assert!(!MANAGER.manages(&slice("s1", "foo", "someone-else", 1)));
+}
+
 #[tokio::test(start_paused = true)]
 async fn slice_events_wait_for_the_batch_period() {
     let queue = queue();
@@ -136,70 +126,4 @@ async fn slice_events_wait_for_the_batch_period() {
     tokio::time::sleep(Duration::from_millis(4999)).await;
     assert!(queue.is_empty(), "not before the batch period");
     assert_eq!(drain(&queue).await, ["ns/foo"]);
-}
-
-#[tokio::test(start_paused = true)]
-async fn own_writes_coming_back_queue_nothing() {
-    let queue = queue();
-    let tracker = Arc::new(EndpointSliceTracker::new());
-    let handler = slice_handler(&queue, &tracker, Duration::ZERO);
-    let ours = slice("s1", "foo", OURS, 2);
-    tracker.update(&ours);
-    handler.on_add(&ours, false);
-    handler.on_update(&ours, &ours);
-    assert!(drain(&queue).await.is_empty());
-    handler.on_update(&ours, &slice("s1", "foo", OURS, 3));
-    assert_eq!(drain(&queue).await, ["ns/foo"], "someone else changed it");
-}
-
-#[tokio::test(start_paused = true)]
-async fn slices_of_other_managers_are_ignored_unless_managed_by_changes() {
-    let queue = queue();
-    let tracker = Arc::new(EndpointSliceTracker::new());
-    let handler = slice_handler(&queue, &tracker, Duration::ZERO);
-    let theirs = slice("s1", "foo", "endpointslice-controller.k8s.io", 1);
-    handler.on_add(&theirs, false);
-    handler.on_update(&theirs, &slice("s1", "foo", "endpointslice-controller.k8s.io", 2));
-    handler.on_delete(deleted((*theirs).clone()));
-    assert!(drain(&queue).await.is_empty());
-    handler.on_update(&theirs, &slice("s1", "foo", OURS, 1));
-    assert_eq!(drain(&queue).await, ["ns/foo"], "taken over");
-    handler.on_update(&slice("s1", "foo", OURS, 1), &theirs);
-    assert_eq!(drain(&queue).await, ["ns/foo"], "given away");
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_relabelled_slice_queues_both_names_whoever_manages_it() {
-    let queue = queue();
-    let tracker = Arc::new(EndpointSliceTracker::new());
-    let handler = slice_handler(&queue, &tracker, Duration::ZERO);
-    handler.on_update(&slice("s1", "foo", "x", 1), &slice("s1", "bar", "x", 1));
-    assert_eq!(drain(&queue).await, ["ns/bar", "ns/foo"]);
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_slice_without_service_name_is_not_queued() {
-    let queue = queue();
-    let tracker = Arc::new(EndpointSliceTracker::new());
-    slice_handler(&queue, &tracker, Duration::ZERO).on_add(&slice("s1", "", OURS, 1), false);
-    assert!(drain(&queue).await.is_empty());
-}
-
-#[tokio::test(start_paused = true)]
-async fn only_unexpected_deletes_of_tracked_slices_queue_the_endpoints() {
-    let queue = queue();
-    let tracker = Arc::new(EndpointSliceTracker::new());
-    let handler = slice_handler(&queue, &tracker, Duration::ZERO);
-    let untracked = slice("s0", "foo", OURS, 1);
-    handler.on_delete(deleted((*untracked).clone()));
-    assert!(drain(&queue).await.is_empty(), "never tracked");
-
-    let ours = slice("s1", "foo", OURS, 1);
-    tracker.expect_deletion(&ours);
-    handler.on_delete(deleted((*ours).clone()));
-    assert!(drain(&queue).await.is_empty(), "our own delete");
-
-    tracker.update(&ours);
-    handler.on_delete(deleted((*ours).clone()));
-    assert_eq!(drain(&queue).await, ["ns/foo"], "someone deleted our slice");
 }

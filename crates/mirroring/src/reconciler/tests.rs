@@ -5,15 +5,15 @@ use super::*;
 use crate::test_support::{
     Events, FakeApi, Verb, addr, addr_on, endpoints, mirrored_slice, port, slice_endpoint, slice_port, subset,
 };
-use ecm_controller::WriteError;
+use ecm_controller::{EventRecorder, ObjectWriter, WriteError};
 use ecm_types::endpoint_slice::endpoints as slice_endpoints;
 
 fn reconciler(api: &Arc<FakeApi>, events: &Arc<Events>, max: usize) -> Reconciler {
-    Reconciler::new(
-        ReconcilerConfig::default().max_endpoints_per_subset(max),
-        Arc::clone(api) as Arc<dyn ObjectWriter<EndpointSlice>>,
-        Arc::clone(events) as Arc<dyn EventRecorder>,
-    )
+    let writers = Writers {
+        objects: Arc::clone(api) as Arc<dyn ObjectWriter<EndpointSlice>>,
+        events: Arc::clone(events) as Arc<dyn EventRecorder>,
+    };
+    Reconciler::new(ReconcilerConfig::default().max_endpoints_per_subset(max), writers)
 }
 
 fn foo() -> Endpoints {

@@ -9,9 +9,9 @@ use crate::test_support::{
     Events, FakeApi, Verb, addr, endpoints, mirrored_slice, port, service, service_with_selector, slice_endpoint,
     slice_port, subset,
 };
-use crate::{Config, Controller, Listers, Writers};
-use ecm_controller::{EventRecorder, ObjectWriter};
-use ecm_informer::Store;
+use crate::{Config, Controller, Informers};
+use ecm_controller::{EventRecorder, ObjectWriter, Writers};
+use ecm_informer::{Informer, Store};
 use ecm_types::wellknown::{ANNOTATION_LEADER, LABEL_MANAGED_BY, LABEL_SKIP_MIRROR};
 
 struct Fixture {
@@ -26,15 +26,15 @@ struct Fixture {
 fn fixture(max_per_subset: usize) -> Fixture {
     let (endpoints, services, slices) = (Store::new(), Store::new(), Store::new());
     let (api, events) = (FakeApi::new(), Events::new());
-    let controller = Controller::from_listers(
-        Config::default().max_endpoints_per_subset(max_per_subset),
-        Listers {
-            services: Lister::new(services.clone()),
-            endpoints: Lister::new(endpoints.clone()),
-            slices: Lister::new(slices.clone()),
+    let controller = Controller::new(
+        Config::default().max_endpoints_per_slice(max_per_subset),
+        &Informers {
+            services: Informer::detached(services.clone()),
+            endpoints: Informer::detached(endpoints.clone()),
+            slices: Informer::detached(slices.clone()),
         },
         Writers {
-            slices: Arc::clone(&api) as Arc<dyn ObjectWriter<EndpointSlice>>,
+            objects: Arc::clone(&api) as Arc<dyn ObjectWriter<EndpointSlice>>,
             events: Arc::clone(&events) as Arc<dyn EventRecorder>,
         },
     );
@@ -141,12 +141,12 @@ async fn leftover_slices_are_deleted_whenever_mirroring_stops() {
         let f = fixture(1000);
         setup(&f);
         let slice = leftover(&one_address("foo"));
-        f.controller.reconciler().tracker().update(&slice);
+        f.controller.context.reconciler.tracker().update(&slice);
         f.slices.insert(Arc::new(slice.clone()));
         f.controller.sync(&foo_key()).await.unwrap();
         assert_eq!(f.api.summary(), [(Verb::Delete, "foo-left".to_owned())], "{name}");
         assert!(
-            !f.controller.reconciler().tracker().has(&slice),
+            !f.controller.context.reconciler.tracker().has(&slice),
             "{name}: key forgotten"
         );
     }
