@@ -26,18 +26,18 @@ pub const CHANGES: &str = "endpoints_controller_changes_total";
 pub const SYNC_DURATION: &str = "endpoints_controller_sync_duration_seconds";
 
 /// Records one sync.
-pub fn record_sync(result: SyncResult, took: Duration) {
+pub(crate) fn record_sync(result: SyncResult, took: Duration) {
     metrics::counter!(SYNCS, "result" => result.label()).increment(1);
     metrics::histogram!(SYNC_DURATION).record(took.as_secs_f64());
 }
 
 /// Records one successful write (`create`, `update` or `delete`).
-pub fn record_change(operation: WriteOperation) {
+pub(crate) fn record_change(operation: WriteOperation) {
     metrics::counter!(CHANGES, "operation" => operation.label()).increment(1);
 }
 
 /// Describes the metrics to the installed recorder.
-pub fn describe() {
+pub(crate) fn describe() {
     metrics::describe_counter!(SYNCS, "Endpoints controller syncs by result");
     metrics::describe_counter!(
         CHANGES,

@@ -68,23 +68,23 @@ pub const HISTOGRAM_BUCKETS: [(&str, &[f64]); 3] = [
 ];
 
 /// Records one sync outcome.
-pub fn record_sync(result: SyncResult) {
+pub(crate) fn record_sync(result: SyncResult) {
     metrics::counter!(SYNCS, "result" => result.label()).increment(1);
 }
 
 /// Records one successful write.
-pub fn record_change(operation: WriteOperation) {
+pub(crate) fn record_change(operation: WriteOperation) {
     metrics::counter!(CHANGES, "operation" => operation.label()).increment(1);
 }
 
 /// Records the endpoints added and removed by one address-type reconcile.
-pub fn record_endpoint_changes(added: usize, removed: usize) {
+pub(crate) fn record_endpoint_changes(added: usize, removed: usize) {
     metrics::histogram!(ENDPOINTS_ADDED_PER_SYNC).record(added as f64);
     metrics::histogram!(ENDPOINTS_REMOVED_PER_SYNC).record(removed as f64);
 }
 
 /// Records the slices written (or withheld) by one address-type reconcile.
-pub fn record_slices_changed(topology: &'static str, traffic_distribution: &str, slices: usize) {
+pub(crate) fn record_slices_changed(topology: &'static str, traffic_distribution: &str, slices: usize) {
     metrics::histogram!(
         ENDPOINTSLICES_CHANGED_PER_SYNC,
         "topology" => topology,
@@ -94,7 +94,7 @@ pub fn record_slices_changed(topology: &'static str, traffic_distribution: &str,
 }
 
 /// Describes the metrics to the installed recorder.
-pub fn describe() {
+pub(crate) fn describe() {
     metrics::describe_histogram!(
         ENDPOINTS_ADDED_PER_SYNC,
         "Number of endpoints added on each Service sync"
@@ -134,13 +134,13 @@ struct CacheState {
 /// Per-Service numbers behind the slice gauges (upstream's metrics
 /// `Cache`). Safe to share between workers.
 #[derive(Debug)]
-pub struct MetricsCache {
+pub(crate) struct MetricsCache {
     state: Mutex<CacheState>,
 }
 
 impl MetricsCache {
     /// An empty cache for slices of at most `max_endpoints_per_slice`.
-    pub fn new(max_endpoints_per_slice: usize) -> Self {
+    pub(crate) fn new(max_endpoints_per_slice: usize) -> Self {
         Self {
             state: Mutex::new(CacheState {
                 efficiency: SliceEfficiency::new(max_endpoints_per_slice).min_desired_slices(1),
@@ -160,7 +160,7 @@ impl MetricsCache {
     /// Upstream replaces a Service's numbers once per address type, so a
     /// dual-stack Service counts only the family reconciled last (in random
     /// order); here all families count.
-    pub fn update_service(&self, service: &ObjectKey, groups: impl IntoIterator<Item = EfficiencyInfo>) {
+    pub(crate) fn update_service(&self, service: &ObjectKey, groups: impl IntoIterator<Item = EfficiencyInfo>) {
         let mut state = self.lock();
         state.efficiency.update(service, groups);
         publish(&state);
@@ -168,7 +168,7 @@ impl MetricsCache {
 
     /// Records which valid `trafficDistribution` `service` uses (`None`:
     /// none, or one the controller does not act on).
-    pub fn update_traffic_distribution(&self, service: &ObjectKey, traffic_distribution: Option<&str>) {
+    pub(crate) fn update_traffic_distribution(&self, service: &ObjectKey, traffic_distribution: Option<&str>) {
         let mut state = self.lock();
         for services in state.by_traffic_distribution.values_mut() {
             services.remove(service);
@@ -184,7 +184,7 @@ impl MetricsCache {
     }
 
     /// Forgets `service` (deleted).
-    pub fn delete_service(&self, service: &ObjectKey) {
+    pub(crate) fn delete_service(&self, service: &ObjectKey) {
         let mut state = self.lock();
         for services in state.by_traffic_distribution.values_mut() {
             services.remove(service);

@@ -68,12 +68,12 @@ pub const HISTOGRAM_BUCKETS: [(&str, &[f64]); 5] = [
 ];
 
 /// Records one successful write.
-pub fn record_change(operation: WriteOperation) {
+pub(crate) fn record_change(operation: WriteOperation) {
     metrics::counter!(CHANGES, "operation" => operation.label()).increment(1);
 }
 
 /// Records the endpoint changes and skipped addresses of one reconcile.
-pub fn record_reconcile(added: usize, updated: usize, removed: usize, skipped: usize) {
+pub(crate) fn record_reconcile(added: usize, updated: usize, removed: usize, skipped: usize) {
     metrics::histogram!(ADDRESSES_SKIPPED_PER_SYNC).record(skipped as f64);
     metrics::histogram!(ENDPOINTS_ADDED_PER_SYNC).record(added as f64);
     metrics::histogram!(ENDPOINTS_UPDATED_PER_SYNC).record(updated as f64);
@@ -81,12 +81,12 @@ pub fn record_reconcile(added: usize, updated: usize, removed: usize, skipped: u
 }
 
 /// Records the duration of one sync.
-pub fn record_sync_duration(seconds: f64) {
+pub(crate) fn record_sync_duration(seconds: f64) {
     metrics::histogram!(ENDPOINTS_SYNC_DURATION).record(seconds);
 }
 
 /// Describes the metrics to the installed recorder.
-pub fn describe() {
+pub(crate) fn describe() {
     metrics::describe_histogram!(
         ENDPOINTS_ADDED_PER_SYNC,
         "Number of endpoints added on each Endpoints sync"
@@ -120,14 +120,14 @@ pub fn describe() {
 /// Per-Endpoints numbers behind the three gauges (upstream's metrics
 /// `Cache`). Safe to share between workers.
 #[derive(Debug)]
-pub struct MetricsCache {
+pub(crate) struct MetricsCache {
     state: Mutex<SliceEfficiency>,
 }
 
 impl MetricsCache {
     /// An empty cache; desired slices are counted with
     /// `max_endpoints_per_subset` endpoints each.
-    pub fn new(max_endpoints_per_subset: usize) -> Self {
+    pub(crate) fn new(max_endpoints_per_subset: usize) -> Self {
         Self {
             state: Mutex::new(SliceEfficiency::new(max_endpoints_per_subset)),
         }
@@ -138,13 +138,13 @@ impl MetricsCache {
     }
 
     /// Replaces the numbers of `endpoints` with those of its latest sync.
-    pub fn update(&self, endpoints: &ObjectKey, groups: impl IntoIterator<Item = EfficiencyInfo>) {
+    pub(crate) fn update(&self, endpoints: &ObjectKey, groups: impl IntoIterator<Item = EfficiencyInfo>) {
         let totals = self.lock().update(endpoints, groups);
         publish(totals);
     }
 
     /// Forgets `endpoints` (gone, or no longer mirrored).
-    pub fn delete(&self, endpoints: &ObjectKey) {
+    pub(crate) fn delete(&self, endpoints: &ObjectKey) {
         let totals = self.lock().remove(endpoints);
         publish(totals);
     }
