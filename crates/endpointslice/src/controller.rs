@@ -176,3 +176,38 @@ impl Runnable for Controller {
         self.core.run(&shutdown, on_synced, context, topology_worker).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ecm_workqueue::RateLimiter;
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limiter_starts_at_one_second_and_caps_at_a_thousand() {
+        let limiter = endpoint_slice_rate_limiter();
+        let key = ObjectKey::new("ns", "svc");
+        let delays: Vec<_> = (0..4).map(|_| limiter.when(&key)).collect();
+        let s = Duration::from_secs(1);
+        assert_eq!(delays, [s, 2 * s, 4 * s, 8 * s]);
+        for _ in 0..20 {
+            limiter.when(&key);
+        }
+        assert_eq!(limiter.when(&key), Duration::from_secs(1000));
+        limiter.forget(&key);
+        assert_eq!(limiter.num_requeues(&key), 0);
+    }
+
+    #[test]
+    fn defaults_are_kube_controller_managers() {
+        let config = Config::default();
+        assert_eq!(
+            (
+                config.base.workers,
+                config.base.batch_period,
+                config.base.max_retries,
+                config.max_endpoints_per_slice
+            ),
+            (5, Duration::ZERO, 15, 100)
+        );
+    }
+}
