@@ -23,7 +23,7 @@ use crate::object::{self, OwnerRef, meta_str, set_meta, store_key};
 use crate::registry::DeleteOptions;
 use crate::resources::{ResourceId, ResourceInfo, Strategy};
 use crate::state::Shared;
-use crate::store::{Change, EventType, WatchEvent};
+use crate::store::{Change, WatchEvent, WatchEventType};
 
 const FOREGROUND: &str = "foregroundDeletion";
 const ORPHAN: &str = "orphan";
@@ -38,16 +38,16 @@ pub(crate) async fn run(shared: Weak<Shared>, mut rx: UnboundedReceiver<Arc<Watc
 /// The events [`process`] acts on; the store wakes the collector for no other.
 pub(crate) fn wants(_info: &ResourceInfo, ev: &WatchEvent) -> bool {
     let obj = ev.object.value.as_ref();
-    ev.kind == EventType::Deleted
+    ev.kind == WatchEventType::Deleted
         || object::is_deleting(obj)
-        || (ev.kind == EventType::Added && !object::owner_refs(obj).is_empty())
+        || (ev.kind == WatchEventType::Added && !object::owner_refs(obj).is_empty())
 }
 
 fn process(shared: &Arc<Shared>, ev: &WatchEvent) {
     let obj = ev.object.value.as_ref();
     let info = shared.store.table.get(ev.resource);
     match ev.kind {
-        EventType::Deleted => {
+        WatchEventType::Deleted => {
             let uid = meta_str(obj, "uid");
             for (res, key) in shared.store.dependents(uid) {
                 attempt_to_delete(shared, res, &key);
@@ -62,7 +62,7 @@ fn process(shared: &Arc<Shared>, ev: &WatchEvent) {
                 cleanup_namespace(shared, ns);
             }
         }
-        EventType::Added | EventType::Modified => {
+        WatchEventType::Added | WatchEventType::Modified => {
             if object::is_deleting(obj) {
                 let finalizers = object::finalizers(obj);
                 let uid = meta_str(obj, "uid").to_owned();
@@ -82,7 +82,7 @@ fn process(shared: &Arc<Shared>, ev: &WatchEvent) {
                     cleanup_namespace(shared, meta_str(obj, "name"));
                 }
             }
-            if ev.kind == EventType::Added && !object::owner_refs(obj).is_empty() {
+            if ev.kind == WatchEventType::Added && !object::owner_refs(obj).is_empty() {
                 let weak = Arc::downgrade(shared);
                 let (res, key) = (ev.resource, ev.key.clone());
                 let delay = shared.config.dangling_owner_delay;

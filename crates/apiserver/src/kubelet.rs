@@ -25,7 +25,7 @@ use crate::object::{self, meta_str, store_key};
 use crate::registry::{DeleteOptions, WriteOptions};
 use crate::resources::{ResourceInfo, Strategy};
 use crate::state::Shared;
-use crate::store::{Change, EventType, WatchEvent};
+use crate::store::{Change, WatchEvent, WatchEventType};
 
 pub use crate::config::KubeletConfig;
 
@@ -117,7 +117,7 @@ impl Kubelet {
 
 /// The events [`run`] acts on: pods, not deleted.
 pub(crate) fn wants(info: &ResourceInfo, ev: &WatchEvent) -> bool {
-    info.strategy == Strategy::Pod && ev.kind != EventType::Deleted
+    info.strategy == Strategy::Pod && ev.kind != WatchEventType::Deleted
 }
 
 /// Runs the simulator over pod events until the server is dropped; it owns
@@ -126,7 +126,7 @@ pub(crate) async fn run(shared: Weak<Shared>, kubelet: Kubelet, mut rx: Unbounde
     while let Some(ev) = rx.recv().await {
         let Some(shared) = shared.upgrade() else { return };
         let info = shared.store.table.get(ev.resource);
-        if info.strategy != Strategy::Pod || ev.kind == EventType::Deleted {
+        if info.strategy != Strategy::Pod || ev.kind == WatchEventType::Deleted {
             continue;
         }
         handle_pod(&shared, &kubelet, &ev);

@@ -103,5 +103,5 @@ pub use patch::{PatchError, PatchType};
 pub use resources::{FieldSelectorField, ResourceInfo, Strategy, builtin_resources};
 pub use selector::{FieldSelector, LabelSelector, SelectorError};
 pub use server::{ApiServer, ServeHandle, ServerError, kubeconfig_yaml};
-pub use store::EventType;
+pub use store::WatchEventType;
 pub use writelog::{WriteRecord, WriteVerb};

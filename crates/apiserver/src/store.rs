@@ -43,7 +43,7 @@ impl StoredObject {
 
 /// The type of a watch event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
+pub enum WatchEventType {
     /// `ADDED`.
     Added,
     /// `MODIFIED`.
@@ -52,7 +52,7 @@ pub enum EventType {
     Deleted,
 }
 
-impl EventType {
+impl WatchEventType {
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -68,7 +68,7 @@ impl EventType {
 pub(crate) struct WatchEvent {
     pub(crate) resource: ResourceId,
     pub(crate) rv: u64,
-    pub(crate) kind: EventType,
+    pub(crate) kind: WatchEventType,
     pub(crate) key: String,
     pub(crate) object: StoredObject,
     pub(crate) prev: Option<StoredObject>,
@@ -263,7 +263,7 @@ impl Store {
         &self,
         inner: &mut Inner,
         res: ResourceId,
-        kind: EventType,
+        kind: WatchEventType,
         key: String,
         object: StoredObject,
         prev: Option<StoredObject>,
@@ -369,7 +369,7 @@ impl Store {
         let stored = StoredObject::new(value, inner.rv);
         Self::index_owners(&mut inner, res, &key, None, Some(&stored.value));
         inner.resources[res].objects.insert(key.clone(), stored.clone());
-        let evicted = self.emit(&mut inner, res, EventType::Added, key, stored.clone(), None);
+        let evicted = self.emit(&mut inner, res, WatchEventType::Added, key, stored.clone(), None);
         drop(inner);
         drop(evicted);
         Ok(stored)
@@ -406,7 +406,7 @@ impl Store {
                 let evicted = self.emit(
                     &mut inner,
                     res,
-                    EventType::Modified,
+                    WatchEventType::Modified,
                     key.to_owned(),
                     stored.clone(),
                     Some(current),
@@ -426,7 +426,7 @@ impl Store {
                 let evicted = self.emit(
                     &mut inner,
                     res,
-                    EventType::Deleted,
+                    WatchEventType::Deleted,
                     key.to_owned(),
                     stored.clone(),
                     Some(current),
@@ -452,9 +452,9 @@ impl Store {
             Some(&stored.value),
         );
         let kind = if prev.is_some() {
-            EventType::Modified
+            WatchEventType::Modified
         } else {
-            EventType::Added
+            WatchEventType::Added
         };
         let evicted = self.emit(&mut inner, res, kind, key, stored.clone(), prev);
         drop(inner);
@@ -499,7 +499,7 @@ impl Store {
                 let mut objects = state.objects.clone();
                 for ev in state.history.iter().rev().take_while(|e| e.rv > at) {
                     match (&ev.kind, &ev.prev) {
-                        (EventType::Added, _) => {
+                        (WatchEventType::Added, _) => {
                             objects.remove(&ev.key);
                         }
                         (_, Some(prev)) => {

@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::resources::ResourceId;
 use crate::selector::{FieldSelector, JsonLabels, LabelSelector};
 use crate::state::Shared;
-use crate::store::{EventType, StoredObject, WatchEvent, event_line};
+use crate::store::{StoredObject, WatchEvent, WatchEventType, event_line};
 
 /// A watch request, parsed.
 pub(crate) struct WatchRequest {
@@ -59,7 +59,7 @@ impl Filter {
             && self.fields.matches(info, obj)
     }
 
-    fn line(&self, kind: EventType, obj: &StoredObject) -> Bytes {
+    fn line(&self, kind: WatchEventType, obj: &StoredObject) -> Bytes {
         match self.table {
             None => event_line(kind.as_str(), &obj.bytes),
             Some(include) => {
@@ -81,7 +81,7 @@ impl Filter {
         if self.trivial() {
             return Some(ev.line().clone());
         }
-        let cur = ev.kind != EventType::Deleted && self.matches(&ev.object.value);
+        let cur = ev.kind != WatchEventType::Deleted && self.matches(&ev.object.value);
         let old = ev.prev.as_ref().is_some_and(|p| self.matches(&p.value));
         let shared_line = || {
             if self.table.is_none() {
@@ -91,15 +91,15 @@ impl Filter {
             }
         };
         match ev.kind {
-            EventType::Added => cur.then(shared_line),
-            EventType::Deleted => (old || self.matches(&ev.object.value)).then(shared_line),
-            EventType::Modified => match (cur, old) {
+            WatchEventType::Added => cur.then(shared_line),
+            WatchEventType::Deleted => (old || self.matches(&ev.object.value)).then(shared_line),
+            WatchEventType::Modified => match (cur, old) {
                 (true, true) => Some(shared_line()),
-                (true, false) => Some(self.line(EventType::Added, &ev.object)),
+                (true, false) => Some(self.line(WatchEventType::Added, &ev.object)),
                 (false, true) => {
                     let prev = ev.prev.as_ref()?;
                     let moved = StoredObject::new((*prev.value).clone(), ev.rv);
-                    Some(self.line(EventType::Deleted, &moved))
+                    Some(self.line(WatchEventType::Deleted, &moved))
                 }
                 (false, false) => None,
             },
@@ -236,7 +236,7 @@ pub(crate) fn start(shared: &Arc<Shared>, req: WatchRequest) -> Result<ResponseB
     let mut queue = VecDeque::new();
     for obj in &start.initial {
         if filter.matches(&obj.value) {
-            queue.push_back(filter.line(EventType::Added, obj));
+            queue.push_back(filter.line(WatchEventType::Added, obj));
         }
     }
     if req.send_initial_events == Some(true) {
