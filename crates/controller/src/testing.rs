@@ -1,10 +1,15 @@
 //! Helpers for tests of controllers built on this crate (feature `mock`).
 
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::hash::Hash;
+use std::sync::Arc;
 use std::time::Duration;
 
+use ecm_types::wellknown::{LABEL_MANAGED_BY, LABEL_SERVICE_NAME};
 use ecm_workqueue::{QueueConfig, RateLimitingQueue, default_controller_rate_limiter};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// An unnamed queue with client-go's default controller rate limiter.
 pub fn queue<K: Clone + Eq + Hash + Send + Sync + 'static>() -> RateLimitingQueue<K> {
@@ -27,4 +32,26 @@ where
     }
     keys.sort();
     keys
+}
+
+/// An IPv4 EndpointSlice `name` in namespace `ns` with uid `uid-<name>`,
+/// `generation`, managed by `managed_by`, and labelled with `service` unless
+/// it is empty.
+pub fn slice(name: &str, service: &str, managed_by: &str, generation: i64) -> Arc<EndpointSlice> {
+    let mut labels = BTreeMap::from([(LABEL_MANAGED_BY.to_owned(), managed_by.to_owned())]);
+    if !service.is_empty() {
+        labels.insert(LABEL_SERVICE_NAME.to_owned(), service.to_owned());
+    }
+    Arc::new(EndpointSlice {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some("ns".to_owned()),
+            uid: Some(format!("uid-{name}")),
+            generation: Some(generation),
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        },
+        address_type: "IPv4".to_owned(),
+        ..EndpointSlice::default()
+    })
 }

@@ -4,34 +4,13 @@ use super::*;
 use ecm_controller::StaleCacheGuard;
 use ecm_controller::slices::{EndpointSliceTracker, SliceHandler};
 use ecm_informer::{Lister, ObjectKey, Store};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::sync::MANAGER;
-use ecm_controller::testing::{drain, queue};
+use ecm_controller::testing::{drain, queue, slice};
 use ecm_types::fixtures::service;
-use ecm_types::wellknown::{LABEL_MANAGED_BY, LABEL_SERVICE_NAME, MANAGED_BY_ENDPOINTSLICE_CONTROLLER};
+use ecm_types::wellknown::MANAGED_BY_ENDPOINTSLICE_CONTROLLER;
 use k8s_openapi::api::core::v1::{NodeCondition, NodeStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
-fn slice(name: &str, service: &str, managed_by: &str, generation: i64) -> Arc<EndpointSlice> {
-    let mut labels = std::collections::BTreeMap::new();
-    if !service.is_empty() {
-        labels.insert(LABEL_SERVICE_NAME.to_owned(), service.to_owned());
-    }
-    labels.insert(LABEL_MANAGED_BY.to_owned(), managed_by.to_owned());
-    Arc::new(EndpointSlice {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            namespace: Some("ns".to_owned()),
-            uid: Some(format!("uid-{name}")),
-            generation: Some(generation),
-            labels: Some(labels),
-            ..ObjectMeta::default()
-        },
-        address_type: "IPv4".to_owned(),
-        ..EndpointSlice::default()
-    })
-}
 
 /// The slice handler as the controller registers it.
 fn slice_handler(queue: &RateLimitingQueue<ObjectKey>, tracker: &Arc<EndpointSliceTracker>) -> SliceHandler {

@@ -1,36 +1,13 @@
 //! Which slice events queue which owners, and when.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ecm_informer::Store;
-use ecm_types::wellknown::{LABEL_MANAGED_BY, LABEL_SERVICE_NAME};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::*;
-use crate::testing::{drain, queue};
+use crate::testing::{drain, queue, slice};
 
 const OURS: &str = "our-controller";
-
-fn slice(name: &str, service: &str, managed_by: &str, generation: i64) -> Arc<EndpointSlice> {
-    let mut labels = BTreeMap::new();
-    if !service.is_empty() {
-        labels.insert(LABEL_SERVICE_NAME.to_owned(), service.to_owned());
-    }
-    labels.insert(LABEL_MANAGED_BY.to_owned(), managed_by.to_owned());
-    Arc::new(EndpointSlice {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            namespace: Some("ns".to_owned()),
-            uid: Some(format!("uid-{name}")),
-            generation: Some(generation),
-            labels: Some(labels),
-            ..ObjectMeta::default()
-        },
-        address_type: "IPv4".to_owned(),
-        ..EndpointSlice::default()
-    })
-}
 
 /// A handler for the slices managed by [`OURS`], queueing after 1 s, with
 /// wake-ups from an empty cache.
