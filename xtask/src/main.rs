@@ -37,7 +37,7 @@ enum Command {
     Test,
     /// Run every CI step: formatting, lints, then the test suite.
     Ci,
-    /// Install helm and kubectl into <target>/tools/bin when missing; print where.
+    /// Install helm and kubectl into tools/bin under the target dir when missing; print where.
     Tools,
     /// Check the Helm chart (helm lint and template where helm is installed).
     Chart,
