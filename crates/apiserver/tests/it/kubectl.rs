@@ -124,42 +124,26 @@ async fn kubectl_apply_get_label_patch_replace_wait_delete() {
 
     let table = k.ok(&["get", "pods"], None).await;
     assert!(table.starts_with("NAME") && table.contains("web-0"), "{table}");
-    k.ok(&["label", "pod", "web-0", "tier=front"], None).await;
-    k.ok(
-        &[
-            "patch",
-            "pod",
-            "web-0",
-            "-p",
-            r#"{"metadata":{"annotations":{"a":"b"}}}"#,
-        ],
-        None,
-    )
-    .await;
-    k.ok(
-        &[
-            "patch",
-            "pod",
-            "web-0",
-            "--type=merge",
-            "-p",
-            r#"{"metadata":{"labels":{"m":"1"}}}"#,
-        ],
-        None,
-    )
-    .await;
-    k.ok(
-        &[
-            "patch",
-            "pod",
-            "web-0",
-            "--type=json",
-            "-p",
-            r#"[{"op":"add","path":"/metadata/labels/j","value":"2"}]"#,
-        ],
-        None,
-    )
-    .await;
+    let out = k.ok(&["label", "pod", "web-0", "tier=front"], None).await;
+    assert_eq!(out.trim(), "pod/web-0 labeled");
+    let patches = [
+        ("strategic", r#"{"metadata":{"annotations":{"a":"b"}}}"#),
+        ("merge", r#"{"metadata":{"labels":{"m":"1"}}}"#),
+        ("json", r#"[{"op":"add","path":"/metadata/labels/j","value":"2"}]"#),
+    ];
+    for (kind, patch) in patches {
+        let out = k
+            .ok(&["patch", "pod", "web-0", &format!("--type={kind}"), "-p", patch], None)
+            .await;
+        assert_eq!(out.trim(), "pod/web-0 patched", "{kind}");
+    }
+    let annotation = k
+        .ok(
+            &["get", "pod", "web-0", "-o", "jsonpath={.metadata.annotations.a}"],
+            None,
+        )
+        .await;
+    assert_eq!(annotation, "b");
     let out = k
         .ok(&["wait", "--for=condition=Ready", "pod/web-0", "--timeout=20s"], None)
         .await;
@@ -182,8 +166,10 @@ async fn kubectl_apply_get_label_patch_replace_wait_delete() {
     let out = k.ok(&["delete", "pod", "web-0", "--timeout=20s"], None).await;
     assert!(out.contains("deleted"), "{out}");
     assert!(pods.get_opt("web-0").await.unwrap().is_none());
-    k.ok(&["delete", "-f", "-"], Some(MANIFEST.split("---").next().unwrap()))
+    let out = k
+        .ok(&["delete", "-f", "-"], Some(MANIFEST.split("---").next().unwrap()))
         .await;
+    assert!(out.starts_with("service \"web\" deleted"), "{out}");
 
     let verbs: Vec<WriteVerb> = h.server.write_log().iter().map(|w| w.verb).collect();
     assert!(

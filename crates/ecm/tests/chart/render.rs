@@ -1,97 +1,26 @@
-//! Renders the Helm chart as `helm template` would, with `gtmpl-ng` (Go's
-//! text/template and Sprig's functions) plus the three functions Helm adds
-//! itself and the chart uses: `include`, `nindent` and `join`.
-//!
-//! Differences from Helm that do not matter here: `toYaml` orders map keys
-//! differently, and there is no `.Capabilities` (the chart does not use it).
+//! Renders the Helm chart with the real `helm`: `helm template` as release
+//! `ecm` in `kube-system` for the manifests, `helm install --dry-run=client`
+//! for NOTES.txt, `helm lint --strict`. `cargo xtask test` installs Helm
+//! v4.2 into `<target>/tools/bin` and puts it first on `PATH`; where helm is
+//! not on `PATH`, [`helm_available`] says so and the tests that render skip.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use gtmpl_ng::{Context, Func, FuncError, Template, Value};
 use serde_json::Value as Json;
 
-thread_local! {
-    /// The named templates (`_helpers.tpl`) `include` renders from.
-    static HELPERS: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
-fn template() -> Template {
-    let mut template = Template::default();
-    template.add_funcs(gtmpl_ng::helm_functions::HELM_FUNCTIONS);
-    template.add_funcs(&[
-        ("include", include as Func),
-        ("nindent", nindent as Func),
-        ("join", join as Func),
-    ]);
-    template
-}
-
-fn error(message: String) -> FuncError {
-    FuncError::Generic(message)
-}
-
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Nil => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// `include NAME CONTEXT`: a named template rendered to a string.
-fn include(args: &[Value]) -> Result<Value, FuncError> {
-    let [Value::String(name), context] = args else {
-        return Err(error(format!("include takes a name and a context, got {args:?}")));
-    };
-    let mut named = template();
-    let helpers = HELPERS.with(|h| h.borrow().clone());
-    named.parse(helpers).map_err(|e| error(e.to_string()))?;
-    named
-        .parse(format!("{{{{- template {name:?} . -}}}}"))
-        .map_err(|e| error(e.to_string()))?;
-    let rendered = named
-        .render(&Context::from(context.clone()))
-        .map_err(|e| error(e.to_string()))?;
-    Ok(Value::from(rendered))
-}
-
-/// `nindent N TEXT`: a newline, then TEXT with every line indented by N.
-fn nindent(args: &[Value]) -> Result<Value, FuncError> {
-    let [Value::Number(n), body] = args else {
-        return Err(error(format!("nindent takes a width and a text, got {args:?}")));
-    };
-    let pad = " ".repeat(n.as_i64().unwrap_or(0).max(0) as usize);
-    let indented: Vec<String> = text(body).lines().map(|line| format!("{pad}{line}")).collect();
-    Ok(Value::from(format!("\n{}", indented.join("\n"))))
-}
-
-/// `join SEPARATOR LIST`.
-fn join(args: &[Value]) -> Result<Value, FuncError> {
-    let [separator, Value::Array(items)] = args else {
-        return Err(error(format!("join takes a separator and a list, got {args:?}")));
-    };
-    let items: Vec<String> = items.iter().map(text).collect();
-    Ok(Value::from(items.join(&text(separator))))
-}
-
-fn to_value(json: Json) -> Value {
-    match json {
-        Json::Null => Value::Nil,
-        Json::Bool(b) => Value::from(b),
-        Json::Number(n) => match n.as_i64() {
-            Some(i) => Value::from(i),
-            None => Value::from(n.as_f64().unwrap_or_default()),
-        },
-        Json::String(s) => Value::from(s),
-        Json::Array(items) => Value::Array(items.into_iter().map(to_value).collect()),
-        Json::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (k, to_value(v)))
-                .collect::<HashMap<_, _>>(),
-        ),
+/// Whether `helm` runs from `PATH`; prints why not when it does not.
+pub(crate) fn helm_available() -> bool {
+    match Command::new("helm").args(["version", "--short"]).output() {
+        Ok(out) if out.status.success() => true,
+        _ => {
+            eprintln!(
+                "skipping: helm is not on PATH (`cargo xtask test` or `cargo xtask tools` installs it into <target>/tools/bin)"
+            );
+            false
+        }
     }
 }
 
@@ -112,21 +41,8 @@ pub(crate) fn chart_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/helm/ecm")
 }
 
-fn templates(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in fs::read_dir(dir).expect("templates are readable") {
-        let path = entry.expect("readable").path();
-        if path.is_dir() {
-            files.extend(templates(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files.sort();
-    files
-}
-
-/// The chart's values.yaml with `overrides` merged in, in order.
+/// The chart's values.yaml with `overrides` merged in, in order (for the
+/// schema checks, which need no helm).
 pub(crate) fn values(overrides: &[Json]) -> Json {
     let text = fs::read_to_string(chart_dir().join("values.yaml")).expect("values.yaml");
     let mut values: Json = serde_saphyr::from_str(&text).expect("values.yaml is YAML");
@@ -136,13 +52,37 @@ pub(crate) fn values(overrides: &[Json]) -> Json {
     values
 }
 
-/// A rendered chart: each template's output, by path under `templates/`.
+/// What `helm template` rendered: each template's output, by path under
+/// `templates/`, in the order helm printed them.
 pub(crate) struct Rendered {
     pub(crate) files: Vec<(String, String)>,
 }
 
 impl Rendered {
-    /// Every non-empty manifest document (NOTES.txt left out), parsed.
+    /// Splits `helm template`'s output at its `# Source: ecm/templates/...`
+    /// comments.
+    fn parse(output: &str) -> Self {
+        let mut files: Vec<(String, String)> = Vec::new();
+        let mut current: Option<usize> = None;
+        for line in output.lines() {
+            if let Some(source) = line.strip_prefix("# Source: ") {
+                let name = source.split_once("/templates/").map_or(source, |(_, n)| n).to_owned();
+                current = Some(files.iter().position(|(n, _)| *n == name).unwrap_or_else(|| {
+                    files.push((name, String::new()));
+                    files.len() - 1
+                }));
+                files[current.expect("just set")].1.push_str("---\n");
+            } else if let Some(i) = current
+                && line != "---"
+            {
+                files[i].1.push_str(line);
+                files[i].1.push('\n');
+            }
+        }
+        Self { files }
+    }
+
+    /// Every non-empty manifest document, parsed.
     pub(crate) fn documents(&self) -> Vec<Json> {
         self.files
             .iter()
@@ -159,48 +99,72 @@ impl Rendered {
     pub(crate) fn of_kind(&self, kind: &str) -> Vec<Json> {
         self.documents().into_iter().filter(|d| d["kind"] == kind).collect()
     }
+}
 
-    /// The output of one template file.
-    pub(crate) fn file(&self, name: &str) -> &str {
-        self.files
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or_else(|| panic!("no template {name}"), |(_, text)| text.as_str())
+/// A unique scratch file name for one values override.
+fn scratch_file() -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("ecm-chart-values-{}-{n}.json", std::process::id()))
+}
+
+/// Runs `helm ARGS CHART --namespace kube-system`, with `files` then
+/// `overrides` (JSON is YAML) as values files, in order: stdout, or stderr
+/// when helm fails.
+fn helm(args: &[&str], files: &[&Path], overrides: &[Json]) -> Result<String, String> {
+    let mut command = Command::new("helm");
+    command.args(args).arg(chart_dir()).args(["--namespace", "kube-system"]);
+    for file in files {
+        command.arg("--values").arg(file);
+    }
+    let mut written = Vec::new();
+    for o in overrides {
+        let path = scratch_file();
+        fs::write(&path, serde_json::to_vec(o).expect("JSON")).expect("temp dir is writable");
+        command.arg("--values").arg(&path);
+        written.push(path);
+    }
+    let out = command.output().expect("helm runs");
+    for path in written {
+        let _ = fs::remove_file(path);
+    }
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).expect("helm prints UTF-8"))
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
 
-/// Renders every template of the chart as release `ecm` in `kube-system`
-/// with `values`, or returns the first template's error (a `fail` included).
-pub(crate) fn render(values: &Json) -> Result<Rendered, String> {
-    let dir = chart_dir();
-    let chart: Json = serde_saphyr::from_str(&fs::read_to_string(dir.join("Chart.yaml")).expect("Chart.yaml"))
-        .expect("Chart.yaml is YAML");
-    let context = to_value(serde_json::json!({
-        "Values": values,
-        "Release": {"Name": "ecm", "Namespace": "kube-system", "Service": "Helm", "IsInstall": true},
-        "Chart": {"Name": chart["name"], "Version": chart["version"], "AppVersion": chart["appVersion"]},
-    }));
-    let root = dir.join("templates");
-    let helpers = fs::read_to_string(root.join("_helpers.tpl")).expect("_helpers.tpl");
-    HELPERS.with(|h| h.borrow_mut().clone_from(&helpers));
-    let mut files = Vec::new();
-    for path in templates(&root) {
-        let name = path
-            .strip_prefix(&root)
-            .expect("under templates")
-            .to_string_lossy()
-            .into_owned();
-        if name.starts_with('_') {
-            continue;
-        }
-        let mut file = template();
-        file.parse(helpers.clone()).map_err(|e| format!("_helpers.tpl: {e}"))?;
-        let source = fs::read_to_string(&path).expect("template is readable");
-        file.parse(source).map_err(|e| format!("{name}: {e}"))?;
-        let output = file
-            .render(&Context::from(context.clone()))
-            .map_err(|e| format!("{name}: {e}"))?;
-        files.push((name, output));
-    }
-    Ok(Rendered { files })
+/// `helm template` with the defaults and `overrides`, or helm's error (a
+/// `fail` or a values schema violation).
+pub(crate) fn render(overrides: &[Json]) -> Result<Rendered, String> {
+    helm(&["template", "ecm"], &[], overrides).map(|out| Rendered::parse(&out))
+}
+
+/// `helm template` with the values file `file`.
+pub(crate) fn render_file(file: &Path) -> Result<Rendered, String> {
+    helm(&["template", "ecm"], &[file], &[]).map(|out| Rendered::parse(&out))
+}
+
+/// `helm lint --strict` with the values file `file`, or the defaults.
+pub(crate) fn lint(file: Option<&Path>) -> Result<String, String> {
+    helm(&["lint", "--strict"], file.as_slice(), &[])
+}
+
+/// NOTES.txt as `helm install` prints it (a client-side dry run: no cluster).
+pub(crate) fn notes(overrides: &[Json]) -> Result<String, String> {
+    let out = helm(&["install", "ecm", "--dry-run=client"], &[], overrides)?;
+    out.split_once("\nNOTES:\n")
+        .map(|(_, notes)| notes.to_owned())
+        .ok_or_else(|| format!("helm install printed no NOTES:\n{out}"))
+}
+
+#[test]
+fn helm_template_output_splits_by_template() {
+    let output = "---\n# Source: ecm/templates/a.yaml\nkind: A\n---\n# Source: ecm/templates/tests/b.yaml\nkind: B\n---\n# Source: ecm/templates/a.yaml\nkind: C\n";
+    let rendered = Rendered::parse(output);
+    let names: Vec<&str> = rendered.files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["a.yaml", "tests/b.yaml"]);
+    let kinds: Vec<Json> = rendered.documents().iter().map(|d| d["kind"].clone()).collect();
+    assert_eq!(kinds, ["A", "C", "B"]);
 }
