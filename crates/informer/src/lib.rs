@@ -132,9 +132,11 @@ pub mod factory;
 pub mod handler;
 pub mod informer;
 pub mod key;
+pub mod label_index;
 pub mod lister;
 pub mod metrics;
 pub mod selector;
+pub mod selector_registry;
 pub mod store;
 mod tap;
 
@@ -144,4 +146,5 @@ pub use informer::{HandlerRegistration, Informer, InformerConfig, InformerError,
 pub use key::{KeyError, ObjectKey};
 pub use lister::Lister;
 pub use selector::{Selector, SelectorError};
+pub use selector_registry::SelectorRegistry;
 pub use store::{IndexFn, NAMESPACE_INDEX, Store, StoreError};
