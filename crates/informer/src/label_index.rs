@@ -50,7 +50,75 @@ use ecm_labels::{Operator, Requirement, Selector};
 use crate::key::ObjectKey;
 
 /// Label value → keys of the objects with that value.
-type Values = HashMap<String, BTreeSet<ObjectKey>>;
+type Values = HashMap<String, Postings>;
+
+/// The keys of the objects carrying one `key=value`, sorted.
+///
+/// Many label values are carried by one object only (a StatefulSet pod's
+/// name, a hash shared by the pods of one ReplicaSet spread over a
+/// namespace): one key is kept inline instead of in a B-tree node of its
+/// own (about 300 bytes). Canonical: `Many` holds at least two keys.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Postings {
+    /// A single key.
+    One(ObjectKey),
+    /// Two keys or more.
+    Many(BTreeSet<ObjectKey>),
+}
+
+impl Postings {
+    fn insert(&mut self, key: &ObjectKey) {
+        match self {
+            Self::One(one) if one == key => {}
+            Self::One(one) => *self = Self::Many(BTreeSet::from([one.clone(), key.clone()])),
+            Self::Many(keys) => {
+                keys.insert(key.clone());
+            }
+        }
+    }
+
+    /// Removes `key`; returns whether no key is left.
+    fn remove(&mut self, key: &ObjectKey) -> bool {
+        match self {
+            Self::One(one) => one == key,
+            Self::Many(keys) => {
+                keys.remove(key);
+                if keys.len() == 1
+                    && let Some(last) = keys.pop_first()
+                {
+                    *self = Self::One(last);
+                    return false;
+                }
+                keys.is_empty()
+            }
+        }
+    }
+
+    /// The number of keys.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Self::One(_) => 1,
+            Self::Many(keys) => keys.len(),
+        }
+    }
+
+    /// Whether `key` is among the keys.
+    pub(crate) fn contains(&self, key: &ObjectKey) -> bool {
+        match self {
+            Self::One(one) => one == key,
+            Self::Many(keys) => keys.contains(key),
+        }
+    }
+
+    /// The keys, sorted.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &ObjectKey> {
+        let (one, many) = match self {
+            Self::One(one) => (Some(one), None),
+            Self::Many(keys) => (None, Some(keys)),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+}
 
 /// The inverted label index.
 ///
@@ -104,11 +172,16 @@ impl LabelIndex {
         }
         for (label, value) in new {
             if old.get(label) != Some(value) {
-                self.namespaces
+                let values = self
+                    .namespaces
                     .entry_ref_or_insert(namespace)
-                    .entry_ref_or_insert(label)
-                    .entry_ref_or_insert(value)
-                    .insert(key.clone());
+                    .entry_ref_or_insert(label);
+                match values.get_mut(value.as_str()) {
+                    Some(keys) => keys.insert(key),
+                    None => {
+                        values.insert(value.clone(), Postings::One(key.clone()));
+                    }
+                }
             }
         }
     }
@@ -119,8 +192,7 @@ impl LabelIndex {
         };
         let Some(values) = labels.get_mut(label) else { return };
         let Some(keys) = values.get_mut(value) else { return };
-        keys.remove(key);
-        if keys.is_empty() {
+        if keys.remove(key) {
             values.remove(value);
             if values.is_empty() {
                 labels.remove(label);
@@ -132,7 +204,7 @@ impl LabelIndex {
     }
 
     /// The keys of the objects in `namespace` with label `label=value`.
-    pub(crate) fn posting(&self, namespace: &str, label: &str, value: &str) -> Option<&BTreeSet<ObjectKey>> {
+    pub(crate) fn posting(&self, namespace: &str, label: &str, value: &str) -> Option<&Postings> {
         self.namespaces.get(namespace)?.get(label)?.get(value)
     }
 
@@ -159,7 +231,7 @@ impl LabelIndex {
         Some(
             smallest
                 .iter()
-                .filter(|key| others.iter().all(|keys| keys.contains(*key)))
+                .filter(|key| others.iter().all(|keys| keys.contains(key)))
                 .cloned()
                 .collect(),
         )
