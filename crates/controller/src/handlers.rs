@@ -3,23 +3,33 @@
 //! | handler | event | keys | when |
 //! |---|---|---|---|
 //! | [`own_key_handler`] | add, update, delete of any object | the object's own key | now |
-//! | [`pod_handler`] | Pod add, update, delete | the Services the change concerns ([`services_for_pod_event`]) | after the batch period |
+//! | [`pod_handler`] | Pod add, update, delete | the Services the change concerns ([`registered_services_for_pod_event`]) | after the batch period |
+//! | [`service_selector_handler`] | Service add, update, delete | none: keeps a [`SelectorRegistry`] of Service selectors | now |
 //!
-//! The Endpoints and EndpointSlice controllers register both (the first for
-//! Services). Upstream (1.35+) hands pod events to a second queue whose
-//! workers resolve the Services; here they are resolved right in the
-//! handler, from the Service cache's namespace index, which yields the same
-//! keys without the extra queue.
+//! The Endpoints and EndpointSlice controllers register all three (the
+//! first and the last for Services, the registry's before any other).
+//! Upstream (1.35+) hands pod events to a second queue whose workers
+//! resolve the Services by checking every Service of the namespace; here
+//! they are resolved right in the handler, from the registry of Service
+//! selectors, which yields the same keys without the extra queue and in
+//! proportion to the Services that may match.
+//!
+//! Each controller keeps its own registry, fed by its own handler on the
+//! shared Service informer: its pod handler then never sees a registry
+//! ahead of or behind what that controller's own Service handler has
+//! queued, a controller built alone (tests, another program) needs nothing
+//! more, and the cost of a second copy is one selector per selecting
+//! Service — small beside the pod cache.
 
 use std::time::Duration;
 
-use ecm_informer::{EventHandler, Lister, Notification, ObjectKey, Selector, handler_fn};
+use ecm_informer::{EventHandler, Notification, ObjectKey, SelectorRegistry, handler_fn};
 use ecm_types::PodProjection;
 use ecm_workqueue::RateLimitingQueue;
 use k8s_openapi::api::core::v1::Service;
 use kube::Resource;
 
-use crate::pod_services::services_for_pod_event;
+use crate::pod_services::{registered_services_for_pod_event, service_selector};
 
 /// Queues the key of every object that is added, changed or deleted.
 pub fn own_key_handler<S: Resource + Send + Sync + 'static>(
@@ -29,19 +39,27 @@ pub fn own_key_handler<S: Resource + Send + Sync + 'static>(
 }
 
 /// Queues, after `batch_period`, the Services a pod event concerns
-/// ([`services_for_pod_event`]), looked up in `services`.
+/// ([`registered_services_for_pod_event`]), looked up in `services`, a
+/// registry kept by a [`service_selector_handler`].
 pub fn pod_handler(
     queue: RateLimitingQueue<ObjectKey>,
-    services: Lister<Service>,
+    services: SelectorRegistry,
     batch_period: Duration,
 ) -> impl EventHandler<PodProjection> {
     handler_fn(move |change: Notification<PodProjection>| {
         let (old, new) = change.before_after();
-        let in_namespace = |namespace: &str| services.list(namespace, &Selector::everything());
-        for key in services_for_pod_event(old.map(AsRef::as_ref), new.map(AsRef::as_ref), in_namespace) {
+        for key in registered_services_for_pod_event(old.map(AsRef::as_ref), new.map(AsRef::as_ref), &services) {
             queue.add_after(key, batch_period);
         }
     })
+}
+
+/// Keeps `registry` in step with a Service informer: each Service's
+/// [`service_selector`] registered under its key, Services without a
+/// selector and deleted ones unregistered. Register it on the Service
+/// informer before the handlers whose keys lead to a registry lookup.
+pub fn service_selector_handler(registry: &SelectorRegistry) -> impl EventHandler<Service> + use<> {
+    registry.handler(service_selector)
 }
 
 #[cfg(test)]
@@ -49,7 +67,7 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    use ecm_informer::{Deleted, Store};
+    use ecm_informer::Deleted;
     use ecm_types::fixtures::{pod, service};
     use ecm_workqueue::{QueueConfig, default_controller_rate_limiter};
 
@@ -68,14 +86,24 @@ mod tests {
         keys
     }
 
-    fn services() -> Lister<Service> {
-        let store = Store::new();
-        for (name, app) in [("a", "a"), ("b", "b")] {
-            store.insert(Arc::new(service("ns", name).selector([("app", app)]).build()));
+    /// A registry fed through the Service handler, as the controllers feed it.
+    fn services() -> SelectorRegistry {
+        let registry = SelectorRegistry::new();
+        let handler = service_selector_handler(&registry);
+        for (name, app) in [("a", "a"), ("b", "b"), ("gone", "a")] {
+            handler.on_add(&Arc::new(service("ns", name).selector([("app", app)]).build()), true);
         }
-        store.insert(Arc::new(service("ns", "no-selector").build()));
-        store.insert(Arc::new(service("other", "a").selector([("app", "a")]).build()));
-        Lister::new(store)
+        handler.on_add(&Arc::new(service("ns", "no-selector").build()), true);
+        handler.on_add(&Arc::new(service("other", "a").selector([("app", "a")]).build()), true);
+        // A Service deleted, and one whose selector was removed, select nothing.
+        handler.on_delete(Deleted {
+            obj: Arc::new(service("ns", "gone").build()),
+            final_state_unknown: false,
+        });
+        let had = Arc::new(service("ns", "dropped").selector([("app", "a")]).build());
+        handler.on_add(&had, false);
+        handler.on_update(&had, &Arc::new(service("ns", "dropped").build()));
+        registry
     }
 
     #[tokio::test(start_paused = true)]

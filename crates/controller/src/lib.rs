@@ -25,9 +25,9 @@
 //! | [`events`] | [`EventRecorder`], [`KubeEventRecorder`], [`EventRecord`] | any controller |
 //! | [`stale`] | [`StaleCacheGuard`], [`Expectations`], [`ObjectVersions`] | any controller |
 //! | [`outcome`] | [`SyncResult`], [`WriteOperation`]: metric label values | any controller |
-//! | [`handlers`] | [`own_key_handler`] (any kind), [`pod_handler`] (Services of a pod) | any / endpoint controllers |
+//! | [`handlers`] | [`own_key_handler`] (any kind), [`pod_handler`] (Services of a pod), [`service_selector_handler`] | any / endpoint controllers |
 //! | [`service_pods`] | [`ServicePods`]: a Service and the pods it selects | endpoint controllers |
-//! | [`pod_services`] | [`services_for_pod_event`]: which Services a pod event concerns | endpoint controllers |
+//! | [`pod_services`] | [`services_for_pod_event`], [`registered_services_for_pod_event`]: which Services a pod event concerns | endpoint controllers |
 //! | [`trigger_time`] | [`TriggerTimeTracker`]: the last-change-trigger-time annotation | endpoint controllers |
 //! | `testing` (feature `mock`) | a test queue and `drain` | tests of any controller |
 //! | [`slices`] | slice manager and index, tracker, slice handler, write order, gauges | EndpointSlice writers |
@@ -184,9 +184,9 @@ pub mod writer;
 pub use crate::core::{ControllerCore, CoreState, QueueProbe};
 pub use config::{BaseConfig, Configure};
 pub use events::{EventRecord, EventRecorder, EventType, KubeEventRecorder};
-pub use handlers::{own_key_handler, pod_handler};
+pub use handlers::{own_key_handler, pod_handler, service_selector_handler};
 pub use outcome::{SyncResult, WriteOperation};
-pub use pod_services::{PodServiceQuery, services_for_pod_event};
+pub use pod_services::{PodServiceQuery, registered_services_for_pod_event, service_selector, services_for_pod_event};
 pub use runnable::Runnable;
 pub use service_pods::ServicePods;
 pub use stale::{Expectations, ObjectVersions, StaleCacheGuard};

@@ -6,7 +6,7 @@
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use ecm_informer::ObjectKey;
+use ecm_informer::{ObjectKey, Selector, SelectorRegistry};
 use ecm_types::PodProjection;
 use ecm_types::service::{selector, selector_matches};
 use k8s_openapi::api::core::v1::Service;
@@ -78,6 +78,59 @@ impl PodServiceQuery {
         let old = matching_services(services_in_namespace, old_labels);
         needed_service_updates(&old, &new, self.endpoint_changed)
     }
+
+    /// [`services_to_update`](Self::services_to_update), with the Services
+    /// of the pod's namespace matching a label set given by
+    /// `services_matching` (for instance a [`SelectorRegistry`] of Service
+    /// selectors) instead of found by checking every Service. The same
+    /// union or symmetric difference applies.
+    pub fn services_to_update_with<F>(&self, mut services_matching: F) -> BTreeSet<ObjectKey>
+    where
+        F: FnMut(&BTreeMap<String, String>) -> BTreeSet<ObjectKey>,
+    {
+        let new = services_matching(&self.labels);
+        let Some(old_labels) = &self.old_labels else {
+            return new;
+        };
+        let old = services_matching(old_labels);
+        needed_service_updates(&old, &new, self.endpoint_changed)
+    }
+}
+
+/// What a Service's selector means to a [`SelectorRegistry`]: its
+/// `spec.selector` as an equality selector (empty: every pod), or `None`
+/// when it has none (no pod; the registry then forgets the Service). The
+/// Service's type is not looked at, as [`matching_services`] does not.
+pub fn service_selector(service: &Service) -> Option<Selector> {
+    selector(service).map(Selector::from_labels)
+}
+
+/// [`services_for_pod_event`] answered from `services`, a registry of the
+/// Service selectors ([`service_selector`]) kept by the Service informer's
+/// [`service_selector_handler`](crate::handlers::service_selector_handler):
+/// the cost is that of the Services that may match, not of the namespace.
+///
+/// ```
+/// use ecm_controller::{registered_services_for_pod_event, service_selector};
+/// use ecm_informer::{ObjectKey, SelectorRegistry};
+/// use ecm_types::fixtures::{pod, service};
+///
+/// let services = SelectorRegistry::new();
+/// let web = service("shop", "web").selector([("app", "web")]).build();
+/// services.register(ObjectKey::new("shop", "web"), service_selector(&web).unwrap());
+/// let added = pod("shop", "web-0").labels([("app", "web")]).projection();
+/// let keys = registered_services_for_pod_event(None, Some(&added), &services);
+/// assert_eq!(keys.into_iter().collect::<Vec<_>>(), [ObjectKey::new("shop", "web")]);
+/// ```
+pub fn registered_services_for_pod_event(
+    old: Option<&PodProjection>,
+    new: Option<&PodProjection>,
+    services: &SelectorRegistry,
+) -> BTreeSet<ObjectKey> {
+    let Some(query) = PodServiceQuery::for_event(old, new) else {
+        return BTreeSet::new();
+    };
+    query.services_to_update_with(|labels| services.matching(&query.namespace, labels))
 }
 
 /// The keys of the Services a pod event concerns, for the pod handlers of the
@@ -297,6 +350,66 @@ mod tests {
             .projection();
         let query = PodServiceQuery::for_event(Some(&old), Some(&extra_ready)).unwrap();
         assert_eq!(query.services_to_update(&services), keys(&["service-0"]));
+    }
+
+    #[test]
+    fn the_registry_answers_pod_events_as_the_scan_of_every_service_does() {
+        let mut services = three_services();
+        services.push(service("test", "nil").build());
+        services.push(service("test", "empty").selector([]).build());
+        services.push(
+            service("test", "two")
+                .selector([("app", "test-0"), ("tier", "x")])
+                .build(),
+        );
+        services.push(service("other", "service-0").selector([("app", "test-0")]).build());
+        let registry = SelectorRegistry::new();
+        for svc in &services {
+            if let Some(selector) = service_selector(svc) {
+                registry.register(ObjectKey::of(svc), selector);
+            }
+        }
+        let labels = [
+            vec![("app", "test-0")],
+            vec![("app", "test-0"), ("tier", "x")],
+            vec![("app", "test-1")],
+            vec![],
+        ];
+        let pods: Vec<PodProjection> = labels
+            .iter()
+            .enumerate()
+            .flat_map(|(i, labels)| {
+                let rv = (i + 2).to_string();
+                [
+                    pod("test", "p")
+                        .labels(labels.iter().copied())
+                        .resource_version(&rv)
+                        .projection(),
+                    pod("test", "p")
+                        .labels(labels.iter().copied())
+                        .ready(true)
+                        .resource_version(&format!("{rv}0"))
+                        .projection(),
+                ]
+            })
+            .collect();
+        let in_namespace = |namespace: &str| {
+            services
+                .iter()
+                .filter(|s| s.metadata.namespace.as_deref() == Some(namespace))
+                .collect::<Vec<_>>()
+        };
+        for old in pods.iter().map(Some).chain([None]) {
+            for new in pods.iter().map(Some).chain([None]) {
+                assert_eq!(
+                    registered_services_for_pod_event(old, new, &registry),
+                    services_for_pod_event(old, new, in_namespace),
+                    "{:?} -> {:?}",
+                    old.map(PodProjection::labels),
+                    new.map(PodProjection::labels)
+                );
+            }
+        }
     }
 
     #[test]

@@ -74,6 +74,9 @@ impl SharedInformers<'_> {
         let informer = self
             .factory
             .informer_with_transform::<Pod, PodProjection, _>(PodProjection::from);
+        // Syncs list a Service's pods by its selector: with the label index
+        // that costs the Service's pods, not its namespace's. Idempotent.
+        informer.add_label_index();
         self.watch("pods", informer.progress());
         informer
     }

@@ -415,6 +415,14 @@ where
         self.shared.store.add_indexer(name, index_fn)
     }
 
+    /// Keeps a [label index](crate::label_index) on the cache (see
+    /// [`Store::add_label_index`]), so that [`Lister::list`] answers
+    /// equality selectors in proportion to their answer. Idempotent: each
+    /// controller sharing the informer may ask.
+    pub fn add_label_index(&self) {
+        self.shared.store.add_label_index();
+    }
+
     /// Registers a handler. If objects are already cached, the handler first
     /// receives `on_add(obj, true)` for each of them, on the caller's
     /// thread, before this returns and before any further notification.

@@ -17,8 +17,10 @@
 //! | [`informer`] | [`Informer`]: watch, relist diff, handler delivery, sync state |
 //! | [`factory`] | [`InformerFactory`]: one shared informer per type pair |
 //! | [`store`] | [`Store`]: the indexed cache |
+//! | [`label_index`] | the opt-in label index of a store: selector → objects, in proportion to the answer |
 //! | [`lister`] | [`Lister`]: `get` / `list(namespace, selector)` over a store |
 //! | [`selector`] | [`Selector`] (from `ecm-labels`) and its construction from a `LabelSelector` |
+//! | [`selector_registry`] | [`SelectorRegistry`]: labels → the owners (Services, ...) whose selector matches them |
 //! | [`handler`] | [`EventHandler`], [`Deleted`], [`Notification`] |
 //! | [`key`] | [`ObjectKey`]: the `namespace/name` key of stores, queues and controllers |
 //! | [`metrics`] | metric names |
@@ -104,6 +106,51 @@
 //! # }
 //! ```
 //!
+//! # Selector indexes
+//!
+//! Two lookups make a controller's cost follow the change rather than the
+//! namespace, for any operator whose objects select others by label:
+//!
+//! - objects → owners: "which objects does this selector match?" —
+//!   [`Store::add_label_index`] (or [`Informer::add_label_index`]) keeps an
+//!   inverted index of labels, and [`Lister::list`] then answers equality
+//!   selectors from its posting lists;
+//! - owners → objects: "which owners select these labels?" — a
+//!   [`SelectorRegistry`] of the owners' selectors, kept by
+//!   [`SelectorRegistry::handler`] on the owners' informer.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use std::sync::Arc;
+//! use ecm_informer::{Informer, ObjectKey, Selector, SelectorRegistry, Store};
+//! use k8s_openapi::api::core::v1::{Pod, Service, ServiceSpec};
+//! use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+//!
+//! let app = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
+//! let meta = |name: &str| ObjectMeta { namespace: Some("shop".into()), name: Some(name.into()), ..Default::default() };
+//!
+//! // Pods, indexed by label: a Service's pods cost what they are, not the namespace.
+//! let pods: Informer<Pod> = Informer::detached(Store::new());
+//! pods.add_label_index();
+//! pods.store().insert(Arc::new(Pod { metadata: ObjectMeta { labels: Some(app.clone()), ..meta("web-0") }, ..Default::default() }));
+//! pods.store().insert(Arc::new(Pod { metadata: meta("other"), ..Default::default() }));
+//! assert_eq!(pods.lister().list("shop", &Selector::from_labels(&app)).len(), 1);
+//!
+//! // Services, by selector: a pod's Services cost what they are, not the namespace.
+//! let services: Informer<Service> = Informer::detached(Store::new());
+//! services.store().insert(Arc::new(Service {
+//!     metadata: meta("web"),
+//!     spec: Some(ServiceSpec { selector: Some(app.clone()), ..Default::default() }),
+//!     ..Default::default()
+//! }));
+//! let registry = SelectorRegistry::new();
+//! // Registered handlers receive the cached Services first, then every change.
+//! services.add_event_handler(registry.handler(|svc: &Service| {
+//!     svc.spec.as_ref()?.selector.as_ref().map(Selector::from_labels)
+//! }));
+//! assert_eq!(registry.matching("shop", &app).into_iter().collect::<Vec<_>>(), [ObjectKey::new("shop", "web")]);
+//! ```
+//!
 //! # Memory
 //!
 //! Transforms decide what the cache costs. Measured on 100 000 realistic
@@ -132,9 +179,11 @@ pub mod factory;
 pub mod handler;
 pub mod informer;
 pub mod key;
+pub mod label_index;
 pub mod lister;
 pub mod metrics;
 pub mod selector;
+pub mod selector_registry;
 pub mod store;
 mod tap;
 
@@ -144,4 +193,5 @@ pub use informer::{HandlerRegistration, Informer, InformerConfig, InformerError,
 pub use key::{KeyError, ObjectKey};
 pub use lister::Lister;
 pub use selector::{Selector, SelectorError};
+pub use selector_registry::SelectorRegistry;
 pub use store::{IndexFn, NAMESPACE_INDEX, Store, StoreError};

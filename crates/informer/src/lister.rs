@@ -42,7 +42,7 @@ use kube::{Resource, ResourceExt};
 
 use crate::key::ObjectKey;
 use crate::selector::Selector;
-use crate::store::{NAMESPACE_INDEX, Store};
+use crate::store::Store;
 
 /// Read-only, typed access to a [`Store`].
 ///
@@ -88,17 +88,18 @@ impl<S: Resource + Send + Sync + 'static> Lister<S> {
     /// order), as in client-go's `ListAllByNamespace`. The empty selector
     /// takes a fast path that skips label matching; [`Selector::nothing`]
     /// returns nothing.
+    ///
+    /// In one namespace this is [`Store::list_matching`]: when the store
+    /// keeps a [label index](crate::label_index), an equality selector (a
+    /// Service's) costs in proportion to its answer, not to the namespace.
     pub fn list(&self, namespace: &str, selector: &Selector) -> Vec<Arc<S>> {
+        if !namespace.is_empty() {
+            return self.store.list_matching(namespace, selector);
+        }
         if selector.is_nothing() {
             return Vec::new();
         }
-        let objects = if namespace.is_empty() {
-            self.store.list()
-        } else {
-            // The namespace index is created with every store and cannot be
-            // removed, so this lookup cannot fail.
-            self.store.by_index(NAMESPACE_INDEX, namespace).unwrap_or_default()
-        };
+        let objects = self.store.list();
         if selector.is_everything() {
             return objects;
         }

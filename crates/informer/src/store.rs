@@ -13,6 +13,11 @@
 //! be created and filled by hand ([`Store::insert`], [`Store::remove`]),
 //! which is how controller unit tests feed listers without an API server.
 //!
+//! A store may also keep a [label index](crate::label_index)
+//! ([`Store::add_label_index`]): then [`Store::list_matching`] (and so
+//! [`Lister::list`](crate::Lister::list)) answers an equality selector in
+//! time proportional to its answer rather than to the namespace.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use ecm_informer::Store;
@@ -37,10 +42,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
+use ecm_labels::Selector;
 use kube::Resource;
 use parking_lot::{RwLock, RwLockWriteGuard};
 
 use crate::key::ObjectKey;
+use crate::label_index::{LabelIndex, is_equality_only};
 
 /// The name of the index every store has: object namespace → keys
 /// (client-go's `cache.NamespaceIndex`). Cluster-scoped objects are indexed
@@ -86,6 +93,7 @@ impl<S> fmt::Debug for Store<S> {
         f.debug_struct("Store")
             .field("len", &inner.items.len())
             .field("indexes", &inner.indexers.keys().collect::<Vec<_>>())
+            .field("label_index", &inner.labels.is_some())
             .finish()
     }
 }
@@ -94,12 +102,15 @@ impl<S> fmt::Debug for Store<S> {
 ///
 /// Invariant: for every registered index `i`, `indices[i][v]` contains key
 /// `k` exactly when `items[k]` exists and `indexers[i](items[k])` yields `v`;
-/// value sets are never left empty.
+/// value sets are never left empty. When `labels` is set, it indexes the
+/// labels of exactly the objects of `items` (see [`LabelIndex`]).
 pub(crate) struct StoreInner<S> {
     items: HashMap<ObjectKey, Arc<S>>,
     indexers: HashMap<String, IndexFn<S>>,
     /// index name → index value → keys. Keys are shared with `items`.
     indices: HashMap<String, HashMap<String, BTreeSet<ObjectKey>>>,
+    /// The label index, once [`Store::add_label_index`] asked for it.
+    labels: Option<LabelIndex>,
 }
 
 impl<S: Resource + Send + Sync + 'static> Default for Store<S> {
@@ -116,6 +127,7 @@ impl<S: Resource + Send + Sync + 'static> Store<S> {
             items: HashMap::new(),
             indexers: HashMap::from([(NAMESPACE_INDEX.to_owned(), namespace_index)]),
             indices: HashMap::from([(NAMESPACE_INDEX.to_owned(), HashMap::new())]),
+            labels: None,
         };
         Self {
             inner: Arc::new(RwLock::new(inner)),
@@ -143,6 +155,50 @@ impl<S: Resource + Send + Sync + 'static> Store<S> {
         inner.indices.insert(name.clone(), index);
         inner.indexers.insert(name, index_fn);
         Ok(())
+    }
+
+    /// Keeps a [label index](crate::label_index) from now on, so that
+    /// [`Store::list_matching`] answers equality selectors from posting
+    /// lists. The objects already in the store are indexed at once.
+    /// Idempotent: informers shared by several controllers may each ask.
+    pub fn add_label_index(&self) {
+        let mut inner = self.inner.write();
+        if inner.labels.is_some() {
+            return;
+        }
+        let mut index = LabelIndex::default();
+        for (key, obj) in &inner.items {
+            index.update(key, None, obj.meta().labels.as_ref());
+        }
+        inner.labels = Some(index);
+    }
+
+    /// Whether the store keeps a label index ([`Store::add_label_index`]).
+    pub fn has_label_index(&self) -> bool {
+        self.inner.read().labels.is_some()
+    }
+
+    /// The objects of `namespace` (the empty namespace for cluster-scoped
+    /// objects) whose labels match `selector`, sorted by key.
+    ///
+    /// With a label index and a selector with at least one equality
+    /// requirement (`k=v`, `k==v`, `k in (v)`: every Service selector), the
+    /// cost is that of the smallest posting list; otherwise, or without a
+    /// label index, the namespace is filtered. The answer is the same.
+    /// The empty selector returns the namespace, [`Selector::nothing`]
+    /// nothing.
+    pub fn list_matching(&self, namespace: &str, selector: &Selector) -> Vec<Arc<S>> {
+        let inner = self.inner.read();
+        inner
+            .matching_keys(namespace, selector)
+            .into_iter()
+            .filter_map(|key| inner.items.get(&key).cloned())
+            .collect()
+    }
+
+    /// The keys of [`Store::list_matching`], sorted.
+    pub fn keys_matching(&self, namespace: &str, selector: &Selector) -> Vec<ObjectKey> {
+        self.inner.read().matching_keys(namespace, selector)
     }
 
     /// The object stored under `key`.
@@ -238,6 +294,17 @@ impl<S: Resource + Send + Sync + 'static> Store<S> {
         self.inner.write()
     }
 
+    /// The label index, for this crate's tests.
+    #[cfg(test)]
+    pub(crate) fn inner_label_index_for_tests(&self) -> parking_lot::MappedRwLockReadGuard<'_, LabelIndex> {
+        parking_lot::RwLockReadGuard::map(self.inner.read(), |inner| {
+            inner
+                .labels
+                .as_ref()
+                .unwrap_or_else(|| unreachable!("tests add a label index first"))
+        })
+    }
+
     /// Checks the index invariant; used by tests in this crate and by
     /// integration tests through [`Store::check_indexes`].
     #[doc(hidden)]
@@ -251,6 +318,39 @@ impl<S> StoreInner<S> {
         self.indices
             .get(index_name)
             .ok_or_else(|| StoreError::UnknownIndex(index_name.to_owned()))
+    }
+
+    /// See [`Store::keys_matching`].
+    fn matching_keys(&self, namespace: &str, selector: &Selector) -> Vec<ObjectKey>
+    where
+        S: Resource,
+    {
+        if selector.is_nothing() {
+            return Vec::new();
+        }
+        let in_namespace = self.indices.get(NAMESPACE_INDEX).and_then(|index| index.get(namespace));
+        if selector.is_everything() {
+            return in_namespace.into_iter().flatten().cloned().collect();
+        }
+        let matches = |key: &ObjectKey| {
+            self.items
+                .get(key)
+                .is_some_and(|obj| selector.matches(&obj.meta().labels))
+        };
+        match self
+            .labels
+            .as_ref()
+            .and_then(|index| index.candidates(namespace, selector))
+        {
+            Some(candidates) if is_equality_only(selector) => candidates,
+            Some(candidates) => candidates.into_iter().filter(|key| matches(key)).collect(),
+            None => in_namespace
+                .into_iter()
+                .flatten()
+                .filter(|key| matches(key))
+                .cloned()
+                .collect(),
+        }
     }
 
     pub(crate) fn get(&self, key: &ObjectKey) -> Option<&Arc<S>> {
@@ -267,7 +367,10 @@ impl<S> StoreInner<S> {
 
     /// Stores `obj` under `key`, updates every index and returns the
     /// replaced object.
-    pub(crate) fn insert(&mut self, key: ObjectKey, obj: Arc<S>) -> Option<Arc<S>> {
+    pub(crate) fn insert(&mut self, key: ObjectKey, obj: Arc<S>) -> Option<Arc<S>>
+    where
+        S: Resource,
+    {
         // Reuse the key already stored, so the map and the indexes share one
         // allocation per key.
         let key = self.items.get_key_value(&key).map_or(key, |(k, _)| k.clone());
@@ -276,25 +379,46 @@ impl<S> StoreInner<S> {
             items,
             indexers,
             indices,
+            labels,
         } = self;
-        update_indices(
-            indexers,
-            indices,
-            &key,
-            old.as_deref(),
-            items.get(&key).map(AsRef::as_ref),
-        );
+        let new = items.get(&key).map(AsRef::as_ref);
+        update_indices(indexers, indices, &key, old.as_deref(), new);
+        if let Some(labels) = labels {
+            labels.update(
+                &key,
+                old.as_deref().and_then(|o| o.meta().labels.as_ref()),
+                new.and_then(|n| n.meta().labels.as_ref()),
+            );
+        }
         old
     }
 
     /// Removes `key`, updates every index and returns the removed object.
-    pub(crate) fn remove(&mut self, key: &ObjectKey) -> Option<Arc<S>> {
+    pub(crate) fn remove(&mut self, key: &ObjectKey) -> Option<Arc<S>>
+    where
+        S: Resource,
+    {
         let (key, old) = self.items.remove_entry(key)?;
         update_indices(&self.indexers, &mut self.indices, &key, Some(&old), None);
+        if let Some(labels) = &mut self.labels {
+            labels.update(&key, old.meta().labels.as_ref(), None);
+        }
         Some(old)
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), String>
+    where
+        S: Resource,
+    {
+        if let Some(labels) = &self.labels {
+            let mut expected = LabelIndex::default();
+            for (key, obj) in &self.items {
+                expected.update(key, None, obj.meta().labels.as_ref());
+            }
+            if &expected != labels {
+                return Err(format!("label index: expected {expected:?}, found {labels:?}"));
+            }
+        }
         for (name, index_fn) in &self.indexers {
             let index = self.indices.get(name).ok_or_else(|| format!("index {name} missing"))?;
             let mut expected: HashMap<String, BTreeSet<ObjectKey>> = HashMap::new();

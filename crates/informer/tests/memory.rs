@@ -1,7 +1,8 @@
 //! Memory per cached pod: the full object, the object without
-//! `managedFields`, and `ecm_types::PodProjection`.
+//! `managedFields`, and `ecm_types::PodProjection` (without and with the
+//! label index).
 //!
-//! Ignored by default (it loads 100 000 pods three times). Run with
+//! Ignored by default (it loads 100 000 pods four times). Run with
 //!
 //! ```text
 //! cargo test -p ecm-informer --release --test memory -- --ignored --nocapture
@@ -38,10 +39,14 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 const VARIANT_ENV: &str = "ECM_MEMORY_VARIANT";
 const RESULT_PREFIX: &str = "ECM_MEMORY_RESULT";
-const VARIANTS: [(&str, &str); 3] = [
+const VARIANTS: [(&str, &str); 4] = [
     ("full", "(a) full `Pod`"),
     ("trimmed", "(b) `Pod` without `managedFields` (default transform)"),
     ("projection", "(c) `ecm_types::PodProjection`"),
+    (
+        "projection-labels",
+        "(d) (c) with the label index (`Store::add_label_index`)",
+    ),
 ];
 
 fn pod_count() -> usize {
@@ -326,12 +331,15 @@ struct Measurement {
     json_bytes: usize,
 }
 
-fn load<S, F>(n: usize, transform: F) -> Measurement
+fn load<S, F>(n: usize, transform: F, label_index: bool) -> Measurement
 where
     S: kube::Resource + Send + Sync + 'static,
     F: Fn(Pod) -> S,
 {
     let store: Store<S> = Store::new();
+    if label_index {
+        store.add_label_index();
+    }
     let rss_before = resident_bytes();
     let region = Region::new(GLOBAL);
     let mut json_bytes = 0;
@@ -361,9 +369,10 @@ fn memory_child() {
     };
     let n = pod_count();
     let m = match variant.as_str() {
-        "full" => load(n, |pod| pod),
-        "trimmed" => load(n, strip_managed_fields),
-        "projection" => load(n, PodProjection::from),
+        "full" => load(n, |pod| pod, false),
+        "trimmed" => load(n, strip_managed_fields, false),
+        "projection" => load(n, PodProjection::from, false),
+        "projection-labels" => load(n, PodProjection::from, true),
         other => panic!("unknown variant {other}"),
     };
     println!(
@@ -376,7 +385,7 @@ fn memory_child() {
 }
 
 #[test]
-#[ignore = "slow: loads 100k pods three times; see the module docs"]
+#[ignore = "slow: loads 100k pods four times; see the module docs"]
 fn memory_per_cached_pod() {
     let n = pod_count();
     let exe = std::env::current_exe().unwrap();
