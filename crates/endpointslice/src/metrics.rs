@@ -16,7 +16,7 @@
 //! The `metrics` facade carries no bucket boundaries: the binary configures
 //! its exporter with [`HISTOGRAM_BUCKETS`].
 //!
-//! The three gauges about slices come from a [`MetricsCache`] that keeps,
+//! The three gauges about slices come from a `MetricsCache` that keeps,
 //! per Service, the numbers of its last sync.
 
 use parking_lot::{Mutex, MutexGuard};

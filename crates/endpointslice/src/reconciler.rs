@@ -49,7 +49,7 @@ impl ReconcilerConfig {
 ///
 /// Holds the write interfaces, the node cache, the
 /// [`EndpointSliceTracker`] it records its writes in, the
-/// [`TopologyCache`] and the slice gauges' [`MetricsCache`]. Share the
+/// [`TopologyCache`] and the slice gauges' `MetricsCache`. Share the
 /// tracker with the slice event handlers ([`tracker`](Self::tracker)) and
 /// the topology cache with the topology worker ([`topology`](Self::topology)).
 pub struct Reconciler {

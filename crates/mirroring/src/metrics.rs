@@ -16,7 +16,7 @@
 //!
 //! The `metrics` facade carries no bucket boundaries: the binary configures
 //! its exporter with [`HISTOGRAM_BUCKETS`]. The three gauges come from a
-//! [`MetricsCache`] keeping, per Endpoints object, the numbers of its last
+//! `MetricsCache` keeping, per Endpoints object, the numbers of its last
 //! sync. The work queue's metrics use the name [`QUEUE_NAME`].
 
 use parking_lot::{Mutex, MutexGuard};

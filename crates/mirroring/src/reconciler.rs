@@ -49,7 +49,7 @@ impl ReconcilerConfig {
 ///
 /// Holds the write interfaces, the [`EndpointSliceTracker`] it records its
 /// writes in (share it with the slice event handlers through
-/// [`tracker`](Self::tracker)) and the gauges' [`MetricsCache`].
+/// [`tracker`](Self::tracker)) and the gauges' `MetricsCache`.
 #[derive(Debug)]
 pub struct Reconciler {
     config: ReconcilerConfig,
