@@ -23,12 +23,15 @@
 
 use std::time::Duration;
 
-use ecm_informer::{EventHandler, Notification, ObjectKey, SelectorRegistry, handler_fn};
+use ecm_informer::{EventHandler, Informer, Notification, ObjectKey, SelectorRegistry, handler_fn};
 use ecm_types::PodProjection;
 use ecm_workqueue::RateLimitingQueue;
 use k8s_openapi::api::core::v1::Service;
 use kube::Resource;
 
+use serde::de::DeserializeOwned;
+
+use crate::core::ControllerCore;
 use crate::pod_services::{registered_services_for_pod_event, service_selector};
 
 /// Queues the key of every object that is added, changed or deleted.
@@ -60,6 +63,28 @@ pub fn pod_handler(
 /// informer before the handlers whose keys lead to a registry lookup.
 pub fn service_selector_handler(registry: &SelectorRegistry) -> impl EventHandler<Service> + use<> {
     registry.handler(service_selector)
+}
+
+/// Registers on `core` what the Endpoints and EndpointSlice controllers
+/// watch of Services and pods, in this order: the Services' selectors into
+/// a registry of their own ([`service_selector_handler`]), each Service's
+/// own key ([`own_key_handler`]), and the Services a pod event concerns,
+/// after `batch_period` ([`pod_handler`]). The registry is updated before a
+/// Service's key is queued, so the pod handler never lags the Services the
+/// controller has seen.
+pub fn watch_services_and_pods<P>(
+    core: &ControllerCore<ObjectKey>,
+    services: &Informer<Service>,
+    pods: &Informer<P, PodProjection>,
+    batch_period: Duration,
+) where
+    P: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let queue = core.queue();
+    let selectors = SelectorRegistry::new();
+    core.register(services.add_event_handler(service_selector_handler(&selectors)));
+    core.register(services.add_event_handler(own_key_handler(queue.clone())));
+    core.register(pods.add_event_handler(pod_handler(queue.clone(), selectors, batch_period)));
 }
 
 #[cfg(test)]

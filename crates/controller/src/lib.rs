@@ -184,7 +184,7 @@ pub mod writer;
 pub use crate::core::{ControllerCore, CoreState, QueueProbe};
 pub use config::{BaseConfig, Configure};
 pub use events::{EventRecord, EventRecorder, EventType, KubeEventRecorder};
-pub use handlers::{own_key_handler, pod_handler, service_selector_handler};
+pub use handlers::{own_key_handler, pod_handler, service_selector_handler, watch_services_and_pods};
 pub use outcome::{SyncResult, WriteOperation};
 pub use pod_services::{PodServiceQuery, registered_services_for_pod_event, service_selector, services_for_pod_event};
 pub use runnable::Runnable;

@@ -146,19 +146,32 @@ pub async fn build(options: &ClientOptions) -> Result<kube::Client> {
 pub async fn check_reachable(client: &kube::Client, patience: Duration) -> Result<()> {
     let deadline = tokio::time::Instant::now() + patience;
     loop {
-        match client.apiserver_version().await {
-            Ok(version) => {
+        // Each attempt ends by the deadline: a server that accepts the
+        // connection and never answers must not hold start-up for the
+        // client's 295 s read timeout.
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let attempt = tokio::time::timeout(remaining.max(MIN_ATTEMPT), client.apiserver_version()).await;
+        match attempt {
+            Ok(Ok(version)) => {
                 tracing::info!(server = %version.git_version, "connected to the API server");
                 return Ok(());
             }
-            Err(err) if tokio::time::Instant::now() < deadline => {
+            Ok(Err(err)) if tokio::time::Instant::now() < deadline => {
                 tracing::warn!(error = %err, "API server not reachable yet, retrying");
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                let pause = deadline.saturating_duration_since(tokio::time::Instant::now());
+                tokio::time::sleep(pause.min(RETRY_PAUSE)).await;
             }
-            Err(err) => bail!("cannot reach the API server: {err}"),
+            Ok(Err(err)) => bail!("cannot reach the API server: {err}"),
+            Err(_) => bail!("cannot reach the API server: no answer within {patience:?}"),
         }
     }
 }
+
+/// The least time one reachability attempt is given, even past the deadline.
+const MIN_ATTEMPT: Duration = Duration::from_millis(500);
+
+/// The pause between two reachability attempts.
+const RETRY_PAUSE: Duration = Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {
@@ -171,6 +184,28 @@ mod tests {
         let mut cm = ConfigMap::default();
         cm.metadata.name = Some(name.to_owned());
         api.create(&PostParams::default(), &cm).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_fails_the_start_up_check_by_its_deadline() {
+        // Accepts connections and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                open.push(socket);
+            }
+        });
+        let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+        let started = std::time::Instant::now();
+        let err = check_reachable(&client, Duration::from_millis(300)).await.unwrap_err();
+        assert!(err.to_string().contains("no answer within 300ms"), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "bounded by the patience, not the read timeout"
+        );
+        held.abort();
     }
 
     #[tokio::test]

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ecm_controller::{
     BaseConfig, ControllerCore, CoreState, ObjectVersions, Runnable, StaleCacheGuard, SyncHandler, TriggerTimeTracker,
-    Writers, own_key_handler, pod_handler, service_selector_handler,
+    Writers, watch_services_and_pods,
 };
-use ecm_informer::{Informer, ObjectKey, SelectorRegistry};
+use ecm_informer::{Informer, ObjectKey};
 use ecm_types::PodProjection;
 use ecm_types::wellknown::ANNOTATION_LEADER;
 use ecm_workqueue::default_controller_rate_limiter;
@@ -63,23 +63,9 @@ impl Controller {
             trigger_times: TriggerTimeTracker::new(),
             stale: Arc::new(StaleCacheGuard::new(Arc::new(ObjectVersions::default()))),
         });
-        let queue = core.queue().clone();
-        // The Service selectors, for the pod handler; updated before the
-        // Service's own key is queued (see ecm_controller::handlers).
-        let service_selectors = SelectorRegistry::new();
-        core.register(
-            informers
-                .services
-                .add_event_handler(service_selector_handler(&service_selectors)),
-        );
-        core.register(informers.services.add_event_handler(own_key_handler(queue.clone())));
-        core.register(
-            informers
-                .pods
-                .add_event_handler(pod_handler(queue.clone(), service_selectors, batch_period)),
-        );
+        watch_services_and_pods(&core, &informers.services, &informers.pods, batch_period);
         core.register(informers.endpoints.add_event_handler(EndpointsHandler {
-            queue,
+            queue: core.queue().clone(),
             stale: Arc::clone(&context.stale),
         }));
         Self { core, context }

@@ -7,10 +7,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ecm_controller::slices::{SliceConfig, SliceHandler};
 use ecm_controller::{
-    ControllerCore, CoreState, Runnable, StaleCacheGuard, SyncHandler, TriggerTimeTracker, Writers, own_key_handler,
-    pod_handler, service_selector_handler,
+    ControllerCore, CoreState, Runnable, StaleCacheGuard, SyncHandler, TriggerTimeTracker, Writers,
+    watch_services_and_pods,
 };
-use ecm_informer::{Informer, Lister, ObjectKey, SelectorRegistry};
+use ecm_informer::{Informer, Lister, ObjectKey};
 use ecm_types::PodProjection;
 use ecm_types::wellknown::DEFAULT_MAX_ENDPOINTS_PER_SLICE;
 use ecm_workqueue::{
@@ -95,20 +95,7 @@ impl Controller {
         let stale = Arc::new(StaleCacheGuard::new(Arc::clone(reconciler.tracker())));
         let batch_period = config.base.batch_period;
         let core = ControllerCore::with_queues(queue.clone(), config.base, vec![Arc::new(topology_queue.clone())]);
-        // The Service selectors, for the pod handler; updated before the
-        // Service's own key is queued (see ecm_controller::handlers).
-        let service_selectors = SelectorRegistry::new();
-        core.register(
-            informers
-                .services
-                .add_event_handler(service_selector_handler(&service_selectors)),
-        );
-        core.register(informers.services.add_event_handler(own_key_handler(queue.clone())));
-        core.register(
-            informers
-                .pods
-                .add_event_handler(pod_handler(queue.clone(), service_selectors, batch_period)),
-        );
+        watch_services_and_pods(&core, &informers.services, &informers.pods, batch_period);
         let slices = SliceHandler {
             queue,
             manager: MANAGER,
