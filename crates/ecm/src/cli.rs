@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::ClientSource;
@@ -19,6 +19,7 @@ use crate::controllers::ControllerName;
 use crate::controllers::parse_controllers;
 use crate::duration::parse_duration;
 use crate::health::Health;
+use crate::listen::Listen;
 use crate::logging::LogFormat;
 use crate::options::ControllerOptions;
 use crate::{client, controller_set, embedded, health, leader, logging, simulate};
@@ -67,9 +68,17 @@ struct RunArgs {
     #[arg(long)]
     embedded: bool,
 
-    /// Address of the embedded API server.
+    /// Address of the embedded API server: loopback only, unless
+    /// --embedded-allow-remote (it has no authentication). When the default
+    /// port is taken, a free one is used instead and printed.
     #[arg(long, default_value = "127.0.0.1:6443", requires = "embedded")]
     embedded_listen: SocketAddr,
+
+    /// Let --embedded-listen be a non-loopback address. The embedded API
+    /// server has no authentication: anyone who can reach it can read and
+    /// write every object.
+    #[arg(long, requires = "embedded")]
+    embedded_allow_remote: bool,
 
     /// Where to write the embedded API server's kubeconfig.
     #[arg(long, default_value = "ecm-embedded.kubeconfig", requires = "embedded")]
@@ -129,13 +138,57 @@ struct RunArgs {
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     startup_timeout: Duration,
 
-    /// Address serving /healthz and /readyz ("0" disables).
+    /// Address serving /healthz and /readyz ("0" disables). With
+    /// --embedded and not given: 127.0.0.1 on the same port, or a free port
+    /// when that one is taken.
     #[arg(long, default_value = "0.0.0.0:8081")]
     health_probe_bind_address: String,
 
-    /// Address serving /metrics ("0" disables).
+    /// Address serving /metrics ("0" disables). With --embedded and not
+    /// given: 127.0.0.1 on the same port, or a free port when that one is
+    /// taken.
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_bind_address: String,
+
+    /// Which listening addresses were given on the command line (filled in
+    /// from clap's matches, not a flag).
+    #[arg(skip)]
+    explicit: Explicit,
+}
+
+/// Which of the listening-address flags the user gave explicitly: only a
+/// default moves to loopback in embedded mode or falls back to a free port.
+#[derive(Clone, Copy, Debug, Default)]
+struct Explicit {
+    embedded_listen: bool,
+    health_probe_bind_address: bool,
+    metrics_bind_address: bool,
+}
+
+impl Explicit {
+    fn from_matches(matches: &clap::ArgMatches) -> Self {
+        let given = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        Self {
+            embedded_listen: given("embedded_listen"),
+            health_probe_bind_address: given("health_probe_bind_address"),
+            metrics_bind_address: given("metrics_bind_address"),
+        }
+    }
+}
+
+/// The probe or metrics listening address of `flag` set to `value`: `None`
+/// for "0". In embedded mode a default moves to 127.0.0.1 (same port) and
+/// may fall back to a free port; an explicit address is used as given.
+fn server_listen(flag: &'static str, value: &str, explicit: bool, embedded: bool) -> Result<Option<Listen>> {
+    let Some(addr) = address(flag, value)? else {
+        return Ok(None);
+    };
+    let listen = Listen::new(addr, flag, explicit, embedded);
+    Ok(Some(if embedded && !explicit {
+        listen.on_loopback()
+    } else {
+        listen
+    }))
 }
 
 fn address(flag: &str, value: &str) -> Result<Option<SocketAddr>> {
@@ -167,7 +220,11 @@ pub fn command() -> clap::Command {
 
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    if let (Command::Run(args), Some(("run", run))) = (&mut cli.command, matches.subcommand()) {
+        args.explicit = Explicit::from_matches(run);
+    }
     logging::init(cli.log_format, cli.verbosity);
     let outcome = match cli.command {
         Command::Version => {
@@ -224,34 +281,41 @@ fn stop_on_signals(token: CancellationToken) {
 
 async fn run(args: RunArgs) -> Result<()> {
     let enabled = parse_controllers(&args.controllers)?;
-    let probe_addr = address("health-probe-bind-address", &args.health_probe_bind_address)?;
-    let metrics_addr = address("metrics-bind-address", &args.metrics_bind_address)?;
+    if args.embedded {
+        embedded::check_listen(args.embedded_listen, args.embedded_allow_remote)?;
+    }
+    let probes = server_listen(
+        "health-probe-bind-address",
+        &args.health_probe_bind_address,
+        args.explicit.health_probe_bind_address,
+        args.embedded,
+    )?;
+    let metrics_listen = server_listen(
+        "metrics-bind-address",
+        &args.metrics_bind_address,
+        args.explicit.metrics_bind_address,
+        args.embedded,
+    )?;
     let shutdown = CancellationToken::new();
     stop_on_signals(shutdown.clone());
 
     let metrics = health::install_metrics()?;
     let health = Health::new();
-    let bound = health::serve(
-        health.clone(),
-        Some(metrics),
-        probe_addr,
-        metrics_addr,
-        shutdown.clone(),
-    )
-    .await?;
-    tracing::info!(addresses = ?bound, "serving health probes and metrics");
+    let served = health::serve(health.clone(), Some(metrics), probes, metrics_listen, shutdown.clone()).await?;
+    tracing::info!(addresses = ?served.addresses(), "serving health probes and metrics");
 
     let mut embedded = None;
     // The process's own client (start-up check, leader election) and the
     // per-component clients the controllers and informers use.
     let (client, clients): (kube::Client, Arc<dyn ClientSource + Send + Sync>) = if args.embedded {
-        let started = embedded::start(
+        let listen = Listen::new(
             args.embedded_listen,
-            args.embedded_kubeconfig.clone(),
-            args.embedded_pod_ready_delay,
-        )
-        .await?;
-        println!("{}", embedded::instructions(&started));
+            "embedded-listen",
+            args.explicit.embedded_listen,
+            true,
+        );
+        let started = embedded::start(listen, args.embedded_kubeconfig.clone(), args.embedded_pod_ready_delay).await?;
+        println!("{}", embedded::instructions(&started, &served));
         let client = started.server.client_with_user_agent(&client::user_agent());
         let clients = Arc::new(started.server.clone());
         embedded = Some(started);
@@ -351,5 +415,32 @@ mod tests {
         assert_eq!(lease_namespace(None, Some("ecm")), "ecm");
         assert_eq!(lease_namespace(None, Some("")), "kube-system");
         assert_eq!(lease_namespace(None, None), "kube-system");
+    }
+
+    #[test]
+    fn embedded_mode_moves_default_server_addresses_to_loopback_and_keeps_explicit_ones() {
+        let flag = "metrics-bind-address";
+        let listen = |value, explicit, embedded| server_listen(flag, value, explicit, embedded).unwrap().unwrap();
+        let default = listen("0.0.0.0:8080", false, true);
+        assert_eq!(default.addr, "127.0.0.1:8080".parse().unwrap());
+        assert!(default.fallback, "a default may fall back to a free port");
+        let explicit = listen("0.0.0.0:8080", true, true);
+        assert_eq!(explicit.addr, "0.0.0.0:8080".parse().unwrap());
+        assert!(!explicit.fallback, "an explicit address is used as given or fails");
+        let cluster = listen("0.0.0.0:8080", false, false);
+        assert_eq!(cluster.addr, "0.0.0.0:8080".parse().unwrap());
+        assert!(!cluster.fallback, "in a pod the probes' ports are fixed");
+        assert!(server_listen(flag, "0", false, true).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_command_line_records_which_addresses_were_given() {
+        let matches = command()
+            .try_get_matches_from(["ecm", "run", "--embedded", "--metrics-bind-address", "127.0.0.1:9090"])
+            .unwrap();
+        let explicit = Explicit::from_matches(matches.subcommand_matches("run").unwrap());
+        assert!(explicit.metrics_bind_address);
+        assert!(!explicit.health_probe_bind_address);
+        assert!(!explicit.embedded_listen);
     }
 }

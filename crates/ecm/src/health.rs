@@ -20,6 +20,8 @@ use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 
+use crate::listen::{Bound, Listen};
+
 /// Upstream's work-queue histogram buckets: 1 µs to 1000 s, ×10.
 const WORKQUEUE_BUCKETS: [f64; 10] = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0];
 
@@ -108,16 +110,34 @@ fn router(state: AppState, probes: bool, with_metrics: bool) -> Router {
     router.with_state(state)
 }
 
-/// Serves the probes on `probe_addr` and metrics on `metrics_addr` (one
-/// listener when they are equal; `None` disables one) until `shutdown`.
-/// Returns the bound addresses.
+/// Where [`serve`] listens: the probes' and the metrics' addresses, each
+/// `None` when disabled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Served {
+    /// `/healthz` and `/readyz`.
+    pub probes: Option<Bound>,
+    /// `/metrics`.
+    pub metrics: Option<Bound>,
+}
+
+impl Served {
+    /// The bound addresses, probes first.
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        self.probes.iter().chain(&self.metrics).map(|b| b.addr).collect()
+    }
+}
+
+/// Serves the probes on `probes` and metrics on `metrics` (one listener
+/// when they are equal; `None` disables one) until `shutdown`. A taken
+/// default address falls back to a free port as [`Listen::bind`] says.
+/// Returns where each listens.
 pub async fn serve(
     health: Health,
     metrics_handle: Option<PrometheusHandle>,
-    probe_addr: Option<SocketAddr>,
-    metrics_addr: Option<SocketAddr>,
+    probes: Option<Listen>,
+    metrics: Option<Listen>,
     shutdown: CancellationToken,
-) -> Result<Vec<SocketAddr>> {
+) -> Result<Served> {
     if let Some(handle) = metrics_handle.clone() {
         let token = shutdown.clone();
         tokio::spawn(async move {
@@ -134,24 +154,31 @@ pub async fn serve(
         health,
         metrics: metrics_handle,
     };
+    let mut served = Served::default();
     let mut plan = Vec::new();
-    match (probe_addr, metrics_addr) {
-        (Some(p), Some(m)) if p == m => plan.push((p, router(state.clone(), true, true))),
+    match (probes, metrics) {
+        (Some(p), Some(m)) if p.addr == m.addr => {
+            let (listener, bound) = p.bind("health probes and metrics").await?;
+            served = Served {
+                probes: Some(bound),
+                metrics: Some(bound),
+            };
+            plan.push((listener, router(state.clone(), true, true)));
+        }
         (p, m) => {
             if let Some(p) = p {
-                plan.push((p, router(state.clone(), true, false)));
+                let (listener, bound) = p.bind("health probes").await?;
+                served.probes = Some(bound);
+                plan.push((listener, router(state.clone(), true, false)));
             }
             if let Some(m) = m {
-                plan.push((m, router(state.clone(), false, true)));
+                let (listener, bound) = m.bind("metrics").await?;
+                served.metrics = Some(bound);
+                plan.push((listener, router(state.clone(), false, true)));
             }
         }
     }
-    let mut bound = Vec::new();
-    for (addr, app) in plan {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
-        bound.push(listener.local_addr()?);
+    for (listener, app) in plan {
         let token = shutdown.clone();
         tokio::spawn(async move {
             let served = axum::serve(listener, app)
@@ -162,7 +189,7 @@ pub async fn serve(
             }
         });
     }
-    Ok(bound)
+    Ok(served)
 }
 
 #[cfg(test)]
@@ -183,8 +210,11 @@ mod tests {
     async fn probes_follow_the_health_state() {
         let health = Health::new();
         let token = CancellationToken::new();
-        let local = "127.0.0.1:0".parse().ok();
-        let addrs = serve(health.clone(), None, local, None, token.clone()).await.unwrap();
+        let local = Listen::new("127.0.0.1:0".parse().unwrap(), "health-probe-bind-address", true, false);
+        let addrs = serve(health.clone(), None, Some(local), None, token.clone())
+            .await
+            .unwrap()
+            .addresses();
         assert_eq!(get_status(addrs[0], "/healthz").await, 200);
         assert_eq!(get_status(addrs[0], "/readyz").await, 503);
         health.set_ready(true);

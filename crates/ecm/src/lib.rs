@@ -18,6 +18,7 @@ pub mod duration;
 pub mod embedded;
 pub mod health;
 pub mod leader;
+pub mod listen;
 pub mod logging;
 pub mod options;
 pub mod scenario;

@@ -6,7 +6,9 @@
 //! types); the Deployment's arguments parse as `ecm run` and its defaults
 //! are the binary's; the RBAC rules cover what upstream's controller roles
 //! grant and what ecm calls; selectors select the pods; the chart refuses
-//! replicas without leader election. The checks that render print why and
+//! replicas without leader election; every pod it renders passes the Pod
+//! Security Standards "restricted" profile, rule by rule (`chart/pss.rs`).
+//! The checks that render print why and
 //! pass where helm is not on `PATH`; the values schema checks need no helm.
 
 // Test code: a failed unwrap is a failed test; printing says why a test is skipped.
@@ -25,6 +27,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+#[path = "chart/pss.rs"]
+mod pss;
 #[path = "chart/render.rs"]
 mod render;
 #[path = "chart/schema.rs"]
@@ -512,6 +516,41 @@ fn the_helm_test_is_a_hook_and_notes_say_how_to_disable_kcm() {
     );
     let disabled = render(&[json!({"tests": {"enabled": false}})]).expect("renders");
     assert!(disabled.of_kind("Job").is_empty());
+}
+
+/// The pod templates the chart renders (the Deployment's and the helm
+/// test Job's), labelled.
+fn pod_templates(name: &str, rendered: &Rendered) -> Vec<(String, Value)> {
+    let mut pods = Vec::new();
+    for kind in ["Deployment", "Job"] {
+        for object in rendered.of_kind(kind) {
+            let label = format!("{name}: {kind} {}", object["metadata"]["name"]);
+            pods.push((label, object["spec"]["template"].clone()));
+        }
+    }
+    pods
+}
+
+#[test]
+fn every_rendered_pod_passes_pod_security_restricted() {
+    if !helm_available() {
+        return;
+    }
+    let mut checked = BTreeSet::new();
+    for (name, rendered) in every_rendering() {
+        for (pod_name, pod) in pod_templates(&name, &rendered) {
+            for rule in pss::RESTRICTED {
+                if let Err(why) = (rule.check)(&pod) {
+                    panic!("{pod_name} breaks Pod Security Standards {}: {why}", rule.name);
+                }
+            }
+            checked.insert(pod_name.split(": ").nth(1).unwrap_or_default().to_owned());
+        }
+    }
+    assert!(
+        checked.iter().any(|p| p.starts_with("Deployment")) && checked.iter().any(|p| p.starts_with("Job")),
+        "both the Deployment and the helm test Job were checked: {checked:?}"
+    );
 }
 
 #[test]

@@ -167,3 +167,89 @@ fn kubeconfig_env_is_read_as_kubectl_reads_it() {
     assert!(!err.contains("panicked"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `ecm run --embedded` with `args`, the kubeconfig written under `dir`,
+/// and the probe and metrics servers off unless `args` sets them.
+fn embedded_with(dir: &std::path::Path, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ecm"));
+    command.args(["run", "--embedded", "--embedded-kubeconfig"]);
+    command.arg(dir.join("kubeconfig"));
+    for flag in ["--health-probe-bind-address", "--metrics-bind-address"] {
+        if !args.contains(&flag) {
+            command.args([flag, "0"]);
+        }
+    }
+    command.args(args).env_remove("KUBECONFIG").output().unwrap()
+}
+
+/// The style of every `ecm run` error: exit code 1, one `ecm: ` line, no
+/// panic.
+fn assert_cli_error(out: &Output, what: &str) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+    assert!(err.lines().any(|line| line.starts_with("ecm: ")), "{what}: {err}");
+    assert!(!err.contains("panicked"), "{what}: {err}");
+    err
+}
+
+#[test]
+fn embedded_listen_off_loopback_is_refused_without_allow_remote() {
+    let dir = std::env::temp_dir().join(format!("ecm-cli-remote-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for addr in ["0.0.0.0:0", "[::]:0", "192.0.2.1:6443"] {
+        let out = embedded_with(&dir, &["--embedded-listen", addr]);
+        let err = assert_cli_error(&out, addr);
+        assert!(
+            err.contains(&format!("--embedded-listen {addr} is not a loopback address")),
+            "{err}"
+        );
+        assert!(err.contains("no authentication"), "{addr}: says why: {err}");
+        assert!(err.contains("--embedded-allow-remote"), "{addr}: names the flag: {err}");
+        assert!(out.stdout.is_empty(), "{addr}: nothing started");
+        assert!(!dir.join("kubeconfig").exists(), "{addr}: no kubeconfig written");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn embedded_allow_remote_needs_embedded() {
+    let out = run_with(&["--embedded-allow-remote", "--kubeconfig", "/nonexistent"], &[]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("--embedded"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn an_explicit_address_in_use_fails_naming_its_flag() {
+    let dir = std::env::temp_dir().join(format!("ecm-cli-taken-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = held.local_addr().unwrap().to_string();
+    let cases = [
+        (
+            ["--embedded-listen", taken.as_str(), "--leader-elect=false"],
+            "--embedded-listen",
+        ),
+        (
+            ["--health-probe-bind-address", taken.as_str(), "--leader-elect=false"],
+            "--health-probe-bind-address",
+        ),
+        (
+            ["--metrics-bind-address", taken.as_str(), "--leader-elect=false"],
+            "--metrics-bind-address",
+        ),
+    ];
+    for (args, flag) in cases {
+        let out = embedded_with(&dir, &args);
+        let err = assert_cli_error(&out, flag);
+        assert!(err.contains(&format!("cannot listen on {taken}")), "{flag}: {err}");
+        assert!(err.contains("in use"), "{flag}: {err}");
+        assert!(
+            err.contains(&format!("pass another address with {flag}")),
+            "{flag}: {err}"
+        );
+    }
+    drop(held);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,17 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-struct Ecm(Child);
+mod support;
 
-impl Drop for Ecm {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{Ecm, eventually};
 
 fn kubectl_available() -> bool {
     Command::new("kubectl")
@@ -41,18 +36,6 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// Polls `check` until it returns `Some`, or panics after `limit`.
-fn eventually<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
@@ -66,7 +49,8 @@ fn kubectl_apply_examples_then_get_endpoints() {
     let dir = std::env::temp_dir().join(format!("ecm-kubectl-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let kubeconfig = dir.join("kubeconfig");
-    let _ecm = Ecm(Command::new(env!("CARGO_BIN_EXE_ecm"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ecm"));
+    command
         .args([
             "run",
             "--embedded",
@@ -83,11 +67,8 @@ fn kubectl_apply_examples_then_get_endpoints() {
             "--leader-elect=false",
         ])
         .arg("--embedded-kubeconfig")
-        .arg(&kubeconfig)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
+        .arg(&kubeconfig);
+    let _ecm = Ecm::spawn(command);
     eventually(Duration::from_secs(30), "the kubeconfig", || {
         kubeconfig.exists().then_some(())
     });

@@ -1,11 +1,15 @@
 //! What the binary's integration tests share: HTTP clients with a user agent
-//! of their own, and a running controller runtime.
+//! of their own, a running controller runtime, and the `ecm` binary run as
+//! a child process with a condition to wait on.
 
 // Each test crate uses a part of this module.
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ecm::controller_set::ControllerSet;
@@ -75,4 +79,81 @@ impl RunningController {
         self.shutdown.cancel();
         self.running.await.unwrap();
     }
+}
+
+/// The `ecm` binary running as a child process, killed when dropped; its
+/// stdout is collected as it comes.
+pub(crate) struct Ecm {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+}
+
+impl Ecm {
+    /// Spawns `command` (stderr discarded, stdout collected).
+    pub(crate) fn spawn(mut command: Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ecm starts");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stdout.take().expect("piped stdout");
+        std::thread::spawn({
+            let stdout = Arc::clone(&stdout);
+            move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut out = stdout.lock().expect("not poisoned");
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            }
+        });
+        Self { child, stdout }
+    }
+
+    /// What it printed to stdout so far.
+    pub(crate) fn stdout(&self) -> String {
+        self.stdout.lock().expect("not poisoned").clone()
+    }
+
+    /// Whether it is still running.
+    pub(crate) fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Ecm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `limit`.
+pub(crate) fn eventually<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The status code of a plain HTTP/1.1 `GET path` to `addr`.
+pub(crate) fn http_get_status(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response:?}")))
 }
