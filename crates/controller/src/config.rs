@@ -22,6 +22,63 @@ pub struct BaseConfig {
     pub batch_period: Duration,
     /// Retries of a failing sync before its key is dropped (upstream: 15).
     pub max_retries: usize,
+    /// Whether syncs after pod changes recompute only the changed pods
+    /// (`--incremental-syncs`, default on; see [`crate::incremental`]).
+    /// Controllers that have no incremental sync ignore it.
+    pub incremental: IncrementalSyncs,
+}
+
+/// How a controller with incremental syncs uses them
+/// (`--incremental-syncs on|off|verify`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum IncrementalSyncs {
+    /// A sync after pod changes only recomputes the changed pods, when the
+    /// last sync can be built on; otherwise it recomputes everything.
+    #[default]
+    On,
+    /// Every sync recomputes everything, as upstream does.
+    Off,
+    /// Incremental, and every incremental result is checked against a full
+    /// recompute: a difference is logged as an error, counted in
+    /// `ecm_incremental_sync_mismatches_total`, and the full result is
+    /// written (in debug builds it panics). For tests and for diagnosis:
+    /// it costs a full recompute per sync.
+    Verify,
+}
+
+impl IncrementalSyncs {
+    /// The flag value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::On => "on",
+            Self::Off => "off",
+            Self::Verify => "verify",
+        }
+    }
+
+    /// Whether incremental syncs are used at all.
+    pub fn enabled(self) -> bool {
+        self != Self::Off
+    }
+}
+
+impl std::fmt::Display for IncrementalSyncs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for IncrementalSyncs {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "on" | "true" => Ok(Self::On),
+            "off" | "false" => Ok(Self::Off),
+            "verify" => Ok(Self::Verify),
+            other => Err(format!("expected on, off or verify, not {other:?}")),
+        }
+    }
 }
 
 impl Default for BaseConfig {
@@ -30,6 +87,7 @@ impl Default for BaseConfig {
             workers: 5,
             batch_period: Duration::ZERO,
             max_retries: 15,
+            incremental: IncrementalSyncs::On,
         }
     }
 }
@@ -87,6 +145,13 @@ pub trait Configure: Sized {
         self.base_mut().max_retries = max_retries;
         self
     }
+
+    /// Sets [`BaseConfig::incremental`].
+    #[must_use]
+    fn incremental(mut self, incremental: IncrementalSyncs) -> Self {
+        self.base_mut().incremental = incremental;
+        self
+    }
 }
 
 impl Configure for BaseConfig {
@@ -107,6 +172,15 @@ mod tests {
             (5, Duration::ZERO, 15)
         );
         assert_eq!(config.retry_policy().max_retries, 15);
+    }
+
+    #[test]
+    fn incremental_syncs_parse_from_their_flag_values() {
+        for mode in [IncrementalSyncs::On, IncrementalSyncs::Off, IncrementalSyncs::Verify] {
+            assert_eq!(mode.as_str().parse(), Ok(mode));
+        }
+        assert!("sometimes".parse::<IncrementalSyncs>().is_err());
+        assert_eq!(BaseConfig::default().incremental, IncrementalSyncs::On);
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //! more, and the cost of a second copy is one selector per selecting
 //! Service — small beside the pod cache.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ecm_informer::{EventHandler, Informer, Notification, ObjectKey, SelectorRegistry, handler_fn};
@@ -32,6 +33,7 @@ use kube::Resource;
 use serde::de::DeserializeOwned;
 
 use crate::core::ControllerCore;
+use crate::incremental::ChangeTracker;
 use crate::pod_services::{registered_services_for_pod_event, service_selector};
 
 /// Queues the key of every object that is added, changed or deleted.
@@ -43,15 +45,21 @@ pub fn own_key_handler<S: Resource + Send + Sync + 'static>(
 
 /// Queues, after `batch_period`, the Services a pod event concerns
 /// ([`registered_services_for_pod_event`]), looked up in `services`, a
-/// registry kept by a [`service_selector_handler`].
+/// registry kept by a [`service_selector_handler`]. With `changes`, first
+/// notes the pod as changed for each of them ([`ChangeTracker::note_pod`]).
 pub fn pod_handler(
     queue: RateLimitingQueue<ObjectKey>,
     services: SelectorRegistry,
     batch_period: Duration,
+    changes: Option<Arc<ChangeTracker>>,
 ) -> impl EventHandler<PodProjection> {
     handler_fn(move |change: Notification<PodProjection>| {
         let (old, new) = change.before_after();
+        let name = change.object().name().to_owned();
         for key in registered_services_for_pod_event(old.map(AsRef::as_ref), new.map(AsRef::as_ref), &services) {
+            if let Some(changes) = &changes {
+                changes.note_pod(&key, &name);
+            }
             queue.add_after(key, batch_period);
         }
     })
@@ -72,25 +80,41 @@ pub fn service_selector_handler(registry: &SelectorRegistry) -> impl EventHandle
 /// after `batch_period` ([`pod_handler`]). The registry is updated before a
 /// Service's key is queued, so the pod handler never lags the Services the
 /// controller has seen.
+///
+/// With `changes`, the handlers also note what changed for the controller's
+/// incremental syncs: a pod event the pod, a Service event the whole
+/// Service (see [`ChangeTracker`]).
 pub fn watch_services_and_pods<P>(
     core: &ControllerCore<ObjectKey>,
     services: &Informer<Service>,
     pods: &Informer<P, PodProjection>,
     batch_period: Duration,
+    changes: Option<&Arc<ChangeTracker>>,
 ) where
     P: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
     let queue = core.queue();
     let selectors = SelectorRegistry::new();
     core.register(services.add_event_handler(service_selector_handler(&selectors)));
-    core.register(services.add_event_handler(own_key_handler(queue.clone())));
-    core.register(pods.add_event_handler(pod_handler(queue.clone(), selectors, batch_period)));
+    match changes {
+        Some(changes) => {
+            let (queue, changes) = (queue.clone(), Arc::clone(changes));
+            core.register(
+                services.add_event_handler(handler_fn(move |change: Notification<Service>| {
+                    let key = ObjectKey::of(change.object().as_ref());
+                    changes.note_service(&key);
+                    queue.add(key);
+                })),
+            );
+        }
+        None => core.register(services.add_event_handler(own_key_handler(queue.clone()))),
+    }
+    core.register(pods.add_event_handler(pod_handler(queue.clone(), selectors, batch_period, changes.cloned())));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     use ecm_informer::Deleted;
     use ecm_types::fixtures::{pod, service};
@@ -134,7 +158,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn pod_events_queue_matching_services_of_its_namespace_after_the_batch_period() {
         let queue = queue();
-        let handler = pod_handler(queue.clone(), services(), Duration::from_secs(1));
+        let handler = pod_handler(queue.clone(), services(), Duration::from_secs(1), None);
         let p = Arc::new(pod("ns", "p").labels([("app", "a")]).ip("10.0.0.1").projection());
         handler.on_add(&p, false);
         assert_eq!(queue.len(), 0, "waits for the batch period");
@@ -146,7 +170,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn relabelled_pod_queues_old_and_new_services() {
         let queue = queue();
-        let handler = pod_handler(queue.clone(), services(), Duration::ZERO);
+        let handler = pod_handler(queue.clone(), services(), Duration::ZERO, None);
         let old = Arc::new(pod("ns", "p").labels([("app", "a")]).projection());
         let new = Arc::new(pod("ns", "p").labels([("app", "b")]).resource_version("2").projection());
         handler.on_update(&old, &new);
@@ -156,9 +180,37 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn pod_events_note_the_pod_for_every_service_they_queue() {
+        use crate::incremental::SyncScope;
+        use ecm_informer::{Lister, Store};
+
+        let (queue, changes) = (queue(), Arc::new(ChangeTracker::new()));
+        let handler = pod_handler(queue.clone(), services(), Duration::ZERO, Some(Arc::clone(&changes)));
+        let pods = Store::new();
+        let (pods, svcs) = (
+            Lister::new(pods),
+            [("a", "a"), ("b", "b")].map(|(name, app)| Arc::new(service("ns", name).selector([("app", app)]).build())),
+        );
+        for svc in &svcs {
+            let key = ObjectKey::of(svc.as_ref());
+            changes.succeeded(&key, svc, &changes.begin(&key, svc, &pods));
+        }
+        let old = Arc::new(pod("ns", "p").labels([("app", "a")]).projection());
+        let new = Arc::new(pod("ns", "p").labels([("app", "b")]).resource_version("2").projection());
+        handler.on_update(&old, &new);
+        assert_eq!(drain(&queue).await, ["ns/a", "ns/b"]);
+        for svc in &svcs {
+            let SyncScope::Changed(changed) = changes.begin(&ObjectKey::of(svc.as_ref()), svc, &pods) else {
+                panic!("a pod change keeps the scope to the pod");
+            };
+            assert_eq!(changed.names.iter().collect::<Vec<_>>(), ["p"]);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn deleted_pod_queues_its_last_services() {
         let queue = queue();
-        let handler = pod_handler(queue.clone(), services(), Duration::ZERO);
+        let handler = pod_handler(queue.clone(), services(), Duration::ZERO, None);
         let gone = Arc::new(pod("ns", "p").labels([("app", "b")]).projection());
         handler.on_delete(Deleted {
             obj: gone,

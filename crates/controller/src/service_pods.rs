@@ -46,17 +46,29 @@ impl ServicePods {
     /// assert!(matches!(ServicePods::lookup(&services, &pods, &ObjectKey::new("ns", "gone")), ServicePods::Gone));
     /// ```
     pub fn lookup(services: &Lister<Service>, pods: &Lister<PodProjection>, key: &ObjectKey) -> Self {
-        let Some(svc) = services.get(key.namespace(), key.name()) else {
-            return Self::Gone;
-        };
-        if service::is_external_name(&svc) {
+        match services.get(key.namespace(), key.name()) {
+            Some(svc) => Self::of(svc, pods),
+            None => Self::Gone,
+        }
+    }
+
+    /// [`lookup`](Self::lookup) for a Service already in hand.
+    pub fn of(svc: Arc<Service>, pods: &Lister<PodProjection>) -> Self {
+        if !Self::selects(&svc) {
             return Self::NotSelecting;
         }
         let Some(selector) = service::selector(&svc) else {
             return Self::NotSelecting;
         };
-        let pods = pods.list(key.namespace(), &Selector::from_labels(selector));
+        let namespace = svc.metadata.namespace.as_deref().unwrap_or_default();
+        let pods = pods.list(namespace, &Selector::from_labels(selector));
         Self::Selecting { service: svc, pods }
+    }
+
+    /// Whether `svc` takes its endpoints from the pods its selector matches:
+    /// it is not an ExternalName Service and has a selector.
+    pub fn selects(svc: &Service) -> bool {
+        !service::is_external_name(svc) && service::selector(svc).is_some()
     }
 }
 

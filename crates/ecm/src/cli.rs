@@ -21,8 +21,9 @@ use crate::duration::parse_duration;
 use crate::health::Health;
 use crate::listen::Listen;
 use crate::logging::LogFormat;
-use crate::options::ControllerOptions;
+use crate::options::{ControllerOptions, parse_incremental_syncs};
 use crate::{client, controller_set, embedded, health, leader, logging, simulate};
+use ecm_controller::IncrementalSyncs;
 
 /// The `ecm` command line.
 #[derive(Parser)]
@@ -51,6 +52,9 @@ enum Command {
         /// The scenario (or plain manifest) file.
         #[arg(short = 'f', long = "filename")]
         file: PathBuf,
+        /// Overrides the scenario's --incremental-syncs (on, off or verify).
+        #[arg(long, env = "ECM_INCREMENTAL_SYNCS", value_parser = parse_incremental_syncs)]
+        incremental_syncs: Option<IncrementalSyncs>,
     },
     /// Print the version.
     Version,
@@ -234,10 +238,20 @@ pub fn main() -> ExitCode {
             );
             Ok(())
         }
-        Command::Simulate { file } => simulate::run_file(&file).and_then(|result| {
-            println!("{}", serde_json::to_string(&result)?);
-            Ok(())
-        }),
+        Command::Simulate {
+            file,
+            incremental_syncs,
+        } => crate::scenario::Scenario::load(&file)
+            .and_then(|mut scenario| {
+                if let Some(mode) = incremental_syncs {
+                    scenario.options.incremental_syncs = mode;
+                }
+                simulate::run_blocking(scenario)
+            })
+            .and_then(|result| {
+                println!("{}", serde_json::to_string(&result)?);
+                Ok(())
+            }),
         Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

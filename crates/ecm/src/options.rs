@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use ecm_controller::Configure;
+use ecm_controller::{Configure, IncrementalSyncs};
 
 use crate::duration::parse_duration;
 
@@ -43,6 +43,22 @@ pub struct ControllerOptions {
     /// Delay before a slice change is synced by the mirroring controller (0 = no delay).
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     pub mirroring_endpointslice_updates_batch_period: Duration,
+
+    /// Whether a sync after pod changes recomputes only the changed pods (on),
+    /// everything as upstream does (off), or both, checking that they agree
+    /// (verify: for diagnosis, costs a full recompute per sync). ecm only.
+    #[arg(
+        long,
+        env = "ECM_INCREMENTAL_SYNCS",
+        default_value = "on",
+        value_parser = parse_incremental_syncs
+    )]
+    pub incremental_syncs: IncrementalSyncs,
+}
+
+/// Parses an `--incremental-syncs` value.
+pub fn parse_incremental_syncs(value: &str) -> Result<IncrementalSyncs, String> {
+    value.parse()
 }
 
 impl Default for ControllerOptions {
@@ -56,6 +72,7 @@ impl Default for ControllerOptions {
             mirroring_concurrent_service_endpoint_syncs: 5,
             mirroring_max_endpoints_per_subset: 1000,
             mirroring_endpointslice_updates_batch_period: Duration::ZERO,
+            incremental_syncs: IncrementalSyncs::On,
         }
     }
 }
@@ -125,6 +142,13 @@ impl ControllerOptions {
             "mirroringendpointsliceupdatesbatchperiod" => {
                 self.mirroring_endpointslice_updates_batch_period = duration()?;
             }
+            "incrementalsyncs" => {
+                self.incremental_syncs = value
+                    .as_str()
+                    .ok_or_else(|| invalid("expected on, off or verify"))?
+                    .parse()
+                    .map_err(|e: String| invalid(&e))?;
+            }
             _ => return Err(OptionError::Unknown(name.to_owned())),
         }
         Ok(())
@@ -135,6 +159,7 @@ impl ControllerOptions {
         ecm_endpoints::Config::default()
             .workers(usize::try_from(self.concurrent_endpoint_syncs).unwrap_or(usize::MAX))
             .batch_period(self.endpoint_updates_batch_period)
+            .incremental(self.incremental_syncs)
     }
 
     /// The EndpointSlice mirroring controller's configuration.
@@ -150,6 +175,7 @@ impl ControllerOptions {
         ecm_endpointslice::Config::default()
             .workers(usize::try_from(self.concurrent_service_endpoint_syncs).unwrap_or(usize::MAX))
             .batch_period(self.endpointslice_updates_batch_period)
+            .incremental(self.incremental_syncs)
             .max_endpoints_per_slice(usize::try_from(self.max_endpoints_per_slice).unwrap_or(usize::MAX))
     }
 }

@@ -35,7 +35,11 @@ pub const VIRTUAL_TIME_LIMIT: Duration = Duration::from_secs(2 * 3600);
 
 /// Runs the scenario file at `path` and returns the JSON result.
 pub fn run_file(path: &Path) -> Result<Value> {
-    let scenario = Scenario::load(path)?;
+    run_blocking(Scenario::load(path)?)
+}
+
+/// Runs `scenario` on a paused-clock runtime of its own.
+pub fn run_blocking(scenario: Scenario) -> Result<Value> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)

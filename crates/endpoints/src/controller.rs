@@ -63,7 +63,7 @@ impl Controller {
             trigger_times: TriggerTimeTracker::new(),
             stale: Arc::new(StaleCacheGuard::new(Arc::new(ObjectVersions::default()))),
         });
-        watch_services_and_pods(&core, &informers.services, &informers.pods, batch_period);
+        watch_services_and_pods(&core, &informers.services, &informers.pods, batch_period, None);
         core.register(informers.endpoints.add_event_handler(EndpointsHandler {
             queue: core.queue().clone(),
             stale: Arc::clone(&context.stale),

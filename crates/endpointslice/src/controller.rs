@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ecm_controller::slices::{SliceConfig, SliceHandler};
 use ecm_controller::{
-    ControllerCore, CoreState, Runnable, StaleCacheGuard, SyncHandler, TriggerTimeTracker, Writers,
+    ChangeTracker, ControllerCore, CoreState, Runnable, StaleCacheGuard, SyncHandler, TriggerTimeTracker, Writers,
     watch_services_and_pods,
 };
 use ecm_informer::{Informer, Lister, ObjectKey};
@@ -93,19 +93,28 @@ impl Controller {
             Arc::new(node_lookup(informers.nodes.lister())),
         );
         let stale = Arc::new(StaleCacheGuard::new(Arc::clone(reconciler.tracker())));
-        let batch_period = config.base.batch_period;
+        let (batch_period, incremental) = (config.base.batch_period, config.base.incremental);
+        let changes = incremental.enabled().then(|| Arc::new(ChangeTracker::new()));
         let core = ControllerCore::with_queues(queue.clone(), config.base, vec![Arc::new(topology_queue.clone())]);
-        watch_services_and_pods(&core, &informers.services, &informers.pods, batch_period);
+        watch_services_and_pods(
+            &core,
+            &informers.services,
+            &informers.pods,
+            batch_period,
+            changes.as_ref(),
+        );
         let slices = SliceHandler {
             queue,
             manager: MANAGER,
             guard: Arc::clone(&stale),
             delay: slice_delay(batch_period),
             wake_from: Some(informers.slices.lister()),
+            changes: changes.clone(),
         };
         core.register(slices.register(&informers.slices));
         core.register(informers.nodes.add_event_handler(NodeHandler {
             queue: topology_queue.clone(),
+            changes: changes.clone(),
         }));
         let context = SyncContext {
             services: informers.services.lister(),
@@ -114,6 +123,8 @@ impl Controller {
             reconciler,
             trigger_times: TriggerTimeTracker::new(),
             stale,
+            changes,
+            incremental,
         };
         Self {
             core,

@@ -15,6 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ecm_controller::ChangeTracker;
 use ecm_informer::{Deleted, EventHandler};
 use ecm_types::wellknown::LABEL_TOPOLOGY_ZONE;
 use ecm_workqueue::RateLimitingQueue;
@@ -40,9 +41,18 @@ pub(crate) fn slice_delay(batch_period: Duration) -> Duration {
 /// changes (an allocatable-CPU change alone does not, as upstream).
 pub(crate) struct NodeHandler {
     pub(crate) queue: RateLimitingQueue<TopologyItem>,
+    /// The incremental-sync tracker, told of every change that can change
+    /// an endpoint (a node added or deleted, a zone changed).
+    pub(crate) changes: Option<Arc<ChangeTracker>>,
 }
 
 impl NodeHandler {
+    fn note_all(&self) {
+        if let Some(changes) = &self.changes {
+            changes.note_all();
+        }
+    }
+
     fn zone(node: &Node) -> Option<&str> {
         node.metadata
             .labels
@@ -54,16 +64,21 @@ impl NodeHandler {
 
 impl EventHandler<Node> for NodeHandler {
     fn on_add(&self, _node: &Arc<Node>, _initial: bool) {
+        self.note_all();
         self.queue.add(());
     }
 
     fn on_update(&self, old: &Arc<Node>, new: &Arc<Node>) {
+        if Self::zone(old) != Self::zone(new) {
+            self.note_all();
+        }
         if ready(old) != ready(new) || Self::zone(old) != Self::zone(new) {
             self.queue.add(());
         }
     }
 
     fn on_delete(&self, _deleted: Deleted<Node>) {
+        self.note_all();
         self.queue.add(());
     }
 }

@@ -124,6 +124,6 @@ pub use events::EVENT_SOURCE_COMPONENT;
 pub use handlers::SLICE_CHANGE_MIN_SYNC_DELAY;
 pub use hints::{TopologyCache, TopologySnapshot};
 pub use nodes::compact_node;
-pub use plan::{AddressTypePlan, Plan, PlanContext, plan};
+pub use plan::{AddressTypePlan, Fallback, Plan, PlanContext, plan, plan_changed};
 pub use reconciler::{Reconciler, ReconcilerConfig};
 pub use slice::new_slice;

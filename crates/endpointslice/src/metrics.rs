@@ -95,6 +95,7 @@ pub(crate) fn record_slices_changed(topology: &'static str, traffic_distribution
 
 /// Describes the metrics to the installed recorder.
 pub(crate) fn describe() {
+    ecm_controller::incremental::describe_metrics();
     metrics::describe_histogram!(
         ENDPOINTS_ADDED_PER_SYNC,
         "Number of endpoints added on each Service sync"

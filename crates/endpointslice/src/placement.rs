@@ -50,6 +50,15 @@ pub(crate) struct Placement<'a> {
     pub unchanged: Vec<&'a EndpointSlice>,
 }
 
+impl Placement<'_> {
+    /// The endpoints of the port group once placed: those of the slices
+    /// created, updated and left unchanged (every desired endpoint, once).
+    pub(crate) fn endpoint_count(&self) -> usize {
+        let written = self.to_create.iter().chain(&self.to_update).map(endpoint_count);
+        written.chain(self.unchanged.iter().map(|s| endpoint_count(s))).sum()
+    }
+}
+
 fn endpoint_count(slice: &EndpointSlice) -> usize {
     endpoints(slice).len()
 }
@@ -99,6 +108,12 @@ fn slice_to_fill(unchanged: &[&EndpointSlice], count: usize, max: usize) -> Opti
 /// Places the `desired` endpoints of one port group (`ports`, of `family`)
 /// over the group's `existing` slices, with at most `max` endpoints per
 /// slice it fills. See the module documentation for the rules.
+///
+/// An existing endpoint for which `vouched` holds is kept as it is without
+/// a look-up in `desired`: the caller vouches that it is desired as it is
+/// and that `desired` does not hold it (the changed-pods plan passes only
+/// the changed pods' endpoints, and vouches for every other pod's). A
+/// slice of vouched endpoints only is not copied.
 pub(crate) fn place<'a>(
     svc: &Service,
     family: IpFamily,
@@ -106,22 +121,30 @@ pub(crate) fn place<'a>(
     existing: &[&'a EndpointSlice],
     mut desired: EndpointSet,
     max: usize,
+    vouched: &dyn Fn(&Endpoint) -> bool,
 ) -> Placement<'a> {
     let mut placement = Placement::default();
 
     // 1. Existing slices: keep, update or delete.
     for &slice in existing {
-        let mut kept = Vec::new();
-        let mut endpoint_changed = false;
-        for current in endpoints(slice) {
-            if let Some(wanted) = desired.remove(current) {
-                endpoint_changed |= !endpoints_equal_beyond_hash(&wanted, current);
-                kept.push(wanted);
-            }
-        }
         let (labels, labels_changed) = slice_labels(slice.metadata.labels.as_ref(), svc);
         let before = endpoint_count(slice);
-        if endpoint_changed || kept.len() != before {
+        let (kept, endpoint_changed) = if endpoints(slice).iter().all(vouched) {
+            (None, false)
+        } else {
+            let mut kept = Vec::new();
+            let mut endpoint_changed = false;
+            for current in endpoints(slice) {
+                if vouched(current) {
+                    kept.push(current.clone());
+                } else if let Some(wanted) = desired.remove(current) {
+                    endpoint_changed |= !endpoints_equal_beyond_hash(&wanted, current);
+                    kept.push(wanted);
+                }
+            }
+            (Some(kept), endpoint_changed)
+        };
+        if let Some(kept) = kept.filter(|kept| endpoint_changed || kept.len() != before) {
             placement.removed += before - kept.len();
             if kept.is_empty() {
                 placement.to_delete.push(slice);

@@ -28,14 +28,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use ecm_controller::ChangedPods;
 use ecm_informer::ObjectKey;
 use ecm_types::port_map::PortMapKey;
 use ecm_types::{IpFamily, PodProjection};
 use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 use k8s_openapi::jiff::Timestamp;
 
-use crate::desired::{DesiredGroup, MissingNode, NodeLookup, address_types, desired_endpoints};
+use crate::desired::{DesiredEndpoints, DesiredGroup, MissingNode, NodeLookup, address_types, desired_endpoints};
 use crate::hints::trafficdist::{self, valid_traffic_distribution};
 use crate::hints::{
     CacheChange, HintsEvent, SliceInfo, TOPOLOGY_AWARE_HINTS_DISABLED, TopologySnapshot, add_hints, hints_enabled,
@@ -141,6 +142,20 @@ impl Plan<'_> {
                 .all(|t| t.to_create.is_empty() && t.to_update.is_empty() && t.to_delete.is_empty())
     }
 
+    /// Sets (or, with `None`, removes) the trigger-time annotation of every
+    /// slice the plan writes.
+    pub fn set_trigger_time(&mut self, trigger_time: Option<Timestamp>) {
+        for address_type in &mut self.address_types {
+            for slice in address_type
+                .to_create
+                .iter_mut()
+                .chain(address_type.to_update.iter_mut())
+            {
+                set_trigger_time(slice, trigger_time);
+            }
+        }
+    }
+
     /// The numbers of every port group of every address type.
     pub fn port_groups(&self) -> impl Iterator<Item = EfficiencyInfo> + '_ {
         self.address_types.iter().flat_map(|t| t.port_groups.values().copied())
@@ -167,10 +182,114 @@ pub fn plan<'a, 'p>(
     pods: impl IntoIterator<Item = &'p PodProjection>,
     existing: impl IntoIterator<Item = &'a EndpointSlice>,
 ) -> Plan<'a> {
+    let desired = desired_endpoints(svc, pods, ctx.nodes);
+    plan_with(ctx, svc, desired, existing, &Reading::All).0
+}
+
+/// Why a sync of changed pods only cannot be planned from them alone and
+/// needs the full plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fallback {
+    /// The Service has slices of an address type it no longer has.
+    OtherAddressType,
+    /// A changed pod's node is not in the cache.
+    MissingNode,
+    /// The Service uses topology hints or a traffic distribution, or still
+    /// has hints to remove: their allocation reads every endpoint.
+    Hints,
+    /// A managed slice of the Service is not owned by it.
+    ForeignSlice,
+    /// A changed pod serves a port list no slice has yet.
+    NewPortGroup,
+    /// A port list is left with no endpoint: whether it still exists
+    /// depends on pods without addresses of the type.
+    EmptyPortGroup,
+}
+
+impl Fallback {
+    /// A short name, for logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OtherAddressType => "other_address_type",
+            Self::MissingNode => "missing_node",
+            Self::Hints => "hints",
+            Self::ForeignSlice => "foreign_slice",
+            Self::NewPortGroup => "new_port_group",
+            Self::EmptyPortGroup => "empty_port_group",
+        }
+    }
+}
+
+/// [`plan`] for a Service of which only the pods in `changed` changed since
+/// the plan that `existing` is the outcome of: the same plan, computed from
+/// the changed pods' endpoints and the slices that hold them, so at a cost
+/// proportional to the change rather than to the Service.
+///
+/// It relies on the existing slices holding exactly the endpoints a full
+/// plan wants for every other pod — true after a successful sync when
+/// neither the Service, its slices nor the nodes changed since (the
+/// [`ChangeTracker`](ecm_controller::ChangeTracker) tells). Where the plan
+/// depends on more than the changed pods it returns why, and the caller
+/// plans in full.
+pub fn plan_changed<'a>(
+    ctx: &PlanContext<'_>,
+    svc: &Service,
+    changed: &ChangedPods,
+    existing: impl IntoIterator<Item = &'a EndpointSlice>,
+) -> Result<Plan<'a>, Fallback> {
+    let desired = desired_endpoints(svc, changed.selected.iter().map(AsRef::as_ref), ctx.nodes);
+    if !desired.missing_nodes.is_empty() {
+        return Err(Fallback::MissingNode);
+    }
+    match plan_with(ctx, svc, desired, existing, &Reading::Changed(&changed.names)) {
+        (plan, None) => Ok(plan),
+        (_, Some(fallback)) => Err(fallback),
+    }
+}
+
+/// Which existing slices a plan reads endpoint by endpoint.
+enum Reading<'s> {
+    /// Every slice: the desired endpoints are all of the Service's.
+    All,
+    /// Only the endpoints of these pods: the desired endpoints are theirs
+    /// alone, every other pod's endpoint is as desired.
+    Changed(&'s BTreeSet<String>),
+}
+
+impl Reading<'_> {
+    /// Whether the existing `endpoint` is vouched for as desired as it is:
+    /// reading changed pods only, one of another pod.
+    fn vouched(&self, endpoint: &Endpoint) -> bool {
+        match self {
+            Reading::All => false,
+            Reading::Changed(names) => !endpoint
+                .target_ref
+                .as_ref()
+                .and_then(|target| target.name.as_deref())
+                .is_some_and(|name| names.contains(name)),
+        }
+    }
+
+    fn is_changed(&self) -> bool {
+        matches!(self, Reading::Changed(_))
+    }
+}
+
+/// The plan from `desired`, read as `reading` says, and with
+/// [`Reading::Changed`] the reason it cannot stand for the full plan, if
+/// any.
+fn plan_with<'a>(
+    ctx: &PlanContext<'_>,
+    svc: &Service,
+    desired: DesiredEndpoints,
+    existing: impl IntoIterator<Item = &'a EndpointSlice>,
+    reading: &Reading<'_>,
+) -> (Plan<'a>, Option<Fallback>) {
     let service = ObjectKey::of(svc);
     let families = address_types(svc);
     let mut hints_populated = ctx.topology.hints_populated;
     let mut topology_changes = Vec::new();
+    let mut fallback = None;
 
     let mut unsupported = Vec::new();
     let mut existing_by_family: BTreeMap<IpFamily, Vec<&'a EndpointSlice>> = BTreeMap::new();
@@ -186,12 +305,22 @@ pub fn plan<'a, 'p>(
             unsupported.push(slice);
         }
     }
+    if reading.is_changed() && !unsupported.is_empty() {
+        fallback = Some(Fallback::OtherAddressType);
+    }
 
-    let desired = desired_endpoints(svc, pods, ctx.nodes);
     let mut address_types = Vec::new();
     for (family, groups) in desired.by_family {
         let existing = existing_by_family.remove(&family).unwrap_or_default();
-        let (mut plan, change) = plan_address_type(ctx, svc, family, &existing, groups, hints_populated);
+        let input = AddressTypeInput {
+            family,
+            existing: &existing,
+            groups,
+            hints_populated,
+            reading,
+        };
+        let (mut plan, change, cannot) = plan_address_type(ctx, svc, input);
+        fallback = fallback.or(cannot);
         plan.missing_nodes.clone_from(&desired.missing_nodes);
         hints_populated = matches!(change, CacheChange::Set(_));
         topology_changes.push(TopologyChange {
@@ -207,13 +336,15 @@ pub fn plan<'a, 'p>(
         .and_then(|s| s.traffic_distribution.as_deref())
         .filter(|td| valid_traffic_distribution(Some(td)) && !hints_enabled(svc.metadata.annotations.as_ref()))
         .map(str::to_owned);
-    Plan {
+    let mut plan = Plan {
         service,
         address_types,
         unsupported,
         topology_changes,
         traffic_distribution,
-    }
+    };
+    plan.set_trigger_time(ctx.trigger_time);
+    (plan, fallback)
 }
 
 /// The slices of `existing` that are neither updated nor deleted
@@ -235,15 +366,32 @@ fn unchanged<'a>(
         .collect()
 }
 
-/// Plans one address type. Returns the plan and the topology-cache change.
+/// What [`plan_address_type`] plans from.
+struct AddressTypeInput<'a, 'e, 'r> {
+    family: IpFamily,
+    /// The existing slices of the address type, by name.
+    existing: &'e [&'a EndpointSlice],
+    /// The desired port groups.
+    groups: BTreeMap<PortMapKey, DesiredGroup>,
+    hints_populated: bool,
+    reading: &'r Reading<'r>,
+}
+
+/// Plans one address type. Returns the plan, the topology-cache change and,
+/// reading changed pods only, why that does not give the full plan.
 fn plan_address_type<'a>(
     ctx: &PlanContext<'_>,
     svc: &Service,
-    family: IpFamily,
-    existing: &[&'a EndpointSlice],
-    groups: BTreeMap<PortMapKey, DesiredGroup>,
-    hints_populated: bool,
-) -> (AddressTypePlan<'a>, CacheChange) {
+    input: AddressTypeInput<'a, '_, '_>,
+) -> (AddressTypePlan<'a>, CacheChange, Option<Fallback>) {
+    let AddressTypeInput {
+        family,
+        existing,
+        mut groups,
+        hints_populated,
+        reading,
+    } = input;
+    let mut fallback = None;
     let mut to_create = Vec::new();
     let mut to_update = Vec::new();
     let mut to_delete = Vec::new();
@@ -259,12 +407,25 @@ fn plan_address_type<'a>(
         }
     }
 
+    if reading.is_changed() {
+        if !to_delete.is_empty() {
+            fallback = Some(Fallback::ForeignSlice);
+        }
+        if groups.keys().any(|key| !owned.contains_key(key)) {
+            fallback = Some(Fallback::NewPortGroup);
+        }
+        // Every port group with slices is read, changed pods in it or not:
+        // the others are as the last plan left them.
+        for key in owned.keys() {
+            groups.entry(key.clone()).or_default();
+        }
+    }
+
     let mut port_groups = BTreeMap::new();
     let (mut endpoints_added, mut endpoints_removed) = (0, 0);
     let desired_keys: BTreeSet<PortMapKey> = groups.keys().cloned().collect();
     for (key, group) in groups {
         let group_existing = owned.get(&key).map(Vec::as_slice).unwrap_or_default();
-        let desired_count = group.endpoints.len();
         let placement = place(
             svc,
             family,
@@ -272,14 +433,18 @@ fn plan_address_type<'a>(
             group_existing,
             group.endpoints,
             ctx.max_endpoints_per_slice,
+            &|endpoint| reading.vouched(endpoint),
         );
-        port_groups.insert(
-            key,
-            EfficiencyInfo {
-                endpoints: desired_count,
-                slices: group_existing.len() + placement.to_create.len() - placement.to_delete.len(),
-            },
-        );
+        let endpoints = placement.endpoint_count();
+        if reading.is_changed() && endpoints == 0 {
+            fallback = Some(Fallback::EmptyPortGroup);
+        }
+        let slices = group_existing.len() + placement.to_create.len() - placement.to_delete.len();
+        // A group of pods without an address of this type has neither
+        // endpoints nor slices: nothing to count.
+        if endpoints > 0 || slices > 0 {
+            port_groups.insert(key, EfficiencyInfo { endpoints, slices });
+        }
         endpoints_added += placement.added;
         endpoints_removed += placement.removed;
         to_create.extend(placement.to_create);
@@ -293,6 +458,9 @@ fn plan_address_type<'a>(
     }
 
     if existing.len() == to_delete.len() && to_create.is_empty() {
+        if reading.is_changed() {
+            fallback = Some(Fallback::EmptyPortGroup);
+        }
         let placeholder = new_slice(svc, family, &[]);
         if let [only] = to_delete.as_slice()
             && matches_placeholder(only, &placeholder)
@@ -315,6 +483,9 @@ fn plan_address_type<'a>(
     let traffic_distribution = svc.spec.as_ref().and_then(|s| s.traffic_distribution.as_deref());
     let topology_enabled = hints_enabled(annotations);
     let use_traffic_distribution = valid_traffic_distribution(traffic_distribution) && !topology_enabled;
+    if reading.is_changed() && (topology_enabled || use_traffic_distribution || hints_populated) {
+        fallback = Some(Fallback::Hints);
+    }
     let mut si = SliceInfo {
         unchanged: unchanged(existing, &to_update, &to_delete),
         to_create,
@@ -356,10 +527,6 @@ fn plan_address_type<'a>(
     } else {
         0
     };
-    for slice in to_create.iter_mut().chain(to_update.iter_mut()) {
-        set_trigger_time(slice, ctx.trigger_time);
-    }
-
     let plan = AddressTypePlan {
         family,
         to_create,
@@ -381,7 +548,7 @@ fn plan_address_type<'a>(
             .unwrap_or_default()
             .to_owned(),
     };
-    (plan, change)
+    (plan, change, fallback)
 }
 
 /// Turns creates into updates of slices that would otherwise be deleted
@@ -413,5 +580,7 @@ fn recycle(
     }
 }
 
+#[cfg(test)]
+mod changed_tests;
 #[cfg(test)]
 mod tests;

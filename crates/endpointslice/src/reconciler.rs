@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use ecm_controller::slices::{EndpointSliceTracker, SliceWriteFailure, SliceWriter, SliceWrites, SlicesWritten};
-use ecm_controller::{EventRecorder, WriteOperation, Writers};
+use ecm_controller::{ChangedPods, EventRecorder, WriteOperation, Writers};
 use ecm_informer::ObjectKey;
 use ecm_types::PodProjection;
 use ecm_types::wellknown::DEFAULT_MAX_ENDPOINTS_PER_SLICE;
@@ -18,7 +18,7 @@ use crate::error::{ReconcileError, ReconcileErrors};
 use crate::events::hints_event;
 use crate::hints::TopologyCache;
 use crate::metrics::{MetricsCache, record_change, record_endpoint_changes, record_slices_changed};
-use crate::plan::{AddressTypePlan, Plan, PlanContext, plan};
+use crate::plan::{AddressTypePlan, Fallback, Plan, PlanContext, plan, plan_changed};
 
 /// Settings of a [`Reconciler`], with kube-controller-manager's defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,6 +145,26 @@ impl Reconciler {
             trigger_time,
         };
         plan(&ctx, svc, pods, existing)
+    }
+
+    /// The plan for `svc` when only the pods in `changed` changed since the
+    /// plan `existing` is the outcome of ([`plan_changed`]), without a
+    /// trigger time (set it with [`Plan::set_trigger_time`]), or why the
+    /// full plan is needed.
+    pub fn plan_changed<'a>(
+        &self,
+        svc: &Service,
+        changed: &ChangedPods,
+        existing: impl IntoIterator<Item = &'a EndpointSlice>,
+    ) -> Result<Plan<'a>, Fallback> {
+        let snapshot = self.topology.snapshot(&ObjectKey::of(svc));
+        let ctx = PlanContext {
+            max_endpoints_per_slice: self.config.max_endpoints_per_slice,
+            nodes: &*self.nodes,
+            topology: &snapshot,
+            trigger_time: None,
+        };
+        plan_changed(&ctx, svc, changed, existing)
     }
 
     /// Carries out `plan` for `svc`: updates the topology cache and the

@@ -97,6 +97,7 @@ impl Controller {
             guard: Arc::clone(&stale),
             delay: core.config().batch_period,
             wake_from: None,
+            changes: None,
         };
         core.register(slices.register(&informers.slices));
         let context = SyncContext {

@@ -24,6 +24,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use super::manager::{SliceManager, owner_key};
 use super::tracker::EndpointSliceTracker;
+use crate::incremental::ChangeTracker;
 use crate::stale::StaleCacheGuard;
 
 /// The slice event handler of a slice-writing controller.
@@ -42,6 +43,10 @@ pub struct SliceHandler {
     /// without delay, as soon as it has caught up. Without it such an owner
     /// waits out the queue's back-off.
     pub wake_from: Option<Lister<EndpointSlice>>,
+    /// When set, the controller's incremental-sync tracker: every owner
+    /// this handler queues is noted as changed as a whole, so that its next
+    /// sync is a full one (see [`ChangeTracker`]).
+    pub changes: Option<Arc<ChangeTracker>>,
 }
 
 impl SliceHandler {
@@ -58,7 +63,12 @@ impl SliceHandler {
 
     fn enqueue(&self, slice: &EndpointSlice) {
         match owner_key(slice) {
-            Ok(key) => self.queue.add_after(key, self.delay),
+            Ok(key) => {
+                if let Some(changes) = &self.changes {
+                    changes.note_service(&key);
+                }
+                self.queue.add_after(key, self.delay);
+            }
             Err(error) => tracing::error!(slice = %error.0, %error, "cannot map the EndpointSlice to its owner"),
         }
     }

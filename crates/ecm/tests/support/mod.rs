@@ -17,6 +17,7 @@ use ecm::controllers::ControllerName;
 use ecm::options::ControllerOptions;
 use ecm::simulate::wait_until_quiet;
 use ecm_apiserver::ApiServer;
+use ecm_controller::IncrementalSyncs;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -42,13 +43,18 @@ pub(crate) struct RunningController {
 impl RunningController {
     /// Starts `controller` alone through `client`, with kube-controller-
     /// manager's default options and informers resyncing each `resync`.
+    /// Every incremental sync is checked against a full recompute
+    /// (`--incremental-syncs verify`; a difference panics the worker).
     pub(crate) fn start(client: &kube::Client, controller: ControllerName, resync: Option<Duration>) -> Self {
         let shutdown = CancellationToken::new();
         let enabled = BTreeSet::from([controller]);
         let runtime = Arc::new(ControllerSet::with_resync_period(
             client,
             &enabled,
-            &ControllerOptions::default(),
+            &ControllerOptions {
+                incremental_syncs: IncrementalSyncs::Verify,
+                ..ControllerOptions::default()
+            },
             "test",
             &shutdown,
             resync,

@@ -20,6 +20,7 @@ fn slice_handler(queue: &RateLimitingQueue<ObjectKey>, tracker: &Arc<EndpointSli
         guard: Arc::new(StaleCacheGuard::new(Arc::clone(tracker))),
         delay: slice_delay(Duration::ZERO),
         wake_from: Some(Lister::new(Store::new())),
+        changes: None,
     }
 }
 
@@ -74,7 +75,10 @@ fn node(ready: bool, zone: Option<&str>, cpu: &str) -> Arc<Node> {
 #[tokio::test(start_paused = true)]
 async fn node_changes_that_matter_to_topology_queue_the_topology_item() {
     let queue = queue::<TopologyItem>();
-    let handler = NodeHandler { queue: queue.clone() };
+    let handler = NodeHandler {
+        queue: queue.clone(),
+        changes: None,
+    };
     let base = node(true, Some("a"), "4");
     let cases = [
         ("readiness", node(false, Some("a"), "4"), true),
@@ -92,4 +96,37 @@ async fn node_changes_that_matter_to_topology_queue_the_topology_item() {
     }
     handler.on_add(&base, false);
     assert_eq!(queue.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn node_changes_that_change_endpoints_make_every_next_sync_full() {
+    use ecm_controller::SyncScope;
+    use ecm_informer::{Lister, Store};
+    use ecm_types::fixtures::service;
+
+    let changes = Arc::new(ChangeTracker::new());
+    let handler = NodeHandler {
+        queue: queue::<TopologyItem>(),
+        changes: Some(Arc::clone(&changes)),
+    };
+    let svc = Arc::new(service("ns", "web").selector([("app", "web")]).build());
+    let (key, pods) = (ObjectKey::of(svc.as_ref()), Lister::new(Store::new()));
+    let base = node(true, Some("a"), "4");
+    let cases = [
+        ("readiness", node(false, Some("a"), "4"), false),
+        ("cpu", node(true, Some("a"), "8"), false),
+        ("zone", node(true, Some("b"), "4"), true),
+        ("zone removed", node(true, None, "4"), true),
+    ];
+    for (what, new, full) in cases {
+        changes.succeeded(&key, &svc, &SyncScope::Full { generation: 0 });
+        let scope = changes.begin(&key, &svc, &pods);
+        changes.succeeded(&key, &svc, &scope);
+        handler.on_update(&base, &new);
+        assert_eq!(changes.begin(&key, &svc, &pods).is_full(), full, "{what}");
+        let scope = changes.begin(&key, &svc, &pods);
+        changes.succeeded(&key, &svc, &scope);
+    }
+    handler.on_add(&base, false);
+    assert!(changes.begin(&key, &svc, &pods).is_full(), "a node added");
 }

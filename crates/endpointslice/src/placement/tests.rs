@@ -44,7 +44,7 @@ fn names<'s>(slices: impl IntoIterator<Item = &'s EndpointSlice>) -> Vec<&'s str
 
 #[test]
 fn many_new_endpoints_fill_new_slices_to_the_maximum() {
-    let p = place(&svc(), IpFamily::V4, &ports(), &[], desired(0..250), 100);
+    let p = place(&svc(), IpFamily::V4, &ports(), &[], desired(0..250), 100, &|_| false);
     assert_eq!(sizes(&p.to_create), [100, 100, 50]);
     assert!(p.to_update.is_empty() && p.to_delete.is_empty());
     assert_eq!((p.added, p.removed), (250, 0));
@@ -59,7 +59,7 @@ fn max_endpoints_per_slice_caps_every_new_slice() {
         (250, vec![250]),
         (500, vec![250]),
     ] {
-        let p = place(&svc(), IpFamily::V4, &ports(), &[], desired(0..250), max);
+        let p = place(&svc(), IpFamily::V4, &ports(), &[], desired(0..250), max, &|_| false);
         assert_eq!(sizes(&p.to_create), want, "max {max}");
     }
 }
@@ -71,7 +71,9 @@ fn remainder_goes_to_the_unchanged_slice_closest_to_full() {
     // the 62-slice.
     let a = existing("web-a", (0..250).filter(|i| i % 4 == 1).take(62));
     let b = existing("web-b", (0..250).filter(|i| i % 4 == 3).take(61));
-    let p = place(&svc(), IpFamily::V4, &ports(), &[&a, &b], desired(0..250), 100);
+    let p = place(&svc(), IpFamily::V4, &ports(), &[&a, &b], desired(0..250), 100, &|_| {
+        false
+    });
     assert_eq!(sizes(&p.to_create), [100]);
     assert_eq!(names(&p.to_update), ["web-a"]);
     assert_eq!(sizes(&p.to_update), [89]);
@@ -85,7 +87,9 @@ fn remainder_is_never_split_over_existing_slices() {
     // new: 100 + 52 in new slices, although 52 would fit in the two halves.
     let a = existing("web-a", (0..300).filter(|i| i % 4 == 1).take(74));
     let b = existing("web-b", (0..300).filter(|i| i % 4 == 3).take(74));
-    let p = place(&svc(), IpFamily::V4, &ports(), &[&a, &b], desired(0..300), 100);
+    let p = place(&svc(), IpFamily::V4, &ports(), &[&a, &b], desired(0..300), 100, &|_| {
+        false
+    });
     assert_eq!(sizes(&p.to_create), [100, 52]);
     assert!(p.to_update.is_empty());
     assert_eq!(p.unchanged.len(), 2);
@@ -102,7 +106,7 @@ fn slices_being_updated_are_topped_up_fullest_first() {
     for changed in [ep(0), ep(100)] {
         wanted.insert(not_ready(changed));
     }
-    let p = place(&svc(), IpFamily::V4, &ports(), &[&b, &a], wanted, 100);
+    let p = place(&svc(), IpFamily::V4, &ports(), &[&b, &a], wanted, 100, &|_| false);
     assert!(p.to_create.is_empty());
     assert_eq!(names(&p.to_update), ["web-b", "web-a"]);
     assert_eq!(sizes(&p.to_update), [20, 95]);
@@ -114,7 +118,7 @@ fn topping_up_stops_at_the_maximum_and_the_rest_is_created() {
     let a = existing("web-a", 0..8);
     let mut wanted = desired(0..20);
     wanted.insert(not_ready(ep(0)));
-    let p = place(&svc(), IpFamily::V4, &ports(), &[&a], wanted, 10);
+    let p = place(&svc(), IpFamily::V4, &ports(), &[&a], wanted, 10, &|_| false);
     assert_eq!(sizes(&p.to_update), [10]);
     assert_eq!(sizes(&p.to_create), [10]);
 }
@@ -123,7 +127,7 @@ fn topping_up_stops_at_the_maximum_and_the_rest_is_created() {
 fn a_full_remainder_starts_a_new_slice_even_if_an_unchanged_one_could_take_it() {
     // Fewer than the maximum is required to try existing slices.
     let a = existing("web-a", 0..1);
-    let p = place(&svc(), IpFamily::V4, &ports(), &[&a], desired(0..11), 10);
+    let p = place(&svc(), IpFamily::V4, &ports(), &[&a], desired(0..11), 10, &|_| false);
     assert_eq!(sizes(&p.to_create), [10]);
     assert!(p.to_update.is_empty());
 }
@@ -132,7 +136,9 @@ fn a_full_remainder_starts_a_new_slice_even_if_an_unchanged_one_could_take_it() 
 fn ties_between_unchanged_slices_go_to_the_first() {
     let a = existing("web-a", 0..5);
     let b = existing("web-b", 5..10);
-    let p = place(&svc(), IpFamily::V4, &ports(), &[&a, &b], desired(0..13), 10);
+    let p = place(&svc(), IpFamily::V4, &ports(), &[&a, &b], desired(0..13), 10, &|_| {
+        false
+    });
     assert_eq!(names(&p.to_update), ["web-a"]);
     assert_eq!(names(p.unchanged.iter().copied()), ["web-b"]);
 }
@@ -141,7 +147,9 @@ fn ties_between_unchanged_slices_go_to_the_first() {
 fn removed_endpoints_update_or_delete_their_slice() {
     let a = existing("web-a", 0..3);
     let b = existing("web-b", 3..5);
-    let p = place(&svc(), IpFamily::V4, &ports(), &[&a, &b], desired(0..2), 100);
+    let p = place(&svc(), IpFamily::V4, &ports(), &[&a, &b], desired(0..2), 100, &|_| {
+        false
+    });
     assert_eq!(names(&p.to_update), ["web-a"]);
     assert_eq!(sizes(&p.to_update), [2]);
     assert_eq!(names(p.to_delete.iter().copied()), ["web-b"]);
@@ -151,7 +159,7 @@ fn removed_endpoints_update_or_delete_their_slice() {
 #[test]
 fn current_slices_need_no_write() {
     let a = existing("web-a", 0..3);
-    let p = place(&svc(), IpFamily::V4, &ports(), &[&a], desired(0..3), 100);
+    let p = place(&svc(), IpFamily::V4, &ports(), &[&a], desired(0..3), 100, &|_| false);
     assert_eq!(
         p,
         Placement {
@@ -166,7 +174,7 @@ fn a_changed_endpoint_is_written_in_its_desired_version_and_in_place() {
     let a = existing("web-a", 0..3);
     let mut wanted = desired(0..3);
     wanted.insert(not_ready(ep(1)));
-    let p = place(&svc(), IpFamily::V4, &ports(), &[&a], wanted, 100);
+    let p = place(&svc(), IpFamily::V4, &ports(), &[&a], wanted, 100, &|_| false);
     let updated = &p.to_update[0];
     assert_eq!(updated.metadata.name.as_deref(), Some("web-a"));
     assert_eq!(
@@ -189,14 +197,14 @@ fn a_resource_version_change_of_the_pod_alone_is_no_change() {
         target.resource_version = Some("99".to_owned());
     }
     let a = stored_slice(&svc(), "web-a", &ports(), vec![stale_rv]);
-    let p = place(&svc(), IpFamily::V4, &ports(), &[&a], desired(0..1), 100);
+    let p = place(&svc(), IpFamily::V4, &ports(), &[&a], desired(0..1), 100, &|_| false);
     assert_eq!(p.unchanged.len(), 1);
 }
 
 #[test]
 fn a_duplicate_endpoint_in_a_slice_is_dropped() {
     let a = stored_slice(&svc(), "web-a", &ports(), vec![ep(0), ep(0), ep(1)]);
-    let p = place(&svc(), IpFamily::V4, &ports(), &[&a], desired(0..2), 100);
+    let p = place(&svc(), IpFamily::V4, &ports(), &[&a], desired(0..2), 100, &|_| false);
     assert_eq!(sizes(&p.to_update), [2]);
     assert_eq!(p.removed, 1);
 }
@@ -208,7 +216,9 @@ fn stale_service_labels_alone_update_the_slice_with_new_labels() {
         .port("http", 80, 8080)
         .labels([("team", "x")])
         .build();
-    let p = place(&relabelled, IpFamily::V4, &ports(), &[&a], desired(0..2), 100);
+    let p = place(&relabelled, IpFamily::V4, &ports(), &[&a], desired(0..2), 100, &|_| {
+        false
+    });
     assert_eq!(sizes(&p.to_update), [2]);
     assert_eq!(
         p.to_update[0]
@@ -230,14 +240,16 @@ fn a_slice_filled_from_the_remainder_keeps_its_labels() {
         .labels
         .get_or_insert_with(Default::default)
         .insert(LABEL_HEADLESS.to_owned(), String::new());
-    let p = place(&svc(), IpFamily::V4, &ports(), &[&a], desired(0..3), 100);
+    let p = place(&svc(), IpFamily::V4, &ports(), &[&a], desired(0..3), 100, &|_| false);
     assert_eq!(sizes(&p.to_update), [3]);
     assert_eq!(p.to_update[0].metadata.labels, a.metadata.labels);
 }
 
 #[test]
 fn new_slices_are_filled_in_endpoint_identity_order() {
-    let p = place(&svc(), IpFamily::V4, &ports(), &[], desired([3, 0, 2, 1]), 2);
+    let p = place(&svc(), IpFamily::V4, &ports(), &[], desired([3, 0, 2, 1]), 2, &|_| {
+        false
+    });
     let first: Vec<_> = p
         .to_create
         .iter()

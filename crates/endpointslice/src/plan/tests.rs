@@ -81,7 +81,7 @@ fn counts(p: &AddressTypePlan<'_>) -> (usize, usize, usize) {
 }
 
 /// The endpoints the planner wants for `pods` (all on node-1, zone-a).
-fn current(pods: &[PodProjection]) -> Vec<k8s_openapi::api::discovery::v1::Endpoint> {
+fn current(pods: &[PodProjection]) -> Vec<Endpoint> {
     let node1 = node("node-1", Some("zone-a"), "1");
     pods.iter()
         .map(|p| crate::desired::pod_to_endpoint(p, Some(&node1), &svc(), IpFamily::V4))

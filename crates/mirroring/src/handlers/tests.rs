@@ -104,6 +104,7 @@ fn slice_handler(
         guard: Arc::new(StaleCacheGuard::new(Arc::clone(tracker))),
         delay: batch,
         wake_from: None,
+        changes: None,
     }
 }
 

@@ -18,6 +18,7 @@ fn slice_handler(queue: &RateLimitingQueue<ObjectKey>, tracker: &Arc<EndpointSli
         guard: Arc::new(StaleCacheGuard::new(Arc::clone(tracker))),
         delay: Duration::from_secs(1),
         wake_from: Some(Lister::new(Store::new())),
+        changes: None,
     }
 }
 
