@@ -119,6 +119,9 @@ struct Pending {
 struct Baseline {
     service: Arc<Service>,
     generation: u64,
+    /// The version of the object the sync left behind, when the controller
+    /// records one ([`ChangeTracker::record_version`]).
+    version: Option<String>,
 }
 
 /// Changes noted per Service since its last good sync (see the module
@@ -206,8 +209,25 @@ impl ChangeTracker {
             Baseline {
                 service: Arc::clone(service),
                 generation,
+                version: None,
             },
         );
+    }
+
+    /// Records the version (resourceVersion) of the object the last good
+    /// sync of `key` left behind, written or found right, after
+    /// [`succeeded`](Self::succeeded). A controller that builds its next
+    /// result on that object checks it with [`version`](Self::version):
+    /// an object changed by someone else since is not built on.
+    pub fn record_version(&self, key: &ObjectKey, version: String) {
+        if let Some(baseline) = self.baselines.lock().get_mut(key) {
+            baseline.version = Some(version);
+        }
+    }
+
+    /// The version recorded for `key` by [`record_version`](Self::record_version).
+    pub fn version(&self, key: &ObjectKey) -> Option<String> {
+        self.baselines.lock().get(key).and_then(|b| b.version.clone())
     }
 
     /// Forgets the Service's baseline: its next sync is a full one.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ecm_controller::{
-    BaseConfig, ControllerCore, CoreState, ObjectVersions, Runnable, StaleCacheGuard, SyncHandler, TriggerTimeTracker,
-    Writers, watch_services_and_pods,
+    BaseConfig, ChangeTracker, ControllerCore, CoreState, ObjectVersions, Runnable, StaleCacheGuard, SyncHandler,
+    TriggerTimeTracker, Writers, watch_services_and_pods,
 };
 use ecm_informer::{Informer, ObjectKey};
 use ecm_types::PodProjection;
@@ -53,7 +53,8 @@ impl Controller {
     /// work the same.
     pub fn new(config: Config, informers: &Informers, writers: Writers<Endpoints>) -> Self {
         crate::metrics::describe();
-        let batch_period = config.batch_period;
+        let (batch_period, incremental) = (config.batch_period, config.incremental);
+        let changes = incremental.enabled().then(|| Arc::new(ChangeTracker::new()));
         let core = ControllerCore::named(crate::metrics::QUEUE_NAME, default_controller_rate_limiter(), config);
         let context = Arc::new(SyncContext {
             services: informers.services.lister(),
@@ -62,8 +63,16 @@ impl Controller {
             writers,
             trigger_times: TriggerTimeTracker::new(),
             stale: Arc::new(StaleCacheGuard::new(Arc::new(ObjectVersions::default()))),
+            changes: changes.clone(),
+            incremental,
         });
-        watch_services_and_pods(&core, &informers.services, &informers.pods, batch_period, None);
+        watch_services_and_pods(
+            &core,
+            &informers.services,
+            &informers.pods,
+            batch_period,
+            changes.as_ref(),
+        );
         core.register(informers.endpoints.add_event_handler(EndpointsHandler {
             queue: core.queue().clone(),
             stale: Arc::clone(&context.stale),

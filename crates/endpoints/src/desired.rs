@@ -11,13 +11,14 @@ use ecm_types::wellknown::{
     MANAGED_BY_ENDPOINTS_CONTROLLER, OVER_CAPACITY_TRUNCATED,
 };
 use ecm_types::{PodProjection, find_port, service};
-use k8s_openapi::api::core::v1::{EndpointPort, EndpointSubset, Endpoints, Service};
+use k8s_openapi::api::core::v1::{EndpointAddress, EndpointPort, EndpointSubset, Endpoints, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::address::pod_address;
 use crate::capacity::{capacity_annotation_set_correctly, truncate};
-use ecm_types::repack::{RawEndpoint, repack, repack_subsets};
+use ecm_controller::ChangedPods;
+use ecm_types::repack::{RawEndpoint, repack, repack_changed, repack_subsets};
 
 /// The subsets a Service should have, with counts for logging.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -40,56 +41,88 @@ pub(crate) struct DesiredSubsets {
 /// without ports lists its pods with no ports, any other port-less Service
 /// gets nothing.
 pub(crate) fn desired_subsets<'a>(svc: &Service, pods: impl IntoIterator<Item = &'a PodProjection>) -> DesiredSubsets {
-    let publish_not_ready = service::publish_not_ready_addresses(svc);
-    let ports = service::ports(svc);
-    let headless = service::is_headless(svc);
     let mut raw = Vec::new();
-    let (mut ready_count, mut not_ready_count) = (0, 0);
     for pod in pods {
-        if !pod.should_be_endpoint(publish_not_ready) {
-            tracing::trace!(pod = pod.name(), "pod is not an endpoint");
-            continue;
-        }
-        let Some(address) = pod_address(svc, pod) else {
-            tracing::debug!(pod = pod.name(), "pod has no IP of the service's family");
-            continue;
-        };
-        let ready = publish_not_ready || pod.is_ready();
-        let mut push = |port: Option<EndpointPort>| {
-            if ready {
-                ready_count += 1;
-            } else {
-                not_ready_count += 1;
-            }
+        pod_endpoints(svc, pod, &mut raw);
+    }
+    counted(repack(raw))
+}
+
+/// [`desired_subsets`] after only the pods in `changed` changed since
+/// `stored` was written from all of them: the stored subsets without the
+/// changed pods' addresses, plus the changed pods' current ones. Valid only
+/// for subsets this controller wrote in full (not truncated).
+pub(crate) fn changed_subsets(svc: &Service, stored: &[EndpointSubset], changed: &ChangedPods) -> DesiredSubsets {
+    let mut raw = Vec::new();
+    for pod in &changed.selected {
+        pod_endpoints(svc, pod, &mut raw);
+    }
+    let of_changed_pod = |address: &EndpointAddress| {
+        address
+            .target_ref
+            .as_ref()
+            .and_then(|target| target.name.as_deref())
+            .is_some_and(|name| changed.names.contains(name))
+    };
+    counted(repack_changed(stored, of_changed_pod, raw))
+}
+
+/// `subsets` with their (address, port) pairs counted.
+fn counted(subsets: Vec<EndpointSubset>) -> DesiredSubsets {
+    let pairs =
+        |addresses: &Option<Vec<EndpointAddress>>, ports: usize| addresses.as_ref().map_or(0, Vec::len) * ports.max(1);
+    let (mut ready, mut not_ready) = (0, 0);
+    for subset in &subsets {
+        let ports = subset.ports.as_ref().map_or(0, Vec::len);
+        ready += pairs(&subset.addresses, ports);
+        not_ready += pairs(&subset.not_ready_addresses, ports);
+    }
+    DesiredSubsets {
+        subsets,
+        ready,
+        not_ready,
+    }
+}
+
+/// Appends to `raw` what `pod` contributes to `svc`'s Endpoints: one entry
+/// per Service port it serves (see [`desired_subsets`] for the rules).
+fn pod_endpoints(svc: &Service, pod: &PodProjection, raw: &mut Vec<RawEndpoint>) {
+    let publish_not_ready = service::publish_not_ready_addresses(svc);
+    if !pod.should_be_endpoint(publish_not_ready) {
+        tracing::trace!(pod = pod.name(), "pod is not an endpoint");
+        return;
+    }
+    let Some(address) = pod_address(svc, pod) else {
+        tracing::debug!(pod = pod.name(), "pod has no IP of the service's family");
+        return;
+    };
+    let ready = publish_not_ready || pod.is_ready();
+    let ports = service::ports(svc);
+    if ports.is_empty() {
+        if service::is_headless(svc) {
             raw.push(RawEndpoint {
-                address: address.clone(),
-                port,
+                address,
+                port: None,
                 ready,
             });
-        };
-        if ports.is_empty() {
-            if headless {
-                push(None);
-            }
-            continue;
         }
-        for service_port in ports {
-            let Some(number) = find_port(pod, service_port) else {
-                tracing::trace!(pod = pod.name(), port = ?service_port.name, "pod does not serve the port");
-                continue;
-            };
-            push(Some(EndpointPort {
+        return;
+    }
+    for service_port in ports {
+        let Some(number) = find_port(pod, service_port) else {
+            tracing::trace!(pod = pod.name(), port = ?service_port.name, "pod does not serve the port");
+            continue;
+        };
+        raw.push(RawEndpoint {
+            address: address.clone(),
+            port: Some(EndpointPort {
                 name: service_port.name.clone().filter(|n| !n.is_empty()),
                 port: number,
                 protocol: Some(service_port_protocol(service_port).to_owned()),
                 app_protocol: service_port.app_protocol.clone(),
-            }));
-        }
-    }
-    DesiredSubsets {
-        subsets: repack(raw),
-        ready: ready_count,
-        not_ready: not_ready_count,
+            }),
+            ready,
+        });
     }
 }
 
@@ -195,3 +228,5 @@ pub(crate) fn plan(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod changed_tests;

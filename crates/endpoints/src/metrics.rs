@@ -38,6 +38,7 @@ pub(crate) fn record_change(operation: WriteOperation) {
 
 /// Describes the metrics to the installed recorder.
 pub(crate) fn describe() {
+    ecm_controller::incremental::describe_metrics();
     metrics::describe_counter!(SYNCS, "Endpoints controller syncs by result");
     metrics::describe_counter!(
         CHANGES,

@@ -26,7 +26,9 @@
 //! the floor when old pods go in slice order) are assertions: the benchmark panics if the
 //! reconciler regresses.
 //!
-//! Part two times one reconcile of the 10 000-pod Service with criterion.
+//! Part two times one reconcile of the 10 000-pod Service with criterion: planned from
+//! every pod, and, for single pod changes, from the changed pods alone (`plan_changed`, what a
+//! sync after pod changes runs).
 //!
 //! Run with `cargo bench -p ecm-endpointslice --bench churn`.
 
@@ -40,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use criterion::{Criterion, criterion_group, criterion_main};
-use ecm_controller::{EventRecord, EventRecorder, ObjectWriter, WriteError, Writers};
+use ecm_controller::{ChangedPods, EventRecord, EventRecorder, ObjectWriter, WriteError, Writers};
 use ecm_endpointslice::{NodeLookup, Reconciler, ReconcilerConfig};
 use ecm_types::PodProjection;
 use ecm_types::endpoint_slice::endpoints;
@@ -735,6 +737,37 @@ fn reconcile_time(c: &mut Criterion) {
                     .expect("reconcile");
             });
         });
+    }
+    // The same single-pod changes as syncs after pod changes make them:
+    // planned from the changed pods alone (`plan_changed`), then written.
+    let replaced = web_pod(1, 4242, true);
+    let changed_cases = [
+        (
+            "one_pod_not_ready_changed_pods",
+            vec![pod_name(0, 4242)],
+            vec![flipped[4242].clone()],
+        ),
+        (
+            "one_pod_replaced_changed_pods",
+            vec![pod_name(0, 4242), pod_name(1, 4242)],
+            vec![replaced],
+        ),
+    ];
+    for (name, names, selected) in changed_cases {
+        let changed = ChangedPods {
+            names: names.into_iter().collect(),
+            selected: selected.into_iter().map(Arc::new).collect(),
+        };
+        let sync = || async {
+            let plan = reconciler
+                .plan_changed(&svc, &changed, &converged)
+                .expect("a steady change is planned from the changed pods");
+            reconciler.apply(&svc, plan).await.expect("apply");
+        };
+        let before = api.writes();
+        rt.block_on(sync());
+        assert_eq!(api.writes().since(before), Writes::new(0, 1, 0), "{name}");
+        group.bench_function(name, |b| b.to_async(&rt).iter(sync));
     }
     group.finish();
 }

@@ -58,6 +58,20 @@ pub fn repack(raw: impl IntoIterator<Item = RawEndpoint>) -> Vec<EndpointSubset>
 /// Repacks already packed subsets into the canonical layout, for comparing a
 /// stored object with a freshly computed one.
 pub fn repack_subsets(subsets: &[EndpointSubset]) -> Vec<EndpointSubset> {
+    repack_changed(subsets, |_| false, [])
+}
+
+/// [`repack_subsets`] with the addresses for which `drop` holds left out
+/// and the `extra` entries added: the subsets [`repack`] gives for a set of
+/// endpoints, from the subsets of an earlier set and the difference, at the
+/// cost of the subsets rather than of the endpoints behind them (an
+/// incremental sync drops the addresses of the pods that changed and adds
+/// their new ones).
+pub fn repack_changed(
+    subsets: &[EndpointSubset],
+    drop: impl Fn(&EndpointAddress) -> bool,
+    extra: impl IntoIterator<Item = RawEndpoint>,
+) -> Vec<EndpointSubset> {
     let mut packer = Packer::default();
     for subset in subsets {
         let ports: Vec<Option<&EndpointPort>> = match subset.ports.as_deref() {
@@ -65,13 +79,16 @@ pub fn repack_subsets(subsets: &[EndpointSubset]) -> Vec<EndpointSubset> {
             _ => vec![None],
         };
         for port in ports {
-            for address in subset.addresses.iter().flatten() {
+            for address in subset.addresses.iter().flatten().filter(|a| !drop(a)) {
                 packer.add(address, port, true);
             }
-            for address in subset.not_ready_addresses.iter().flatten() {
+            for address in subset.not_ready_addresses.iter().flatten().filter(|a| !drop(a)) {
                 packer.add(address, port, false);
             }
         }
+    }
+    for entry in extra {
+        packer.add(&entry.address, entry.port.as_ref(), entry.ready);
     }
     packer.finish()
 }

@@ -131,3 +131,23 @@ fn relabelled_pods_are_resolved_against_the_current_cache() {
     f.changes.note_pod(&f.key, "c");
     assert_eq!(names(&f.changed()), (vec!["c"], vec!["c"]));
 }
+
+#[test]
+fn the_version_left_behind_is_kept_until_the_baseline_goes() {
+    let f = fixture();
+    f.changes.record_version(&f.key, "1".into());
+    assert_eq!(f.changes.version(&f.key), None, "nothing to attach it to");
+    f.baseline();
+    f.changes.record_version(&f.key, "7".into());
+    assert_eq!(f.changes.version(&f.key).as_deref(), Some("7"));
+    let scope = f.begin();
+    f.changes.succeeded(&f.key, &f.svc, &scope);
+    f.changes.record_version(&f.key, "8".into());
+    assert_eq!(
+        f.changes.version(&f.key).as_deref(),
+        Some("8"),
+        "a changed-pods sync moves it on"
+    );
+    f.changes.forget(&f.key);
+    assert_eq!(f.changes.version(&f.key), None);
+}
