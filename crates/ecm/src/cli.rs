@@ -1,4 +1,4 @@
-//! The command line: `run`, `simulate`, `version`.
+//! The command line: `run`, `simulate`, `explain`, `version`.
 
 // A command-line program: printing is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -22,7 +22,7 @@ use crate::health::Health;
 use crate::listen::Listen;
 use crate::logging::LogFormat;
 use crate::options::ControllerOptions;
-use crate::{client, controller_set, embedded, health, leader, logging, simulate};
+use crate::{client, controller_set, embedded, explain, health, leader, logging, simulate};
 
 /// The `ecm` command line.
 #[derive(Parser)]
@@ -52,6 +52,10 @@ enum Command {
         #[arg(short = 'f', long = "filename")]
         file: PathBuf,
     },
+    /// Explain why pods are or are not endpoints, and what the controllers
+    /// would write (kubectl-like).
+    #[command(subcommand)]
+    Explain(explain::ExplainCommand),
     /// Print the version.
     Version,
 }
@@ -238,6 +242,7 @@ pub fn main() -> ExitCode {
             println!("{}", serde_json::to_string(&result)?);
             Ok(())
         }),
+        Command::Explain(command) => explain::run(&command).map(|text| print!("{text}")),
         Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

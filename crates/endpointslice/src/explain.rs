@@ -1,9 +1,12 @@
-//! What this controller would write for one Service, and why, without
-//! writing: the desired slices as the sync's own [`plan`] computes them from
-//! scratch, with the pods it left out for an unknown node and the
+//! What this controller would leave for one Service, and why, without
+//! writing: the slices as they would be once the sync's own [`plan`] is
+//! carried out over the existing ones, with the pods it left out for an
+//! unknown node and the
 //! topology-hint events (whose messages carry upstream's reasons for
 //! withholding hints). For tools that explain or audit the controller's
 //! decisions (`ecm explain`, `ecm shadow`); not used by the sync itself.
+
+use std::collections::BTreeMap;
 
 use ecm_types::PodProjection;
 use k8s_openapi::api::core::v1::Service;
@@ -15,10 +18,11 @@ pub use crate::hints::HintsEvent;
 use crate::hints::TopologySnapshot;
 use crate::plan::{PlanContext, plan};
 
-/// The slices a Service should have, computed as if none existed yet.
+/// The slices a Service should have.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DesiredSlices {
-    /// The slices to create (names unset: `generateName` only), IPv4 first.
+    /// The slices after the plan: existing slices the plan keeps or
+    /// rewrites (by name), then the slices it creates (names unset).
     pub slices: Vec<EndpointSlice>,
     /// Pods left out because their node is not known.
     pub missing_nodes: Vec<MissingNode>,
@@ -33,12 +37,16 @@ pub struct DesiredSlices {
     pub traffic_distribution: Option<String>,
 }
 
-/// Computes the slices `svc` should have for `pods` (the pods its selector
-/// matches), exactly as [`plan`] would create them with no slice existing:
-/// the same pod filter, ports, conditions, zones, placement and hints.
-pub fn desired_slices<'p>(
+/// Computes the slices `svc` has once [`plan`] is carried out for `pods`
+/// (the pods its selector matches) over `existing` (its slices managed by
+/// this controller, not being deleted): the same pod filter, ports,
+/// conditions, zones, placement and hints as the sync, including what
+/// depends on the existing slices (a Service being deleted gets no new
+/// slices; not-ready endpoints keep the hints they had).
+pub fn desired_slices<'a, 'p>(
     svc: &Service,
     pods: impl IntoIterator<Item = &'p PodProjection>,
+    existing: impl IntoIterator<Item = &'a EndpointSlice>,
     nodes: &dyn NodeLookup,
     topology: &TopologySnapshot,
     max_endpoints_per_slice: usize,
@@ -49,7 +57,15 @@ pub fn desired_slices<'p>(
         topology,
         trigger_time: None,
     };
-    let planned = plan(&ctx, svc, pods, []);
+    let existing: Vec<&EndpointSlice> = existing.into_iter().collect();
+    let planned = plan(&ctx, svc, pods, existing.iter().copied());
+    let mut kept: BTreeMap<Option<String>, EndpointSlice> = existing
+        .iter()
+        .map(|s| (s.metadata.name.clone(), (*s).clone()))
+        .collect();
+    for deleted in planned.unsupported.iter().copied() {
+        kept.remove(&deleted.metadata.name);
+    }
     let mut desired = DesiredSlices {
         slices: Vec::new(),
         missing_nodes: Vec::new(),
@@ -57,6 +73,7 @@ pub fn desired_slices<'p>(
         topology_mode: crate::plan::TOPOLOGY_DISABLED,
         traffic_distribution: planned.traffic_distribution.clone(),
     };
+    let mut created = Vec::new();
     for family in planned.address_types {
         desired.topology_mode = family.topology_label;
         desired.missing_nodes = family.missing_nodes;
@@ -66,8 +83,15 @@ pub fn desired_slices<'p>(
                 .into_iter()
                 .map(|e| (family.family.as_api().to_owned(), e)),
         );
-        desired.slices.extend(family.to_create);
+        for deleted in family.to_delete {
+            kept.remove(&deleted.metadata.name);
+        }
+        for updated in family.to_update {
+            kept.insert(updated.metadata.name.clone(), updated);
+        }
+        created.extend(family.to_create);
     }
+    desired.slices = kept.into_values().chain(created).collect();
     desired
 }
 
@@ -97,7 +121,7 @@ mod tests {
                 Arc::new(node)
             })
         };
-        let desired = desired_slices(&svc, &pods, &nodes, &TopologySnapshot::default(), 100);
+        let desired = desired_slices(&svc, &pods, [], &nodes, &TopologySnapshot::default(), 100);
         assert_eq!(desired.slices.len(), 1);
         assert_eq!(ecm_types::endpoint_slice::endpoints(&desired.slices[0]).len(), 1);
         assert_eq!(

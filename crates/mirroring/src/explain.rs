@@ -3,6 +3,8 @@
 //! as a function, and the desired slices from scratch. The sync itself
 //! decides through [`decide`]; `ecm explain` and `ecm shadow` use both.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
@@ -59,12 +61,29 @@ pub fn decide(endpoints: Option<&Endpoints>, service: Option<&Service>) -> Decis
     Decision::Mirror
 }
 
-/// The slices mirrored from `endpoints` when none exist yet (names unset),
-/// with the number of addresses skipped as invalid or over the per-subset
-/// cap.
-pub fn desired_slices(endpoints: &Endpoints, max_endpoints_per_subset: usize) -> (Vec<EndpointSlice>, usize, usize) {
-    let planned = plan(endpoints, [], max_endpoints_per_subset);
-    (planned.to_create, planned.invalid_addresses, planned.addresses_skipped)
+/// The slices mirrored from `endpoints` once the sync's plan is carried
+/// out over `existing` (the slices mirrored for it): the slices kept or
+/// rewritten, by name, then those created (names unset); with the number
+/// of addresses skipped as invalid or over the per-subset cap.
+pub fn desired_slices<'a>(
+    endpoints: &Endpoints,
+    existing: impl IntoIterator<Item = &'a EndpointSlice>,
+    max_endpoints_per_subset: usize,
+) -> (Vec<EndpointSlice>, usize, usize) {
+    let existing: Vec<&EndpointSlice> = existing.into_iter().collect();
+    let planned = plan(endpoints, existing.iter().copied(), max_endpoints_per_subset);
+    let mut kept: BTreeMap<Option<String>, EndpointSlice> = existing
+        .iter()
+        .map(|s| (s.metadata.name.clone(), (*s).clone()))
+        .collect();
+    for deleted in planned.to_delete {
+        kept.remove(&deleted.metadata.name);
+    }
+    for updated in planned.to_update {
+        kept.insert(updated.metadata.name.clone(), updated);
+    }
+    let slices = kept.into_values().chain(planned.to_create).collect();
+    (slices, planned.invalid_addresses, planned.addresses_skipped)
 }
 
 #[cfg(test)]

@@ -1,0 +1,237 @@
+//! What each controller would write for one Service, and how that differs
+//! from what exists: the desired objects come from the controllers' own
+//! `explain` modules (the same plans their syncs run, carried out over the
+//! existing objects without writing), the differences from
+//! [`crate::compare`]. A difference is thus a write the controller would
+//! make that changes something meaningful. `ecm explain` prints one Service's; `ecm shadow`
+//! checks every Service's on each change.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ecm_controller::ServicePods;
+use ecm_endpointslice::TopologyCache;
+use ecm_informer::{Lister, ObjectKey, Selector};
+use ecm_types::PodProjection;
+use ecm_types::wellknown::{
+    LABEL_MANAGED_BY, LABEL_SERVICE_NAME, MANAGED_BY_ENDPOINTSLICE_CONTROLLER, MANAGED_BY_MIRRORING_CONTROLLER,
+};
+use k8s_openapi::api::core::v1::{Endpoints, Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use serde::Serialize;
+
+use crate::compare::{Difference, compare_endpoints, compare_slices};
+use crate::controllers::ControllerName;
+
+/// The caches a comparison reads: an informer's listers, or stores filled
+/// from one listing (`ecm explain`).
+#[derive(Clone)]
+pub struct Caches {
+    /// Services.
+    pub services: Lister<Service>,
+    /// Pods, projected as the controllers cache them.
+    pub pods: Lister<PodProjection>,
+    /// Nodes, in the EndpointSlice controller's compact form.
+    pub nodes: Lister<Node>,
+    /// EndpointSlices.
+    pub slices: Lister<EndpointSlice>,
+    /// Endpoints.
+    pub endpoints: Lister<Endpoints>,
+}
+
+/// The settings the desired state depends on.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// `--max-endpoints-per-slice`.
+    pub max_endpoints_per_slice: usize,
+    /// `--mirroring-max-endpoints-per-subset`.
+    pub mirroring_max_endpoints_per_subset: usize,
+}
+
+/// One controller's view of one Service: what it would write and what
+/// differs from what exists. `None` from the `*_view` functions means the
+/// controller leaves the Service alone.
+#[derive(Clone, Debug)]
+pub struct View<D> {
+    /// What the controller would write.
+    pub desired: D,
+    /// What exists now.
+    pub actual: Vec<serde_json::Value>,
+    /// The differences, in a stable order.
+    pub differences: Vec<Difference>,
+}
+
+/// The EndpointSlice controller's view of one Service's slices.
+#[derive(Clone, Debug, Serialize)]
+pub struct SliceState {
+    /// The desired slices, without names.
+    pub slices: Vec<EndpointSlice>,
+    /// Pods left out because their node is unknown: `(pod, node)`.
+    pub missing_nodes: Vec<(String, String)>,
+    /// Hint events per address type: `(address type, reason, message)`.
+    pub hints: Vec<(String, String, String)>,
+    /// `Auto` when the topology annotation enables hints, else `Disabled`.
+    pub topology_mode: &'static str,
+    /// The `trafficDistribution` in effect.
+    pub traffic_distribution: Option<String>,
+}
+
+/// The slices of `namespace/service` managed by `managed_by`, not being
+/// deleted.
+pub fn managed_slices(
+    slices: &Lister<EndpointSlice>,
+    namespace: &str,
+    service: &str,
+    managed_by: &str,
+) -> Vec<Arc<EndpointSlice>> {
+    let labels = BTreeMap::from([
+        (LABEL_SERVICE_NAME.to_owned(), service.to_owned()),
+        (LABEL_MANAGED_BY.to_owned(), managed_by.to_owned()),
+    ]);
+    let mut found: Vec<_> = slices
+        .list(namespace, &Selector::from_labels(&labels))
+        .into_iter()
+        .filter(|s| s.metadata.deletion_timestamp.is_none())
+        .collect();
+    found.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    found
+}
+
+fn to_values<T: Serialize>(objects: impl IntoIterator<Item = T>) -> Vec<serde_json::Value> {
+    objects
+        .into_iter()
+        .filter_map(|o| serde_json::to_value(o).ok())
+        .collect()
+}
+
+/// The EndpointSlice controller's view of `key`, `None` for a Service it
+/// does not sync (gone, ExternalName or without selector).
+pub fn endpointslice_view(
+    caches: &Caches,
+    topology: &TopologyCache,
+    limits: Limits,
+    key: &ObjectKey,
+) -> Option<View<SliceState>> {
+    let ServicePods::Selecting { service, pods } = ServicePods::lookup(&caches.services, &caches.pods, key) else {
+        return None;
+    };
+    let nodes = {
+        let nodes = caches.nodes.clone();
+        move |name: &str| nodes.get("", name)
+    };
+    let snapshot = topology.snapshot(key);
+    let actual = managed_slices(
+        &caches.slices,
+        key.namespace(),
+        key.name(),
+        MANAGED_BY_ENDPOINTSLICE_CONTROLLER,
+    );
+    let refs: Vec<&EndpointSlice> = actual.iter().map(AsRef::as_ref).collect();
+    let desired = ecm_endpointslice::explain::desired_slices(
+        &service,
+        pods.iter().map(AsRef::as_ref),
+        refs.iter().copied(),
+        &nodes,
+        &snapshot,
+        limits.max_endpoints_per_slice,
+    );
+    let mut differences = compare_slices(&desired.slices, &refs);
+    differences.sort();
+    Some(View {
+        desired: SliceState {
+            slices: desired.slices,
+            missing_nodes: desired.missing_nodes.into_iter().map(|m| (m.pod, m.node)).collect(),
+            hints: desired
+                .hints_events
+                .into_iter()
+                .map(|(family, e)| (family, e.reason.to_owned(), e.message))
+                .collect(),
+            topology_mode: desired.topology_mode,
+            traffic_distribution: desired.traffic_distribution,
+        },
+        actual: to_values(refs),
+        differences,
+    })
+}
+
+/// The Endpoints controller's view of `key`, `None` for a Service it leaves
+/// alone (ExternalName or without selector). A Service that is gone wants
+/// no Endpoints object.
+pub fn endpoints_view(
+    caches: &Caches,
+    key: &ObjectKey,
+) -> Option<View<Option<ecm_endpoints::explain::DesiredEndpoints>>> {
+    let actual = caches.endpoints.get(key.namespace(), key.name());
+    let desired = match ServicePods::lookup(&caches.services, &caches.pods, key) {
+        ServicePods::NotSelecting => return None,
+        ServicePods::Gone => None,
+        ServicePods::Selecting { service, pods } => Some(ecm_endpoints::explain::desired_endpoints(
+            &service,
+            pods.iter().map(AsRef::as_ref),
+        )),
+    };
+    let mut differences = compare_endpoints(desired.as_ref().map(|d| &d.object), actual.as_deref());
+    differences.sort();
+    Some(View {
+        desired,
+        actual: to_values(actual.as_deref()),
+        differences,
+    })
+}
+
+/// The mirroring controller's view of the Endpoints `key`: its decision
+/// and the slices it would mirror (none unless it mirrors).
+pub fn mirroring_view(
+    caches: &Caches,
+    limits: Limits,
+    key: &ObjectKey,
+) -> View<(ecm_mirroring::explain::Decision, Vec<EndpointSlice>)> {
+    let endpoints = caches.endpoints.get(key.namespace(), key.name());
+    let service = caches.services.get(key.namespace(), key.name());
+    let decision = ecm_mirroring::explain::decide(endpoints.as_deref(), service.as_deref());
+    let actual = managed_slices(
+        &caches.slices,
+        key.namespace(),
+        key.name(),
+        MANAGED_BY_MIRRORING_CONTROLLER,
+    );
+    let refs: Vec<&EndpointSlice> = actual.iter().map(AsRef::as_ref).collect();
+    let slices = match (decision, endpoints) {
+        (ecm_mirroring::explain::Decision::Mirror, Some(endpoints)) => {
+            ecm_mirroring::explain::desired_slices(
+                &endpoints,
+                refs.iter().copied(),
+                limits.mirroring_max_endpoints_per_subset,
+            )
+            .0
+        }
+        _ => Vec::new(),
+    };
+    let mut differences = compare_slices(&slices, &refs);
+    differences.sort();
+    View {
+        desired: (decision, slices),
+        actual: to_values(refs),
+        differences,
+    }
+}
+
+/// Every controller's differences for `key`, for the enabled controllers.
+pub fn differences(
+    caches: &Caches,
+    topology: &TopologyCache,
+    limits: Limits,
+    enabled: &std::collections::BTreeSet<ControllerName>,
+    key: &ObjectKey,
+) -> BTreeMap<ControllerName, Vec<Difference>> {
+    let mut all = BTreeMap::new();
+    for name in enabled {
+        let found = match name {
+            ControllerName::Endpoints => endpoints_view(caches, key).map(|v| v.differences),
+            ControllerName::EndpointSlice => endpointslice_view(caches, topology, limits, key).map(|v| v.differences),
+            ControllerName::Mirroring => Some(mirroring_view(caches, limits, key).differences),
+        };
+        all.insert(*name, found.unwrap_or_default());
+    }
+    all
+}
