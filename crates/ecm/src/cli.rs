@@ -1,4 +1,4 @@
-//! The command line: `run`, `simulate`, `explain`, `version`.
+//! The command line: `run`, `simulate`, `explain`, `shadow`, `version`.
 
 // A command-line program: printing is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -22,7 +22,7 @@ use crate::health::Health;
 use crate::listen::Listen;
 use crate::logging::LogFormat;
 use crate::options::ControllerOptions;
-use crate::{client, controller_set, embedded, explain, health, leader, logging, simulate};
+use crate::{client, controller_set, embedded, explain, health, leader, logging, shadow, simulate};
 
 /// The `ecm` command line.
 #[derive(Parser)]
@@ -56,6 +56,9 @@ enum Command {
     /// would write (kubectl-like).
     #[command(subcommand)]
     Explain(explain::ExplainCommand),
+    /// Shadow mode: compare what ecm would write with what exists (written
+    /// by kube-controller-manager), never writing anything.
+    Shadow(Box<shadow::ShadowArgs>),
     /// Print the version.
     Version,
 }
@@ -243,6 +246,16 @@ pub fn main() -> ExitCode {
             Ok(())
         }),
         Command::Explain(command) => explain::run(&command).map(|text| print!("{text}")),
+        Command::Shadow(args) => match shadow::run(&args) {
+            Ok((text, diverged)) => {
+                print!("{text}");
+                if diverged {
+                    return ExitCode::FAILURE;
+                }
+                Ok(())
+            }
+            Err(err) => Err(err),
+        },
         Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -259,7 +272,7 @@ pub fn main() -> ExitCode {
 }
 
 /// Cancels `token` on SIGTERM or SIGINT.
-fn stop_on_signals(token: CancellationToken) {
+pub(crate) fn stop_on_signals(token: CancellationToken) {
     tokio::spawn(async move {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]

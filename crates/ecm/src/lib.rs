@@ -27,5 +27,6 @@ pub mod logging;
 pub mod options;
 pub mod parity;
 pub mod scenario;
+pub mod shadow;
 pub mod simulate;
 pub mod throttle;

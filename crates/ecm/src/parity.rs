@@ -216,22 +216,27 @@ pub fn mirroring_view(
     }
 }
 
-/// Every controller's differences for `key`, for the enabled controllers.
+/// Every enabled controller's differences for `key`; `None` for a
+/// controller that leaves the Service alone.
 pub fn differences(
     caches: &Caches,
     topology: &TopologyCache,
     limits: Limits,
     enabled: &std::collections::BTreeSet<ControllerName>,
     key: &ObjectKey,
-) -> BTreeMap<ControllerName, Vec<Difference>> {
+) -> BTreeMap<ControllerName, Option<Vec<Difference>>> {
     let mut all = BTreeMap::new();
     for name in enabled {
         let found = match name {
             ControllerName::Endpoints => endpoints_view(caches, key).map(|v| v.differences),
             ControllerName::EndpointSlice => endpointslice_view(caches, topology, limits, key).map(|v| v.differences),
-            ControllerName::Mirroring => Some(mirroring_view(caches, limits, key).differences),
+            ControllerName::Mirroring => {
+                let view = mirroring_view(caches, limits, key);
+                let untouched = view.desired.1.is_empty() && view.actual.is_empty();
+                (!untouched).then_some(view.differences)
+            }
         };
-        all.insert(*name, found.unwrap_or_default());
+        all.insert(*name, found);
     }
     all
 }
