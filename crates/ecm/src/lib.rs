@@ -1,7 +1,8 @@
 //! The `ecm` binary's building blocks: command line, client, the set of
 //! controllers, leader election, health and metrics endpoints, embedded mode,
-//! `simulate`, `explain` and shadow mode. `src/main.rs` only calls [`cli::main`]; the library exists so
-//! that integration tests can drive the same code.
+//! `simulate`, `explain` and shadow mode. `src/main.rs` only calls
+//! [`cli::main`]; the library exists so that integration tests can drive the
+//! same code.
 //!
 //! ```text
 //! ecm run [--kubeconfig FILE] [flags]   run the controllers against a cluster

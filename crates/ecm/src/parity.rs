@@ -10,12 +10,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ecm_controller::ServicePods;
+use ecm_controller::slices::SliceManager;
 use ecm_endpointslice::TopologyCache;
-use ecm_informer::{Lister, ObjectKey, Selector};
+use ecm_informer::{Lister, ObjectKey};
 use ecm_types::PodProjection;
-use ecm_types::wellknown::{
-    LABEL_MANAGED_BY, LABEL_SERVICE_NAME, MANAGED_BY_ENDPOINTSLICE_CONTROLLER, MANAGED_BY_MIRRORING_CONTROLLER,
-};
+use ecm_types::wellknown::{MANAGED_BY_ENDPOINTSLICE_CONTROLLER, MANAGED_BY_MIRRORING_CONTROLLER};
 use k8s_openapi::api::core::v1::{Endpoints, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::Serialize;
@@ -76,23 +75,23 @@ pub struct SliceState {
     pub traffic_distribution: Option<String>,
 }
 
-/// The slices of `namespace/service` managed by `managed_by`, not being
-/// deleted.
+/// The EndpointSlice controller's slices by Service, through an index of
+/// their own on a slice store ([`SliceManager::add_index`]; without it,
+/// found by labels).
+pub const ENDPOINTSLICE_SLICES: SliceManager =
+    SliceManager::new(MANAGED_BY_ENDPOINTSLICE_CONTROLLER, "parity/endpointslice").skipping_terminating();
+
+/// The mirroring controller's slices by Endpoints, likewise.
+pub const MIRRORED_SLICES: SliceManager =
+    SliceManager::new(MANAGED_BY_MIRRORING_CONTROLLER, "parity/mirroring").skipping_terminating();
+
+/// The slices of `key` `manager` manages, not being deleted, by name.
 pub fn managed_slices(
     slices: &Lister<EndpointSlice>,
-    namespace: &str,
-    service: &str,
-    managed_by: &str,
+    manager: SliceManager,
+    key: &ObjectKey,
 ) -> Vec<Arc<EndpointSlice>> {
-    let labels = BTreeMap::from([
-        (LABEL_SERVICE_NAME.to_owned(), service.to_owned()),
-        (LABEL_MANAGED_BY.to_owned(), managed_by.to_owned()),
-    ]);
-    let mut found: Vec<_> = slices
-        .list(namespace, &Selector::from_labels(&labels))
-        .into_iter()
-        .filter(|s| s.metadata.deletion_timestamp.is_none())
-        .collect();
+    let mut found = manager.list(slices, key);
     found.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     found
 }
@@ -120,12 +119,7 @@ pub fn endpointslice_view(
         move |name: &str| nodes.get("", name)
     };
     let snapshot = topology.snapshot(key);
-    let actual = managed_slices(
-        &caches.slices,
-        key.namespace(),
-        key.name(),
-        MANAGED_BY_ENDPOINTSLICE_CONTROLLER,
-    );
+    let actual = managed_slices(&caches.slices, ENDPOINTSLICE_SLICES, key);
     let refs: Vec<&EndpointSlice> = actual.iter().map(AsRef::as_ref).collect();
     let desired = ecm_endpointslice::explain::desired_slices(
         &service,
@@ -181,39 +175,45 @@ pub fn endpoints_view(
 
 /// The mirroring controller's view of the Endpoints `key`: its decision
 /// and the slices it would mirror (none unless it mirrors).
-pub fn mirroring_view(
-    caches: &Caches,
-    limits: Limits,
-    key: &ObjectKey,
-) -> View<(ecm_mirroring::explain::Decision, Vec<EndpointSlice>)> {
+pub fn mirroring_view(caches: &Caches, limits: Limits, key: &ObjectKey) -> View<MirroredSlices> {
     let endpoints = caches.endpoints.get(key.namespace(), key.name());
     let service = caches.services.get(key.namespace(), key.name());
     let decision = ecm_mirroring::explain::decide(endpoints.as_deref(), service.as_deref());
-    let actual = managed_slices(
-        &caches.slices,
-        key.namespace(),
-        key.name(),
-        MANAGED_BY_MIRRORING_CONTROLLER,
-    );
+    let actual = managed_slices(&caches.slices, MIRRORED_SLICES, key);
     let refs: Vec<&EndpointSlice> = actual.iter().map(AsRef::as_ref).collect();
-    let slices = match (decision, endpoints) {
-        (ecm_mirroring::explain::Decision::Mirror, Some(endpoints)) => {
-            ecm_mirroring::explain::desired_slices(
-                &endpoints,
-                refs.iter().copied(),
-                limits.mirroring_max_endpoints_per_subset,
-            )
-            .0
-        }
-        _ => Vec::new(),
+    let (slices, invalid_addresses, addresses_skipped) = match (decision, endpoints) {
+        (ecm_mirroring::explain::Decision::Mirror, Some(endpoints)) => ecm_mirroring::explain::desired_slices(
+            &endpoints,
+            refs.iter().copied(),
+            limits.mirroring_max_endpoints_per_subset,
+        ),
+        _ => (Vec::new(), 0, 0),
     };
     let mut differences = compare_slices(&slices, &refs);
     differences.sort();
     View {
-        desired: (decision, slices),
+        desired: MirroredSlices {
+            decision,
+            slices,
+            invalid_addresses,
+            addresses_skipped,
+        },
         actual: to_values(refs),
         differences,
     }
+}
+
+/// The mirroring controller's view of one Endpoints object.
+#[derive(Clone, Debug)]
+pub struct MirroredSlices {
+    /// Whether it mirrors, or why not.
+    pub decision: ecm_mirroring::explain::Decision,
+    /// The slices it would leave (none unless it mirrors).
+    pub slices: Vec<EndpointSlice>,
+    /// Addresses that are not IPs, left out.
+    pub invalid_addresses: usize,
+    /// Addresses over `--mirroring-max-endpoints-per-subset`, left out.
+    pub addresses_skipped: usize,
 }
 
 /// Every enabled controller's differences for `key`; `None` for a
@@ -232,7 +232,7 @@ pub fn differences(
             ControllerName::EndpointSlice => endpointslice_view(caches, topology, limits, key).map(|v| v.differences),
             ControllerName::Mirroring => {
                 let view = mirroring_view(caches, limits, key);
-                let untouched = view.desired.1.is_empty() && view.actual.is_empty();
+                let untouched = view.desired.slices.is_empty() && view.actual.is_empty();
                 (!untouched).then_some(view.differences)
             }
         };

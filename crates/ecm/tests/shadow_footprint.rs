@@ -122,12 +122,12 @@ async fn churn(server: &ApiServer) {
         let ready = round % 2 == 1;
         for s in 0..SERVICES {
             for p in 0..FLIPS {
-                let mut object = server.get_object("pods", Some("default"), &format!("svc-{s}-{p}")).unwrap();
-                object["status"]["conditions"] = json!([{"type": "Ready", "status": if ready { "True" } else { "False" }}]);
-                object["metadata"]
-                    .as_object_mut()
-                    .unwrap()
-                    .remove("resourceVersion");
+                let mut object = server
+                    .get_object("pods", Some("default"), &format!("svc-{s}-{p}"))
+                    .unwrap();
+                object["status"]["conditions"] =
+                    json!([{"type": "Ready", "status": if ready { "True" } else { "False" }}]);
+                object["metadata"].as_object_mut().unwrap().remove("resourceVersion");
                 server.insert_object(object).unwrap();
             }
             // 600 flips a second: a steady stream, not one burst.
@@ -168,7 +168,10 @@ const ALL_READY: (usize, usize) = (SERVICES * PODS_PER_SERVICE, SERVICES * PODS_
 
 async fn normal() -> Figures {
     let (server, _listener, kubeconfig) = setup().await;
-    let mut child = spawn(&["run", "--leader-elect=false", "--metrics-bind-address", "0"], &kubeconfig);
+    let mut child = spawn(
+        &["run", "--leader-elect=false", "--metrics-bind-address", "0"],
+        &kubeconfig,
+    );
     let pid = child.id();
     until("ecm run converges", || ready_counts(&server) == ALL_READY).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -220,7 +223,11 @@ async fn shadow() -> Figures {
         async move { writer.run(stop).await }
     });
     until("the writer converges", || ready_counts(&server) == ALL_READY).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let mut child = spawn(
         &["shadow", "--grace-period", "1s", "--metrics-bind-address", &addr],
@@ -254,7 +261,10 @@ async fn shadow() -> Figures {
 async fn shadow_mode_footprint_beside_normal_operation() {
     let normal = normal().await;
     let shadow = shadow().await;
-    println!("| mode | CPU to converge / first full comparison | CPU for the churn ({} flips) | RSS after | peak RSS |", SERVICES * FLIPS * ROUNDS);
+    println!(
+        "| mode | CPU to converge / first full comparison | CPU for the churn ({} flips) | RSS after | peak RSS |",
+        SERVICES * FLIPS * ROUNDS
+    );
     println!("|---|---|---|---|---|");
     for (name, f) in [("`ecm run` (writes)", &normal), ("`ecm shadow` (compares)", &shadow)] {
         println!(

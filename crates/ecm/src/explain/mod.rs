@@ -61,6 +61,10 @@ pub struct Mirroring {
     pub decision: String,
     /// In words.
     pub reason: String,
+    /// Addresses left out as not IPs.
+    pub invalid_addresses: usize,
+    /// Addresses left out over `--mirroring-max-endpoints-per-subset`.
+    pub addresses_skipped: usize,
     /// Its slices.
     pub objects: Objects,
 }
@@ -92,6 +96,9 @@ pub struct Report {
     pub endpoint_slices: Option<Objects>,
     /// The Endpoints controller's object (when enabled and syncing).
     pub endpoints: Option<Objects>,
+    /// Whether the Endpoints object is cut to 1000 addresses
+    /// (`endpoints.kubernetes.io/over-capacity: truncated`).
+    pub endpoints_truncated: bool,
     /// The mirroring controller's verdict (when enabled).
     pub mirroring: Option<Mirroring>,
 }
@@ -225,16 +232,22 @@ pub fn explain(caches: &Caches, request: &Request) -> Report {
             current: v.actual,
             differences: v.differences,
         }),
+        endpoints_truncated: endpoints
+            .as_ref()
+            .and_then(|v| v.desired.as_ref())
+            .is_some_and(|d| d.truncated),
         endpoints: endpoints.map(|v| Objects {
             desired: values(&v.desired.iter().map(|d| d.object.clone()).collect::<Vec<_>>()),
             current: v.actual,
             differences: v.differences,
         }),
         mirroring: mirroring.map(|v| Mirroring {
-            decision: format!("{:?}", v.desired.0),
-            reason: v.desired.0.reason().to_owned(),
+            decision: format!("{:?}", v.desired.decision),
+            reason: v.desired.decision.reason().to_owned(),
+            invalid_addresses: v.desired.invalid_addresses,
+            addresses_skipped: v.desired.addresses_skipped,
             objects: Objects {
-                desired: values(&v.desired.1),
+                desired: values(&v.desired.slices),
                 current: v.actual,
                 differences: v.differences,
             },

@@ -177,9 +177,22 @@ pub fn table(report: &Report) -> String {
     }
     if let Some(endpoints) = &report.endpoints {
         objects(&mut out, "Endpoints (endpoint-controller)", endpoints, "object(s)");
+        if report.endpoints_truncated {
+            let _ = writeln!(
+                out,
+                "  over capacity: cut to 1000 addresses (endpoints.kubernetes.io/over-capacity: truncated)"
+            );
+        }
     }
     if let Some(mirroring) = &report.mirroring {
         let _ = writeln!(out, "\nMirroring: {} ({})", mirroring.decision, mirroring.reason);
+        if mirroring.invalid_addresses + mirroring.addresses_skipped > 0 {
+            let _ = writeln!(
+                out,
+                "  left out: {} address(es) that are not IPs, {} over --mirroring-max-endpoints-per-subset",
+                mirroring.invalid_addresses, mirroring.addresses_skipped
+            );
+        }
         if mirroring.decision == "Mirror" || !mirroring.objects.current.is_empty() {
             objects(
                 &mut out,
