@@ -30,8 +30,9 @@ pub struct ShadowArgs {
     /// Controllers whose output to compare ('*', 'name', '-name').
     #[arg(long, default_value = "*")]
     pub controllers: String,
-    /// How long a difference must last, since the last change that
-    /// concerned it, before it counts: the other controller lags.
+    /// How long a difference must last after the last event concerning its
+    /// Service (a change to the Service, its pods, slices or Endpoints)
+    /// before it counts: the other controller lags.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub grace_period: Duration,
     /// Check every Service once, wait out the grace period, print the

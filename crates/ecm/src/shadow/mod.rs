@@ -17,11 +17,13 @@
 //! controller's writes in answer to it cost one check.
 //!
 //! A difference is reported (one log line, the metrics, `/shadow`) once it
-//! has lasted the grace period uninterrupted: every event concerning the
-//! Service re-checks it, and a check that no longer sees it ends it (the
-//! other controller caught up); a Service with a difference inside its
-//! grace period is re-checked when the period ends. Informer resyncs
-//! re-check every Service.
+//! has lasted the grace period since the last event concerning the Service
+//! (a change to the Service, its pods, its slices or its Endpoints, seen as
+//! a change of their resourceVersions between two checks): every such
+//! event re-checks it and starts its grace period again, and a check that
+//! no longer sees it ends it (the other controller caught up). A Service
+//! with a difference inside its grace period is re-checked when the period
+//! ends. Informer resyncs re-check every Service.
 
 mod command;
 mod reason;
@@ -33,7 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ecm_controller::{BaseConfig, Configure, ControllerCore, SyncHandler, watch_services_and_pods};
+use ecm_controller::{BaseConfig, Configure, ControllerCore, ServicePods, SyncHandler, watch_services_and_pods};
 use ecm_endpointslice::TopologyCache;
 use ecm_informer::{InformerFactory, ObjectKey, handler_fn};
 use ecm_types::endpoint_slice::{managed_by, service_name};
@@ -54,7 +56,7 @@ use crate::client::ClientSource;
 use crate::controller_set::{SHARED_INFORMERS, SharedInformers, WatchedResource};
 use crate::controllers::ControllerName;
 use crate::explain::{Request, explain};
-use crate::parity::{Caches, Limits, differences};
+use crate::parity::{Caches, ENDPOINTSLICE_SLICES, Limits, MIRRORED_SLICES, differences};
 
 /// The queue's name (its `workqueue_*` metrics).
 pub const QUEUE_NAME: &str = "shadow";
@@ -97,10 +99,11 @@ impl SyncHandler<ObjectKey> for Checker {
             &self.config.controllers,
             key,
         );
+        let inputs = inputs(&self.caches, key);
         let mut report = None;
         let outcome = self
             .state
-            .observe(key, found, Instant::now(), |controller, difference| {
+            .observe(key, found, inputs, Instant::now(), |controller, difference| {
                 let report = report.get_or_insert_with(|| {
                     explain(
                         &self.caches,
@@ -141,6 +144,35 @@ impl SyncHandler<ObjectKey> for Checker {
     }
 }
 
+/// A fingerprint of what a check of `key` reads: the resourceVersions of
+/// the Service, the pods it selects, its managed slices and its Endpoints.
+/// Two checks with the same fingerprint saw no event concerning the
+/// Service in between.
+fn inputs(caches: &Caches, key: &ObjectKey) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let version = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        (meta.name.clone(), meta.resource_version.clone())
+    };
+    if let ServicePods::Selecting { service, pods } = ServicePods::lookup(&caches.services, &caches.pods, key) {
+        version(&service.metadata).hash(&mut hasher);
+        for pod in pods {
+            version(&pod.metadata).hash(&mut hasher);
+        }
+    } else if let Some(service) = caches.services.get(key.namespace(), key.name()) {
+        version(&service.metadata).hash(&mut hasher);
+    }
+    for manager in [ENDPOINTSLICE_SLICES, MIRRORED_SLICES] {
+        for slice in manager.list(&caches.slices, key) {
+            version(&slice.metadata).hash(&mut hasher);
+        }
+    }
+    if let Some(endpoints) = caches.endpoints.get(key.namespace(), key.name()) {
+        version(&endpoints.metadata).hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
 /// Shadow mode: informers, the checking controller and its state.
 pub struct Shadow {
     factory: InformerFactory,
@@ -174,8 +206,8 @@ impl Shadow {
         let core = ControllerCore::named(QUEUE_NAME, default_controller_rate_limiter(), base);
         let topology = Arc::new(TopologyCache::new());
         // A check costs its Service's slices, not its namespace's.
-        crate::parity::ENDPOINTSLICE_SLICES.add_index(slices.lister().store());
-        crate::parity::MIRRORED_SLICES.add_index(slices.lister().store());
+        ENDPOINTSLICE_SLICES.add_index(slices.lister().store());
+        MIRRORED_SLICES.add_index(slices.lister().store());
         let checker = Arc::new(Checker {
             caches: Caches {
                 services: services.lister(),

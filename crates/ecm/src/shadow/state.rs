@@ -5,9 +5,12 @@
 //!
 //! Invariants: `divergences` holds, per (controller, Service), exactly the
 //! differences of the last check of that Service, each with the instant
-//! the uninterrupted run of checks that saw it began; an entry is
-//! `reported` once it has lasted the grace period, and is reported (logged
-//! and counted) exactly once per run. `compared` holds the Services each
+//! from which its grace period runs: the later of the first check of the
+//! uninterrupted run of checks that saw it and the last check that found
+//! the Service's inputs changed (an event concerning it). An entry is
+//! `reported` once its grace period is over, and is reported (logged and
+//! counted) exactly once per run. `inputs` holds the fingerprint of each
+//! Service's inputs at its last check; `compared` the Services each
 //! controller's last check compared.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -116,6 +119,7 @@ pub struct ShadowState {
 #[derive(Debug, Default)]
 struct Inner {
     divergences: BTreeMap<(ControllerName, ObjectKey), Vec<Entry>>,
+    inputs: BTreeMap<ObjectKey, u64>,
     compared: BTreeMap<ControllerName, BTreeSet<ObjectKey>>,
 }
 
@@ -155,18 +159,30 @@ impl ShadowState {
     }
 
     /// Records the check of `key` at `now`: per controller, its
-    /// differences (`None`: the controller leaves the Service alone).
-    /// `reason` explains a difference about to be reported.
+    /// differences (`None`: the controller leaves the Service alone), and
+    /// `inputs`, a fingerprint of what they were computed from (the
+    /// resourceVersions of the Service, its pods and its objects): when it
+    /// differs from the last check's, an event concerned the Service and
+    /// every grace period still running starts again. `reason` explains a
+    /// difference about to be reported.
     pub fn observe(
         &self,
         key: &ObjectKey,
         found: BTreeMap<ControllerName, Option<Vec<Difference>>>,
+        inputs: u64,
         now: Instant,
         mut reason: impl FnMut(ControllerName, &Difference) -> String,
     ) -> Outcome {
         let mut outcome = Outcome::default();
         let mut inner = self.lock();
         metrics::counter!(CHECKS).increment(1);
+        let untouched = found.values().all(Option::is_none);
+        let changed = if untouched {
+            inner.inputs.remove(key);
+            true
+        } else {
+            inner.inputs.insert(key.clone(), inputs) != Some(inputs)
+        };
         for (controller, differences) in found {
             let compared = inner.compared.entry(controller).or_default();
             if differences.is_some() {
@@ -179,6 +195,10 @@ impl ShadowState {
             let mut entries = Vec::new();
             for difference in differences.unwrap_or_default() {
                 let entry = match old.iter().find(|e| e.difference == difference) {
+                    Some(previous) if changed && !previous.reported => Entry {
+                        since: now,
+                        ..previous.clone()
+                    },
                     Some(previous) => previous.clone(),
                     None => Entry {
                         difference,
@@ -323,25 +343,27 @@ mod tests {
         let state = ShadowState::new(Duration::from_secs(5));
         let key = ObjectKey::new("ns", "web");
         let t0 = Instant::now();
-        let first = state.observe(&key, found(Some(vec![diff("conditions.ready")])), t0, |_, _| "r".into());
+        let first = state.observe(&key, found(Some(vec![diff("conditions.ready")])), 1, t0, |_, _| {
+            "r".into()
+        });
         assert!(first.reported.is_empty());
         assert_eq!(first.recheck_after, Some(Duration::from_secs(5)));
         assert_eq!(state.report().pending, 1);
 
         let later = t0 + Duration::from_secs(5);
-        let second = state.observe(&key, found(Some(vec![diff("conditions.ready")])), later, |_, _| {
+        let second = state.observe(&key, found(Some(vec![diff("conditions.ready")])), 1, later, |_, _| {
             "why".into()
         });
         assert_eq!(second.reported.len(), 1);
         assert_eq!(second.reported[0].reason, "why");
         assert_eq!(second.reported[0].service, "ns/web");
-        let third = state.observe(&key, found(Some(vec![diff("conditions.ready")])), later, |_, _| {
+        let third = state.observe(&key, found(Some(vec![diff("conditions.ready")])), 2, later, |_, _| {
             "r".into()
         });
         assert!(third.reported.is_empty(), "reported once");
         assert_eq!(state.report().divergences.len(), 1);
 
-        let cleared = state.observe(&key, found(Some(vec![])), later, |_, _| "r".into());
+        let cleared = state.observe(&key, found(Some(vec![])), 3, later, |_, _| "r".into());
         assert_eq!(cleared.cleared.len(), 1);
         assert!(state.report().divergences.is_empty());
     }
@@ -351,18 +373,44 @@ mod tests {
         let state = ShadowState::new(Duration::from_secs(5));
         let key = ObjectKey::new("ns", "web");
         let t0 = Instant::now();
-        state.observe(&key, found(Some(vec![diff("zone")])), t0, |_, _| String::new());
-        let gone = state.observe(&key, found(Some(vec![])), t0 + Duration::from_secs(1), |_, _| {
+        state.observe(&key, found(Some(vec![diff("zone")])), 1, t0, |_, _| String::new());
+        let gone = state.observe(&key, found(Some(vec![])), 1, t0 + Duration::from_secs(1), |_, _| {
             String::new()
         });
         assert!(gone.reported.is_empty() && gone.cleared.is_empty());
         let back = state.observe(
             &key,
             found(Some(vec![diff("zone")])),
+            1,
             t0 + Duration::from_secs(5),
             |_, _| String::new(),
         );
         assert!(back.reported.is_empty(), "its grace period starts again");
         assert_eq!(state.report().services_compared["endpointslice-controller"], 1);
+    }
+
+    #[test]
+    fn an_event_concerning_the_service_starts_the_grace_period_again() {
+        let state = ShadowState::new(Duration::from_secs(5));
+        let key = ObjectKey::new("ns", "web");
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        state.observe(&key, found(Some(vec![diff("hints")])), 1, t0, |_, _| String::new());
+        let event = state.observe(&key, found(Some(vec![diff("hints")])), 2, at(4), |_, _| String::new());
+        assert_eq!(
+            event.recheck_after,
+            Some(Duration::from_secs(5)),
+            "the inputs changed at 4 s"
+        );
+        let early = state.observe(&key, found(Some(vec![diff("hints")])), 2, at(8), |_, _| String::new());
+        assert!(early.reported.is_empty());
+        let late = state.observe(&key, found(Some(vec![diff("hints")])), 2, at(9), |_, _| "r".into());
+        assert_eq!(late.reported.len(), 1, "5 s after the last event");
+        let after = state.observe(&key, found(Some(vec![diff("hints")])), 3, at(10), |_, _| String::new());
+        assert!(
+            after.reported.is_empty() && after.cleared.is_empty(),
+            "reported once, still reported"
+        );
+        assert_eq!(state.report().divergences.len(), 1);
     }
 }
