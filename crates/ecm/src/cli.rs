@@ -22,7 +22,7 @@ use crate::health::Health;
 use crate::listen::Listen;
 use crate::logging::LogFormat;
 use crate::options::ControllerOptions;
-use crate::{client, controller_set, embedded, explain, health, leader, logging, shadow, simulate};
+use crate::{client, controller_set, embedded, explain, health, leader, logging, shadow, signals, simulate};
 
 /// The `ecm` command line.
 #[derive(Parser)]
@@ -271,32 +271,6 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Cancels `token` on SIGTERM or SIGINT.
-pub(crate) fn stop_on_signals(token: CancellationToken) {
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot listen for SIGTERM");
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! {
-            _ = ctrl_c => tracing::info!("interrupted, shutting down"),
-            () = term => tracing::info!("terminated, shutting down"),
-        }
-        token.cancel();
-    });
-}
-
 async fn run(args: RunArgs) -> Result<()> {
     let enabled = parse_controllers(&args.controllers)?;
     if args.embedded {
@@ -315,7 +289,7 @@ async fn run(args: RunArgs) -> Result<()> {
         args.embedded,
     )?;
     let shutdown = CancellationToken::new();
-    stop_on_signals(shutdown.clone());
+    signals::stop_on_signals(shutdown.clone());
 
     let metrics = health::install_metrics()?;
     let health = Health::new();

@@ -29,5 +29,6 @@ pub mod options;
 pub mod parity;
 pub mod scenario;
 pub mod shadow;
+pub mod signals;
 pub mod simulate;
 pub mod throttle;

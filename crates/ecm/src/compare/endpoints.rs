@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ecm_types::wellknown::{ANNOTATION_OVER_CAPACITY, LABEL_HEADLESS};
 use k8s_openapi::api::core::v1::Endpoints;
 
-use super::{Difference, map_difference, show};
+use super::difference::{Difference, map_difference, show};
 
 /// What one IP carries across subsets.
 #[derive(Default, PartialEq, Eq)]

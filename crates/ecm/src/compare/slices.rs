@@ -7,7 +7,7 @@ use ecm_types::endpoint_slice::{endpoints, ports};
 use ecm_types::wellknown::ANNOTATION_LAST_CHANGE_TRIGGER_TIME;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
 
-use super::{Difference, map_difference, show};
+use super::difference::{Difference, map_difference, show};
 
 /// An endpoint's identity: its addresses, sorted.
 fn identity(endpoint: &Endpoint) -> String {

@@ -7,7 +7,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use ecm_informer::ObjectKey;
 
-use super::{Report, Request, explain, load, load_scenario, table};
+use super::load::{load, load_scenario};
+use super::render::table;
+use super::report::{Report, Request, explain};
 use crate::client::ClientOptions;
 use crate::controllers::parse_controllers;
 use crate::options::ControllerOptions;

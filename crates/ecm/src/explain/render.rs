@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Objects, Report};
+use super::report::{Objects, Report};
 
 fn columns(rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..rows[0].len())

@@ -11,7 +11,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::{Report, Shadow, ShadowConfig};
+use super::runner::{Shadow, ShadowConfig, routes};
+use super::state::Report;
 use crate::client::{self, ClientOptions, ClientSource};
 use crate::controller_set::{SHARED_INFORMERS, resync_period};
 use crate::controllers::parse_controllers;
@@ -116,7 +117,7 @@ pub fn run(args: &ShadowArgs) -> Result<(String, bool)> {
 async fn run_async(args: &ShadowArgs) -> Result<(String, bool)> {
     let controllers = parse_controllers(&args.controllers)?;
     let shutdown = CancellationToken::new();
-    crate::cli::stop_on_signals(shutdown.clone());
+    crate::signals::stop_on_signals(shutdown.clone());
     let options = ClientOptions {
         kubeconfig: args.kubeconfig.clone(),
         qps: args.kube_api_qps,
@@ -163,7 +164,7 @@ async fn run_async(args: &ShadowArgs) -> Result<(String, bool)> {
     let served = health::serve_with_routes(
         health.clone(),
         Some(handle),
-        super::routes(Arc::clone(shadow.state())),
+        routes(Arc::clone(shadow.state())),
         listen("health-probe-bind-address", &args.health_probe_bind_address)?,
         listen("metrics-bind-address", &args.metrics_bind_address)?,
         shutdown.clone(),
