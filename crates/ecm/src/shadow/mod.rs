@@ -7,7 +7,7 @@
 //! drops writes: their stale-cache guards (the EndpointSlice tracker, the
 //! Endpoints expectations) wait for their own writes to come back through
 //! the watch, which would never happen. It runs one controller of its own
-//! on the shared runtime ([`ControllerCore`], the shared Service and pod
+//! on the shared runtime ([`ecm_controller::ControllerCore`], the shared Service and pod
 //! handlers), whose sync asks each controller's `explain` module what its
 //! sync's plan would leave over the existing objects ([`crate::parity`])
 //! and compares that semantically with what exists ([`crate::compare`]).

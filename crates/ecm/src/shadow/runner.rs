@@ -264,7 +264,7 @@ impl Shadow {
     }
 }
 
-/// The `/shadow` route: the current [`Report`] as JSON.
+/// The `/shadow` route: the current [`Report`](super::Report) as JSON.
 pub fn routes(state: Arc<ShadowState>) -> axum::Router {
     axum::Router::new().route(
         "/shadow",
