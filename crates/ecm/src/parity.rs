@@ -14,7 +14,7 @@ use ecm_controller::slices::SliceManager;
 use ecm_endpointslice::TopologyCache;
 use ecm_informer::{Lister, ObjectKey};
 use ecm_types::PodProjection;
-use ecm_types::wellknown::{MANAGED_BY_ENDPOINTSLICE_CONTROLLER, MANAGED_BY_MIRRORING_CONTROLLER};
+use ecm_types::wellknown::{ANNOTATION_LEADER, MANAGED_BY_ENDPOINTSLICE_CONTROLLER, MANAGED_BY_MIRRORING_CONTROLLER};
 use k8s_openapi::api::core::v1::{Endpoints, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::Serialize;
@@ -149,8 +149,8 @@ pub fn endpointslice_view(
 }
 
 /// The Endpoints controller's view of `key`, `None` for a Service it leaves
-/// alone (ExternalName or without selector). A Service that is gone wants
-/// no Endpoints object.
+/// alone (ExternalName or without selector) and for a leader-election lock.
+/// A Service that is gone wants no Endpoints object.
 pub fn endpoints_view(
     caches: &Caches,
     key: &ObjectKey,
@@ -158,6 +158,9 @@ pub fn endpoints_view(
     let actual = caches.endpoints.get(key.namespace(), key.name());
     let desired = match ServicePods::lookup(&caches.services, &caches.pods, key) {
         ServicePods::NotSelecting => return None,
+        // Old leader-election locks are not the controller's (upstream's
+        // checkLeftoverEndpoints leaves them too).
+        ServicePods::Gone if actual.as_deref().is_some_and(is_leader_lock) => return None,
         ServicePods::Gone => None,
         ServicePods::Selecting { service, pods } => Some(ecm_endpoints::explain::desired_endpoints(
             &service,
@@ -171,6 +174,14 @@ pub fn endpoints_view(
         actual: to_values(actual.as_deref()),
         differences,
     })
+}
+
+fn is_leader_lock(endpoints: &Endpoints) -> bool {
+    endpoints
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(ANNOTATION_LEADER))
 }
 
 /// The mirroring controller's view of the Endpoints `key`: its decision
@@ -239,4 +250,100 @@ pub fn differences(
         all.insert(*name, found);
     }
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use ecm_informer::Store;
+    use ecm_types::fixtures::{pod, service};
+
+    use super::*;
+
+    fn caches(services: Vec<Service>, pods: Vec<PodProjection>, endpoints: Vec<Endpoints>) -> Caches {
+        fn lister<S: kube::Resource<DynamicType = ()> + Send + Sync + 'static>(items: Vec<S>) -> Lister<S> {
+            let store = Store::new();
+            for item in items {
+                store.insert(Arc::new(item));
+            }
+            Lister::new(store)
+        }
+        Caches {
+            services: lister(services),
+            pods: lister(pods),
+            nodes: lister(Vec::new()),
+            slices: lister(Vec::new()),
+            endpoints: lister(endpoints),
+        }
+    }
+
+    fn endpoints(name: &str, annotations: &[(&str, &str)]) -> Endpoints {
+        let mut object = Endpoints::default();
+        object.metadata.name = Some(name.into());
+        object.metadata.namespace = Some("ns".into());
+        object.metadata.annotations = Some(
+            annotations
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+        object
+    }
+
+    #[test]
+    fn an_endpoints_object_without_service_differs_unless_it_is_a_leader_lock() {
+        let c = caches(
+            Vec::new(),
+            Vec::new(),
+            vec![
+                endpoints("orphan", &[]),
+                endpoints("lock", &[(ANNOTATION_LEADER, "{}")]),
+            ],
+        );
+        let orphan = endpoints_view(&c, &ObjectKey::new("ns", "orphan")).unwrap();
+        assert_eq!(orphan.differences.len(), 1);
+        assert_eq!(orphan.differences[0].field, "object");
+        assert_eq!(orphan.differences[0].desired, "absent");
+        assert!(endpoints_view(&c, &ObjectKey::new("ns", "lock")).is_none());
+    }
+
+    #[test]
+    fn each_controller_is_asked_only_about_what_it_syncs() {
+        let svc = service("ns", "web")
+            .selector([("app", "web")])
+            .port("http", 80, 8080)
+            .build();
+        let manual = service("ns", "manual").port("db", 5432, 5432).build();
+        let pods = vec![
+            pod("ns", "web-0")
+                .labels([("app", "web")])
+                .ip("10.0.0.1")
+                .ready(true)
+                .projection(),
+        ];
+        let c = caches(vec![svc, manual], pods, Vec::new());
+        let limits = Limits {
+            max_endpoints_per_slice: 100,
+            mirroring_max_endpoints_per_subset: 1000,
+        };
+        let all: BTreeSet<ControllerName> = ControllerName::ALL.into_iter().collect();
+        let topology = TopologyCache::new();
+        let web = differences(&c, &topology, limits, &all, &ObjectKey::new("ns", "web"));
+        assert!(
+            web[&ControllerName::Endpoints]
+                .as_ref()
+                .is_some_and(|d| d[0].field == "object")
+        );
+        assert!(
+            web[&ControllerName::Mirroring].is_none(),
+            "a selector Service is not mirrored"
+        );
+        let manual = differences(&c, &topology, limits, &all, &ObjectKey::new("ns", "manual"));
+        assert!(
+            manual[&ControllerName::Endpoints].is_none(),
+            "someone else writes its Endpoints"
+        );
+        assert!(manual[&ControllerName::EndpointSlice].is_none());
+    }
 }

@@ -7,10 +7,11 @@
 //! drops writes: their stale-cache guards (the EndpointSlice tracker, the
 //! Endpoints expectations) wait for their own writes to come back through
 //! the watch, which would never happen. It runs one controller of its own
-//! on the shared runtime ([`ecm_controller::ControllerCore`], the shared Service and pod
-//! handlers), whose sync asks each controller's `explain` module what its
-//! sync's plan would leave over the existing objects ([`crate::parity`])
-//! and compares that semantically with what exists ([`crate::compare`]).
+//! on the shared runtime ([`ecm_controller::ControllerCore`], the shared
+//! Service and pod handlers), whose sync asks each controller's `explain`
+//! module what its sync's plan would leave over the existing objects
+//! ([`crate::parity`]) and compares that semantically with what exists
+//! ([`crate::compare`]).
 //!
 //! Pod, slice and Endpoints events queue their Service's check after a
 //! fifth of the grace period, so that one change and the other
