@@ -1,4 +1,4 @@
-//! The command line: `run`, `simulate`, `version`.
+//! The command line: `run`, `simulate`, `explain`, `shadow`, `version`.
 
 // A command-line program: printing is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -22,7 +22,7 @@ use crate::health::Health;
 use crate::listen::Listen;
 use crate::logging::LogFormat;
 use crate::options::{ControllerOptions, parse_incremental_syncs};
-use crate::{client, controller_set, embedded, health, leader, logging, simulate};
+use crate::{client, controller_set, embedded, explain, health, leader, logging, shadow, signals, simulate};
 use ecm_controller::IncrementalSyncs;
 
 /// The `ecm` command line.
@@ -56,6 +56,13 @@ enum Command {
         #[arg(long, env = "ECM_INCREMENTAL_SYNCS", value_parser = parse_incremental_syncs)]
         incremental_syncs: Option<IncrementalSyncs>,
     },
+    /// Explain why pods are or are not endpoints, and what the controllers
+    /// would write (kubectl-like).
+    #[command(subcommand)]
+    Explain(explain::ExplainCommand),
+    /// Shadow mode: compare what ecm would write with what exists (written
+    /// by kube-controller-manager), never writing anything.
+    Shadow(Box<shadow::ShadowArgs>),
     /// Print the version.
     Version,
 }
@@ -252,6 +259,17 @@ pub fn main() -> ExitCode {
                 println!("{}", serde_json::to_string(&result)?);
                 Ok(())
             }),
+        Command::Explain(command) => explain::run(&command).map(|text| print!("{text}")),
+        Command::Shadow(args) => match shadow::run(&args) {
+            Ok((text, diverged)) => {
+                print!("{text}");
+                if diverged {
+                    return ExitCode::FAILURE;
+                }
+                Ok(())
+            }
+            Err(err) => Err(err),
+        },
         Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -265,32 +283,6 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Cancels `token` on SIGTERM or SIGINT.
-fn stop_on_signals(token: CancellationToken) {
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot listen for SIGTERM");
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! {
-            _ = ctrl_c => tracing::info!("interrupted, shutting down"),
-            () = term => tracing::info!("terminated, shutting down"),
-        }
-        token.cancel();
-    });
 }
 
 async fn run(args: RunArgs) -> Result<()> {
@@ -311,7 +303,7 @@ async fn run(args: RunArgs) -> Result<()> {
         args.embedded,
     )?;
     let shutdown = CancellationToken::new();
-    stop_on_signals(shutdown.clone());
+    signals::stop_on_signals(shutdown.clone());
 
     let metrics = health::install_metrics()?;
     let health = Health::new();

@@ -52,25 +52,38 @@ pub struct WatchedResource {
 
 /// The informers the controllers share: one watch per resource type, made
 /// on first use.
-struct SharedInformers<'f> {
+pub(crate) struct SharedInformers<'f> {
     factory: &'f InformerFactory,
     watched: Vec<WatchedResource>,
 }
 
-impl SharedInformers<'_> {
+impl<'f> SharedInformers<'f> {
+    /// Informers made from `factory`, none yet.
+    pub(crate) fn new(factory: &'f InformerFactory) -> Self {
+        Self {
+            factory,
+            watched: Vec::new(),
+        }
+    }
+
+    /// The resources watched so far and their progress.
+    pub(crate) fn into_watched(self) -> Vec<WatchedResource> {
+        self.watched
+    }
+
     fn watch(&mut self, resource: &'static str, progress: watch::Receiver<Progress>) {
         if self.watched.iter().all(|w| w.resource != resource) {
             self.watched.push(WatchedResource { resource, progress });
         }
     }
 
-    fn services(&mut self) -> Informer<Service> {
+    pub(crate) fn services(&mut self) -> Informer<Service> {
         let informer = self.factory.informer::<Service>();
         self.watch("services", informer.progress());
         informer
     }
 
-    fn pods(&mut self) -> Informer<Pod, PodProjection> {
+    pub(crate) fn pods(&mut self) -> Informer<Pod, PodProjection> {
         let informer = self
             .factory
             .informer_with_transform::<Pod, PodProjection, _>(PodProjection::from);
@@ -81,19 +94,19 @@ impl SharedInformers<'_> {
         informer
     }
 
-    fn endpoints(&mut self) -> Informer<Endpoints> {
+    pub(crate) fn endpoints(&mut self) -> Informer<Endpoints> {
         let informer = self.factory.informer::<Endpoints>();
         self.watch("endpoints", informer.progress());
         informer
     }
 
-    fn slices(&mut self) -> Informer<EndpointSlice> {
+    pub(crate) fn slices(&mut self) -> Informer<EndpointSlice> {
         let informer = self.factory.informer::<EndpointSlice>();
         self.watch("endpointslices", informer.progress());
         informer
     }
 
-    fn nodes(&mut self) -> Informer<Node> {
+    pub(crate) fn nodes(&mut self) -> Informer<Node> {
         let informer = self
             .factory
             .informer_with_transform::<Node, Node, _>(ecm_endpointslice::compact_node);
@@ -152,10 +165,7 @@ impl ControllerSet {
         let factory = InformerFactory::new(clients.client(SHARED_INFORMERS))
             .with_shutdown(shutdown)
             .with_resync_period(resync);
-        let mut shared = SharedInformers {
-            factory: &factory,
-            watched: Vec::new(),
-        };
+        let mut shared = SharedInformers::new(&factory);
         let mut controllers: Vec<Arc<dyn Runnable>> = Vec::new();
         for name in enabled {
             let client = clients.client(name.canonical());
@@ -191,7 +201,7 @@ impl ControllerSet {
                 }
             });
         }
-        let watched = shared.watched;
+        let watched = shared.into_watched();
         Self {
             factory,
             controllers,

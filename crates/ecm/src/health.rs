@@ -138,6 +138,19 @@ pub async fn serve(
     metrics: Option<Listen>,
     shutdown: CancellationToken,
 ) -> Result<Served> {
+    serve_with_routes(health, metrics_handle, Router::new(), probes, metrics, shutdown).await
+}
+
+/// [`serve`], with `extra` routes (such as shadow mode's `/shadow`) served
+/// beside `/metrics`.
+pub async fn serve_with_routes(
+    health: Health,
+    metrics_handle: Option<PrometheusHandle>,
+    extra: Router,
+    probes: Option<Listen>,
+    metrics: Option<Listen>,
+    shutdown: CancellationToken,
+) -> Result<Served> {
     if let Some(handle) = metrics_handle.clone() {
         let token = shutdown.clone();
         tokio::spawn(async move {
@@ -163,7 +176,7 @@ pub async fn serve(
                 probes: Some(bound),
                 metrics: Some(bound),
             };
-            plan.push((listener, router(state.clone(), true, true)));
+            plan.push((listener, router(state.clone(), true, true).merge(extra.clone())));
         }
         (p, m) => {
             if let Some(p) = p {
@@ -174,7 +187,7 @@ pub async fn serve(
             if let Some(m) = m {
                 let (listener, bound) = m.bind("metrics").await?;
                 served.metrics = Some(bound);
-                plan.push((listener, router(state.clone(), false, true)));
+                plan.push((listener, router(state.clone(), false, true).merge(extra.clone())));
             }
         }
     }

@@ -80,7 +80,7 @@ pub async fn run(scenario: Scenario) -> Result<Value> {
 }
 
 /// Loads the scenario's objects exactly as given, creating their namespaces.
-fn load(server: &ApiServer, scenario: &Scenario) -> Result<()> {
+pub fn load(server: &ApiServer, scenario: &Scenario) -> Result<()> {
     let given: BTreeSet<String> = scenario
         .objects
         .iter()

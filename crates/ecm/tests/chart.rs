@@ -7,7 +7,8 @@
 //! are the binary's; the RBAC rules cover what upstream's controller roles
 //! grant and what ecm calls; selectors select the pods; the chart refuses
 //! replicas without leader election; every pod it renders passes the Pod
-//! Security Standards "restricted" profile, rule by rule (`chart/pss.rs`).
+//! Security Standards "restricted" profile, rule by rule (`chart/pss.rs`);
+//! shadow mode is read-only, one replica, without Lease (`chart/shadow.rs`).
 //! The checks that render print why and
 //! pass where helm is not on `PATH`; the values schema checks need no helm.
 
@@ -33,6 +34,8 @@ mod pss;
 mod render;
 #[path = "chart/schema.rs"]
 mod schema;
+#[path = "chart/shadow.rs"]
+mod shadow;
 
 use render::{Rendered, chart_dir, helm_available, render};
 

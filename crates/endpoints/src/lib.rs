@@ -62,6 +62,7 @@ mod controller;
 mod desired;
 mod error;
 mod events;
+pub mod explain;
 mod handlers;
 pub mod metrics;
 mod sync;

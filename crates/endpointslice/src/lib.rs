@@ -32,6 +32,7 @@
 //! | `hints` | topology aware hints, `trafficDistribution` hints, the [`TopologyCache`] |
 //! | `plan` | the whole reconcile as a pure function, [`plan()`] |
 //! | `reconciler` | [`Reconciler`]: plan, then write |
+//! | [`explain`] | the desired slices from scratch and why, for `ecm explain` and shadow mode |
 //! | [`metrics`] | upstream's `endpoint_slice_controller_*` metric names |
 //! | `events`, `error` | event reasons, [`SyncError`], [`ReconcileError`] |
 //!
@@ -105,6 +106,7 @@ mod controller;
 mod desired;
 mod error;
 mod events;
+pub mod explain;
 mod handlers;
 mod hints;
 pub mod metrics;

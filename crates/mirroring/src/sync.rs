@@ -10,6 +10,8 @@
 //! | a Service with a (non-empty) selector | same |
 //! | slice cache older than this controller's writes | [`SyncError::StaleCache`], retried |
 //! | otherwise | reconcile |
+//!
+//! The first four rows are [`decide`], which `ecm explain` shares.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,9 +25,9 @@ use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::error::SyncError;
+use crate::explain::{Decision, decide};
 use crate::metrics::record_sync_duration;
 use crate::reconciler::Reconciler;
-use crate::slice::{has_selector, should_mirror};
 
 /// The slices this controller mirrored, indexed by Endpoints key
 /// (`namespace/name`) on the slice informer; distinct from the
@@ -45,15 +47,6 @@ pub(crate) struct SyncContext {
     pub(crate) stale: Arc<StaleCacheGuard<EndpointSliceTracker>>,
 }
 
-/// Why an Endpoints object's mirrored slices are all deleted.
-#[derive(Clone, Copy, Debug)]
-enum Cleanup {
-    EndpointsGone,
-    NotMirrored,
-    ServiceGone,
-    ServiceHasSelector,
-}
-
 #[async_trait]
 impl SyncHandler<ObjectKey> for SyncContext {
     type Error = SyncError;
@@ -61,18 +54,12 @@ impl SyncHandler<ObjectKey> for SyncContext {
     /// Syncs the mirrored slices of `key`.
     async fn sync(&self, key: &ObjectKey) -> Result<(), SyncError> {
         let (namespace, name) = (key.namespace(), key.name());
-        let Some(endpoints) = self.endpoints.get(namespace, name) else {
-            return self.clean_up(key, Cleanup::EndpointsGone).await;
+        let endpoints = self.endpoints.get(namespace, name);
+        let service = self.services.get(namespace, name);
+        let decision = decide(endpoints.as_deref(), service.as_deref());
+        let (Decision::Mirror, Some(endpoints)) = (decision, endpoints) else {
+            return self.clean_up(key, decision).await;
         };
-        if !should_mirror(&endpoints) {
-            return self.clean_up(key, Cleanup::NotMirrored).await;
-        }
-        let Some(service) = self.services.get(namespace, name) else {
-            return self.clean_up(key, Cleanup::ServiceGone).await;
-        };
-        if has_selector(&service) {
-            return self.clean_up(key, Cleanup::ServiceHasSelector).await;
-        }
         let slices = MANAGER.list(&self.slices, key);
         if self.stale.is_behind(key, &slices) {
             return Err(SyncError::StaleCache(key.clone()));
@@ -91,7 +78,7 @@ impl SyncHandler<ObjectKey> for SyncContext {
 impl SyncContext {
     /// Forgets `key` in the tracker and deletes its mirrored slices
     /// (upstream's `deleteMirroredSlices`).
-    async fn clean_up(&self, key: &ObjectKey, why: Cleanup) -> Result<(), SyncError> {
+    async fn clean_up(&self, key: &ObjectKey, why: Decision) -> Result<(), SyncError> {
         let slices = MANAGER.list(&self.slices, key);
         tracing::debug!(endpoints = %key, reason = ?why, slices = slices.len(), "not mirrored, cleaning up mirrored EndpointSlices");
         self.stale.forget(key);

@@ -42,7 +42,7 @@ pub(crate) fn with_address_type(message: &str, address_type: &str) -> String {
 pub struct HintsEvent {
     /// Normal or Warning.
     pub event_type: EventType,
-    /// [`REASON_HINTS_ENABLED`] or [`REASON_HINTS_DISABLED`].
+    /// `TopologyAwareHintsEnabled` or `TopologyAwareHintsDisabled`.
     pub reason: &'static str,
     /// The full message, address type included.
     pub message: String,

@@ -30,6 +30,7 @@ pub(crate) mod topology;
 pub(crate) mod trafficdist;
 pub(crate) mod zones;
 
+pub use events::HintsEvent;
 pub(crate) use events::*;
 pub(crate) use slice_info::{SliceInfo, remove_hints_from_slices};
 
