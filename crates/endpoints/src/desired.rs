@@ -227,6 +227,6 @@ pub(crate) fn plan(
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod changed_tests;
+#[cfg(test)]
+mod tests;
