@@ -77,19 +77,27 @@ impl Args {
 
     /// The churn window, shortened by `--quick`.
     pub fn churn_secs(&self) -> f64 {
-        if self.quick { self.churn_secs.min(5.0) } else { self.churn_secs }
+        if self.quick {
+            self.churn_secs.min(5.0)
+        } else {
+            self.churn_secs
+        }
     }
 
     /// The idle window, shortened by `--quick`.
     pub fn idle_secs(&self) -> f64 {
-        if self.quick { self.idle_secs.min(5.0) } else { self.idle_secs }
+        if self.quick {
+            self.idle_secs.min(5.0)
+        } else {
+            self.idle_secs
+        }
     }
 
     /// The run's name.
     pub fn label(&self) -> String {
-        self.label.clone().unwrap_or_else(|| {
-            format!("{}x{}/{}ns", self.services, self.pods_per_service, self.namespaces)
-        })
+        self.label
+            .clone()
+            .unwrap_or_else(|| format!("{}x{}/{}ns", self.services, self.pods_per_service, self.namespaces))
     }
 
     /// Where results go: `--results`, else `<target>/bench-scale/results.jsonl`.

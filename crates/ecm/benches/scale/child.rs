@@ -52,7 +52,14 @@ impl Ecm {
             .arg("run")
             .arg("--kubeconfig")
             .arg(kubeconfig)
-            .args(["--kube-api-qps", "0", "--kube-api-burst", "0", "--leader-elect", "false"])
+            .args([
+                "--kube-api-qps",
+                "0",
+                "--kube-api-burst",
+                "0",
+                "--leader-elect",
+                "false",
+            ])
             .args(["--health-probe-bind-address", &format!("127.0.0.1:{probes}")])
             .args(["--metrics-bind-address", "0", "--startup-timeout", "60s"])
             .stdin(Stdio::null())
@@ -92,7 +99,10 @@ impl Ecm {
                 .unwrap_or(0)
                 * 1024
         };
-        Memory { rss: kib("VmRSS:"), hwm: kib("VmHWM:") }
+        Memory {
+            rss: kib("VmRSS:"),
+            hwm: kib("VmHWM:"),
+        }
     }
 
     /// Whether `/readyz` answers 200.
@@ -139,5 +149,7 @@ impl Ecm {
 
 /// The ecm binary: `--ecm`/`ECM_BIN`, else the one cargo built with this bench.
 pub fn binary(given: Option<&PathBuf>) -> PathBuf {
-    given.cloned().unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ecm")))
+    given
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ecm")))
 }

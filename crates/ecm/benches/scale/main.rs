@@ -29,7 +29,13 @@
 //! nothing about time.
 
 // A benchmark binary: printing is its job, and a failure should stop it.
-#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    unreachable_pub
+)]
 
 mod args;
 mod child;
@@ -54,7 +60,10 @@ use workload::Workload;
 
 /// Where ecm's log and the in-process server's kubeconfig go.
 fn work_dir(args: &Args) -> PathBuf {
-    let dir = args.results().parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let dir = args
+        .results()
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -143,7 +152,9 @@ async fn main() {
         args.pods(),
         args.namespaces,
         args.nodes,
-        args.kubeconfig.as_ref().map_or(String::new(), |k| format!(", cluster {}", k.display())),
+        args.kubeconfig
+            .as_ref()
+            .map_or(String::new(), |k| format!(", cluster {}", k.display())),
     );
 
     // 1. Load, ecm not running (unless it runs elsewhere).
@@ -152,7 +163,10 @@ async fn main() {
     let started = Instant::now();
     let requests = workload.load(&client, args.parallel).await;
     let load_secs = started.elapsed().as_secs_f64();
-    println!("load: {requests} requests in {load_secs:.1} s ({:.0}/s)", requests as f64 / load_secs);
+    println!(
+        "load: {requests} requests in {load_secs:.1} s ({:.0}/s)",
+        requests as f64 / load_secs
+    );
 
     // 2. Cold start.
     let binary = child::binary(args.ecm.as_ref());
@@ -187,7 +201,11 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs_f64(idle_secs)).await;
     let idle_cpu = cpu(&ecm).zip(cpu_before).map(|(a, b)| a - b);
     let idle_writes = writes_json(&observer, writes_before);
-    println!("idle {idle_secs:.0} s: ecm CPU {:.3} s, writes {}", idle_cpu.unwrap_or(f64::NAN), idle_writes["total"]);
+    println!(
+        "idle {idle_secs:.0} s: ecm CPU {:.3} s, writes {}",
+        idle_cpu.unwrap_or(f64::NAN),
+        idle_writes["total"]
+    );
 
     // 4. Churn.
     let mut ready = vec![true; workload.pods()];
@@ -208,8 +226,13 @@ async fn main() {
     let churn_secs = churn_start.elapsed().as_secs_f64();
     let churn_cpu = cpu(&ecm).zip(cpu_before).map(|(a, b)| a - b);
     let churn_writes = writes_json(&observer, writes_before);
-    let (endpoints_latency, slices_latency, pending) =
-        observer.with(|s| (stats::summary(&s.endpoints_latency), stats::summary(&s.slices_latency), s.pending()));
+    let (endpoints_latency, slices_latency, pending) = observer.with(|s| {
+        (
+            stats::summary(&s.endpoints_latency),
+            stats::summary(&s.slices_latency),
+            s.pending(),
+        )
+    });
     let cpu_per_change_ms = churn_cpu.map(|c| c * 1e3 / changes as f64);
     println!(
         "churn: {changes} changes at {}/s, writes done after {churn_writes_done:.1} s, all seen after {churn_secs:.1} s (drained={drained}, pending {pending:?})",
@@ -310,7 +333,11 @@ async fn main() {
         },
     });
     let path = args.results();
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap();
     writeln!(file, "{result}").unwrap();
     println!("result appended to {}", path.display());
 

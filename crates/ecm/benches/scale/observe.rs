@@ -87,8 +87,7 @@ impl State {
         let pods = self.pods_per_service;
         let service = self.services.entry(key).or_default();
         f(service);
-        let converged =
-            service.endpoints_ready == pods && service.slices_ready.values().sum::<usize>() == pods;
+        let converged = service.endpoints_ready == pods && service.slices_ready.values().sum::<usize>() == pods;
         if converged != service.converged {
             service.converged = converged;
             if converged {
@@ -193,7 +192,10 @@ impl State {
 
     /// Expects `pod` to show `ready` in both objects; latency counts from now.
     pub fn expect(&mut self, pod: &PodRef, ready: bool) {
-        let pending = Pending { ready, at: Instant::now() };
+        let pending = Pending {
+            ready,
+            at: Instant::now(),
+        };
         self.pending_endpoints.insert(pod.clone(), pending);
         self.pending_slices.insert(pod.clone(), pending);
     }
@@ -238,7 +240,10 @@ impl Observer {
     /// Starts watching Endpoints and EndpointSlices in `namespaces`, Services
     /// having `pods_per_service` pods; returns once both initial lists are in.
     pub async fn start(client: &kube::Client, namespaces: &[String], pods_per_service: usize) -> Self {
-        let state = Arc::new(Mutex::new(State { pods_per_service, ..State::default() }));
+        let state = Arc::new(Mutex::new(State {
+            pods_per_service,
+            ..State::default()
+        }));
         let mut tasks = Vec::new();
         let mut synced = Vec::new();
         for namespace in namespaces {

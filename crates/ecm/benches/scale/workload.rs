@@ -57,7 +57,10 @@ impl Workload {
     pub fn pod(&self, p: usize) -> PodRef {
         let s = p / self.pods_per_service;
         let (namespace, service) = self.service(s);
-        PodRef { namespace, name: format!("{service}-{}", p % self.pods_per_service) }
+        PodRef {
+            namespace,
+            name: format!("{service}-{}", p % self.pods_per_service),
+        }
     }
 
     fn node_name(&self, n: usize) -> String {
