@@ -54,7 +54,7 @@ where
     let all = || single.iter().chain(&spread);
     let x_min = all().map(|p| p.0).fold(f64::INFINITY, f64::min).min(1_000.0) * 0.8;
     let x_max = all().map(|p| p.0).fold(0.0, f64::max).max(10_000.0) * 1.25;
-    let y_max = all().map(|p| p.1).fold(0.0, f64::max).max(1e-3) * 1.15;
+    let y_max = all().map(|p| p.1).fold(0.0, f64::max).max(1e-3) * 1.2;
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("plot: {e:?}");
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 22))
@@ -88,7 +88,7 @@ where
         .legend(|(x, y)| TriangleMarker::new((x + 10, y), 6, SPREAD.filled()));
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::LowerLeft)
         .label_font((FONT, 15))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
