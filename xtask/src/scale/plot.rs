@@ -18,7 +18,7 @@ const SPREAD: RGBColor = RGBColor(214, 39, 40);
 
 /// Labels 1, 2, 3 and 5 of each decade (`3k`, `100k`); the other
 /// log-scale ticks stay unlabelled so the labels do not overlap.
-fn log_label(x: &f64) -> String {
+fn log_label(x: f64) -> String {
     let decade = 10f64.powf(x.log10().floor());
     let mantissa = (x / decade).round() as u32;
     if [1, 2, 3, 5].contains(&mantissa) {
@@ -68,7 +68,7 @@ where
         .x_desc("pods in the namespace")
         .y_desc(y_desc)
         .light_line_style(WHITE)
-        .x_label_formatter(&log_label)
+        .x_label_formatter(&|x| log_label(*x))
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 16))
         .draw()

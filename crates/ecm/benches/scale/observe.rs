@@ -125,7 +125,7 @@ impl State {
                         namespace: target.namespace.clone().unwrap_or_else(|| namespace.clone()),
                         name: target.name.clone().unwrap_or_default(),
                     };
-                    seen(&mut self.pending_endpoints, &mut self.endpoints_latency, pod, is_ready);
+                    seen(&mut self.pending_endpoints, &mut self.endpoints_latency, &pod, is_ready);
                 }
             }
         }
@@ -160,7 +160,7 @@ impl State {
                 namespace: target.namespace.clone().unwrap_or_else(|| namespace.clone()),
                 name: target.name.clone().unwrap_or_default(),
             };
-            seen(&mut self.pending_slices, &mut self.slices_latency, pod, is_ready);
+            seen(&mut self.pending_slices, &mut self.slices_latency, &pod, is_ready);
         }
         self.update_service((namespace, service), |s| {
             s.slices_ready.insert(name, ready);
@@ -227,12 +227,12 @@ impl State {
 }
 
 /// Records the latency of a pending change `pod` when the object shows it.
-fn seen(pending: &mut HashMap<PodRef, Pending>, latencies: &mut Vec<Duration>, pod: PodRef, ready: bool) {
-    if let Some(p) = pending.get(&pod)
+fn seen(pending: &mut HashMap<PodRef, Pending>, latencies: &mut Vec<Duration>, pod: &PodRef, ready: bool) {
+    if let Some(p) = pending.get(pod)
         && p.ready == ready
     {
         latencies.push(p.at.elapsed());
-        pending.remove(&pod);
+        pending.remove(pod);
     }
 }
 
