@@ -97,6 +97,7 @@ impl Workload {
                             "topology.kubernetes.io/zone": ZONES[n % ZONES.len()],
                             "kubernetes.io/hostname": self.node_name(n)}},
                         "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                            "addresses": [{"type": "InternalIP", "address": node_ip(n)}],
                             "allocatable": {"cpu": "4", "memory": "16Gi"}},
                     }))
                     .unwrap();
@@ -148,8 +149,9 @@ impl Workload {
         .unwrap();
         let api: Api<Pod> = Api::namespaced(client.clone(), &pod_ref.namespace);
         create_or_keep(api.create(post, &pod).await);
-        let ip = Self::pod_ip(p);
+        let (ip, host) = (Self::pod_ip(p), node_ip(p % self.nodes));
         let status = json!({"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+            "hostIP": host, "hostIPs": [{"ip": host}],
             "conditions": [{"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}]}});
         api.patch_status(&pod_ref.name, &PatchParams::default(), &Patch::Merge(&status))
             .await
@@ -167,6 +169,11 @@ impl Workload {
             let _ = nodes.delete(&self.node_name(n), &DeleteParams::default()).await;
         }
     }
+}
+
+/// The InternalIP of node `n`: 192.168.0.0/16.
+fn node_ip(n: usize) -> String {
+    format!("192.168.{}.{}", (n >> 8) & 255, (n & 255) + 1)
 }
 
 /// The `tier` label of Service `s`'s pods.
