@@ -4,9 +4,11 @@
 //! table and a PNG plot of ecm's CPU per pod change against the pods in a
 //! namespace.
 //!
-//! The bench appends one JSON object per run to
-//! `<target>/bench-scale/results.jsonl` (emptied first); [`results`] reads
-//! it, [`table`] renders it, [`plot`] draws it.
+//! The bench is built once and its executable run per size, so the sizes
+//! run back to back without waiting for cargo's build lock in between.
+//! Each run appends one JSON object to `<target>/bench-scale/results.jsonl`
+//! (emptied first); [`results`] reads it, [`table`] renders it, [`plot`]
+//! draws it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -76,9 +78,53 @@ pub(crate) fn plot_file(quick: bool) -> PathBuf {
     }
 }
 
-/// The bench command of one size.
-pub(crate) fn command(size: Size, quick: bool, results: &Path) -> Command {
-    let mut command = cmd("cargo", &["bench", "--package", "ecm", "--bench", "scale", "--"]);
+/// The command that builds the bench (and the ecm binary it spawns) and
+/// names its executable in cargo's JSON messages.
+pub(crate) fn build_command() -> Command {
+    cmd(
+        "cargo",
+        &[
+            "bench",
+            "--package",
+            "ecm",
+            "--bench",
+            "scale",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ],
+    )
+}
+
+/// The bench executable in cargo's JSON messages (the artifact of target `scale`).
+pub(crate) fn executable(messages: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "scale")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+}
+
+/// Builds the bench once, so the sizes run back to back without cargo
+/// (and its build lock) in between; returns the executable.
+fn build() -> Result<PathBuf> {
+    let mut command = build_command();
+    eprintln!("+ {}", crate::run::display(&command));
+    let output = command
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("could not start cargo")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "building the scale bench failed ({})",
+        output.status
+    );
+    executable(&String::from_utf8_lossy(&output.stdout)).context("cargo named no executable for the scale bench")
+}
+
+/// The bench run of one size.
+pub(crate) fn command(bench: &Path, size: Size, quick: bool, results: &Path) -> Command {
+    let mut command = Command::new(bench);
+    command.current_dir(repo_root().join("crates/ecm"));
     command
         .arg("--services")
         .arg(size.services.to_string())
@@ -102,8 +148,9 @@ pub(crate) fn scale(quick: bool) -> Result<()> {
         std::fs::remove_file(&file).with_context(|| format!("cannot remove {}", file.display()))?;
     }
     let sizes: &[Size] = if quick { &QUICK_SIZES } else { &SIZES };
+    let bench = build()?;
     for size in sizes {
-        run(command(*size, quick, &file))?;
+        run(command(&bench, *size, quick, &file))?;
     }
     report(&file, &plot_file(quick))
 }
@@ -135,10 +182,28 @@ mod tests {
 
     #[test]
     fn one_bench_process_per_size() {
-        let shown = display(&command(SIZES[3], true, Path::new("r.jsonl")));
+        let shown = display(&command(Path::new("/t/scale-1"), SIZES[3], true, Path::new("r.jsonl")));
         assert_eq!(
             shown,
-            "cargo bench --package ecm --bench scale -- --services 3000 --namespaces 30 --results r.jsonl --quick"
+            "/t/scale-1 --services 3000 --namespaces 30 --results r.jsonl --quick"
         );
+        assert_eq!(
+            display(&build_command()),
+            "cargo bench --package ecm --bench scale --no-run --message-format=json-render-diagnostics"
+        );
+    }
+
+    #[test]
+    fn the_executable_is_found_in_cargo_s_messages() {
+        let messages = concat!(
+            r#"{"reason":"compiler-artifact","target":{"name":"ecm"},"executable":"/t/release/ecm"}"#,
+            "\n",
+            "not json\n",
+            r#"{"reason":"compiler-artifact","target":{"name":"scale"},"executable":"/t/release/deps/scale-1"}"#,
+            "\n",
+            r#"{"reason":"build-finished","success":true}"#,
+        );
+        assert_eq!(executable(messages), Some(PathBuf::from("/t/release/deps/scale-1")));
+        assert_eq!(executable("{}"), None);
     }
 }
