@@ -10,7 +10,7 @@
 //! | `churn` | `cargo bench -p ecm-endpointslice --bench churn` (writes per change, reconcile time) |
 //! | `latency` | `cargo bench -p ecm --bench latency`, then with `--unthrottled` (Service endpoints latency, as upstream's conformance test) |
 //! | `simulate` | `ecm simulate` (release) on every conformance scenario, timed |
-//! | `scale` | `cargo bench -p ecm --bench scale` at 3 000, 30 000 and 100 000 pods in one namespace and 30 000 over 30 namespaces (`ecm run` as a child process against ecm-apiserver: cold start, churn latency, CPU per change, restart, RSS); prints a table, draws `docs/img/scale-cpu-per-change.png` ([`crate::scale`]) |
+//! | `scale` | `cargo bench -p ecm --bench scale` at 3 000, 30 000 and 100 000 pods in one namespace (Services of 10 pods), 30 000 over 30 namespaces, and 30 Services of 1 000 pods (`ecm run` as a child process against ecm-apiserver: cold start, churn latency, CPU per change, restart, RSS); prints a table, draws `docs/img/scale-cpu-per-change.png` ([`crate::scale`]) |
 //!
 //! `--quick` shortens criterion's measurement, loads 10 000 pods instead
 //! of 100 000 for the memory figures, and runs `scale` at 3 000 and 10 000

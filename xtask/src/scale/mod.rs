@@ -21,47 +21,38 @@ pub(crate) mod plot;
 pub(crate) mod results;
 pub(crate) mod table;
 
-/// One run: Services of 10 pods, over some namespaces.
+/// One run: Services of some pods each, over some namespaces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Size {
-    /// Services (10 pods each).
+    /// Services.
     pub(crate) services: usize,
+    /// Pods per Service.
+    pub(crate) pods_per_service: usize,
     /// Namespaces they are spread over.
     pub(crate) namespaces: usize,
 }
 
-/// The published sizes: 3 000, 30 000 and 100 000 pods in one namespace,
-/// and 30 000 spread over 30 namespaces (1 000 per namespace).
-pub(crate) const SIZES: [Size; 4] = [
+const fn size(services: usize, pods_per_service: usize, namespaces: usize) -> Size {
     Size {
-        services: 300,
-        namespaces: 1,
-    },
-    Size {
-        services: 3_000,
-        namespaces: 1,
-    },
-    Size {
-        services: 10_000,
-        namespaces: 1,
-    },
-    Size {
-        services: 3_000,
-        namespaces: 30,
-    },
+        services,
+        pods_per_service,
+        namespaces,
+    }
+}
+
+/// The published sizes: Services of 10 pods, 3 000, 30 000 and 100 000
+/// pods in one namespace, 30 000 spread over 30 namespaces (1 000 per
+/// namespace); and 30 000 pods in 30 large Services of 1 000.
+pub(crate) const SIZES: [Size; 5] = [
+    size(300, 10, 1),
+    size(3_000, 10, 1),
+    size(10_000, 10, 1),
+    size(3_000, 10, 30),
+    size(30, 1_000, 1),
 ];
 
 /// `--quick`: 3 000 and 10 000 pods, short churn and idle windows.
-pub(crate) const QUICK_SIZES: [Size; 2] = [
-    Size {
-        services: 300,
-        namespaces: 1,
-    },
-    Size {
-        services: 1_000,
-        namespaces: 1,
-    },
-];
+pub(crate) const QUICK_SIZES: [Size; 2] = [size(300, 10, 1), size(1_000, 10, 1)];
 
 /// The results file the bench appends to.
 pub(crate) fn results_file() -> PathBuf {
@@ -128,6 +119,8 @@ pub(crate) fn command(bench: &Path, size: Size, quick: bool, results: &Path) -> 
     command
         .arg("--services")
         .arg(size.services.to_string())
+        .arg("--pods-per-service")
+        .arg(size.pods_per_service.to_string())
         .arg("--namespaces")
         .arg(size.namespaces.to_string())
         .arg("--results")
@@ -175,9 +168,21 @@ mod tests {
 
     #[test]
     fn sizes_are_the_issue_s_and_quick_is_small() {
-        let pods: Vec<(usize, usize)> = SIZES.iter().map(|s| (s.services * 10, s.namespaces)).collect();
-        assert_eq!(pods, [(3_000, 1), (30_000, 1), (100_000, 1), (30_000, 30)]);
-        assert!(QUICK_SIZES.iter().all(|s| s.services * 10 <= 10_000));
+        let pods: Vec<(usize, usize, usize)> = SIZES
+            .iter()
+            .map(|s| (s.services * s.pods_per_service, s.pods_per_service, s.namespaces))
+            .collect();
+        assert_eq!(
+            pods,
+            [
+                (3_000, 10, 1),
+                (30_000, 10, 1),
+                (100_000, 10, 1),
+                (30_000, 10, 30),
+                (30_000, 1_000, 1)
+            ]
+        );
+        assert!(QUICK_SIZES.iter().all(|s| s.services * s.pods_per_service <= 10_000));
     }
 
     #[test]
@@ -185,7 +190,7 @@ mod tests {
         let shown = display(&command(Path::new("/t/scale-1"), SIZES[3], true, Path::new("r.jsonl")));
         assert_eq!(
             shown,
-            "/t/scale-1 --services 3000 --namespaces 30 --results r.jsonl --quick"
+            "/t/scale-1 --services 3000 --pods-per-service 10 --namespaces 30 --results r.jsonl --quick"
         );
         assert_eq!(
             display(&build_command()),

@@ -1,7 +1,8 @@
 //! The plot of docs/benchmarks.md: ecm's CPU time per pod change (left)
 //! and the churn's p99 EndpointSlice latency (right) against the pods in
-//! one namespace (log scale), Services in one namespace as a line, spread
-//! over namespaces as separate points. Drawn with plotters' bitmap backend;
+//! one namespace (both axes log scale): Services of 10 pods in one namespace as a
+//! line, spread over namespaces and large Services (more than 10 pods
+//! each) as separate points. Drawn with plotters' bitmap backend;
 //! text uses DejaVu Sans, embedded (the `dejavu` crate) and rendered by
 //! `ab_glyph`, so no system font or fontconfig is needed.
 
@@ -15,6 +16,28 @@ use super::results::Run;
 const FONT: &str = "sans-serif";
 const ONE: RGBColor = RGBColor(31, 119, 180);
 const SPREAD: RGBColor = RGBColor(214, 39, 40);
+const LARGE: RGBColor = RGBColor(44, 160, 44);
+
+/// Which series a run belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Series {
+    /// Services of 10 pods (or fewer) in one namespace.
+    One,
+    /// Spread over namespaces.
+    Spread,
+    /// Services of more than 10 pods.
+    Large,
+}
+
+fn series(run: &Run) -> Series {
+    if run.pods_per_service > 10 {
+        Series::Large
+    } else if run.namespaces > 1 {
+        Series::Spread
+    } else {
+        Series::One
+    }
+}
 
 /// Labels 1, 2, 3 and 5 of each decade (`3k`, `100k`); the other
 /// log-scale ticks stay unlabelled so the labels do not overlap.
@@ -33,6 +56,22 @@ fn log_label(x: f64) -> String {
     }
 }
 
+/// Labels 1, 2 and 5 of each decade on the y axis (`0.5`, `2`, `100`).
+fn y_label(y: f64) -> String {
+    let decade = 10f64.powf(y.log10().floor());
+    let mantissa = (y / decade).round() as u32;
+    if [1, 2, 5].contains(&mantissa) {
+        let nice = f64::from(mantissa) * decade;
+        if nice >= 1.0 {
+            format!("{nice:.0}")
+        } else {
+            format!("{nice}")
+        }
+    } else {
+        String::new()
+    }
+}
+
 /// One panel: `value` of each run against its pods per namespace.
 fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
@@ -44,24 +83,26 @@ fn panel<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let points = |one: bool| -> Vec<(f64, f64)> {
+    let points = |which: Series| -> Vec<(f64, f64)> {
         runs.iter()
-            .filter(|r| (r.namespaces == 1) == one)
+            .filter(|r| series(r) == which)
             .filter_map(|r| value(r).map(|v| (r.pods_per_namespace as f64, v)))
             .collect()
     };
-    let (single, spread) = (points(true), points(false));
-    let all = || single.iter().chain(&spread);
+    let (single, spread, large) = (points(Series::One), points(Series::Spread), points(Series::Large));
+    let all = || single.iter().chain(&spread).chain(&large);
     let x_min = all().map(|p| p.0).fold(f64::INFINITY, f64::min).min(1_000.0) * 0.8;
     let x_max = all().map(|p| p.0).fold(0.0, f64::max).max(10_000.0) * 1.25;
-    let y_max = all().map(|p| p.1).fold(0.0, f64::max).max(1e-3) * 1.2;
+    // Log scale on y too: large Services cost ten times more than small ones.
+    let y_min = all().map(|p| p.1).fold(f64::INFINITY, f64::min).clamp(1e-3, 1.0) * 0.5;
+    let y_max = all().map(|p| p.1).fold(0.0, f64::max).max(y_min * 4.0) * 2.0;
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("plot: {e:?}");
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 22))
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(64)
-        .build_cartesian_2d((x_min..x_max).log_scale(), 0.0..y_max)
+        .build_cartesian_2d((x_min..x_max).log_scale(), (y_min..y_max).log_scale())
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -69,6 +110,7 @@ where
         .y_desc(y_desc)
         .light_line_style(WHITE)
         .x_label_formatter(&|x| log_label(*x))
+        .y_label_formatter(&|y| y_label(*y))
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 16))
         .draw()
@@ -86,9 +128,23 @@ where
         .map_err(err)?
         .label("spread over namespaces")
         .legend(|(x, y)| TriangleMarker::new((x + 10, y), 6, SPREAD.filled()));
+    if !large.is_empty() {
+        chart
+            .draw_series(
+                large
+                    .iter()
+                    .map(|p| EmptyElement::at(*p) + Rectangle::new([(-6, -6), (6, 6)], LARGE.filled())),
+            )
+            .map_err(err)?
+            .label(format!(
+                "Services of {} pods",
+                runs.iter().map(|r| r.pods_per_service).max().unwrap_or(0)
+            ))
+            .legend(|(x, y)| Rectangle::new([(x + 5, y - 5), (x + 15, y + 5)], LARGE.filled()));
+    }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
+        .position(SeriesLabelPosition::UpperLeft)
         .label_font((FONT, 15))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
@@ -140,7 +196,13 @@ mod tests {
             slice_p99_ms: Some(cpu * 3.0),
             ..Run::default()
         };
-        let runs = [run(300, 1, 1.0), run(3_000, 1, 2.0), run(3_000, 30, 1.1)];
+        let large = Run {
+            pods_per_service: 1_000,
+            pods: 30_000,
+            pods_per_namespace: 30_000,
+            ..run(30, 1, 9.0)
+        };
+        let runs = [run(300, 1, 1.0), run(3_000, 1, 2.0), run(3_000, 30, 1.1), large];
         let dir = std::env::temp_dir().join(format!("xtask-plot-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("plot.png");
