@@ -106,6 +106,11 @@ fn writes_json(observer: &Observer, before: (observe::Writes, observe::Writes)) 
     json!({"total": e.total() + s.total(), "endpoints": e, "endpointslices": s})
 }
 
+/// A figure with `digits` decimals, or "-" when not measured (ecm elsewhere).
+fn shown(value: Option<f64>, digits: usize) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
+}
+
 fn counts(observer: &Observer) -> (observe::Writes, observe::Writes) {
     observer.with(|s| (s.endpoints, s.slices))
 }
@@ -184,8 +189,8 @@ async fn main() {
     let start_cpu_all = cpu(&ecm);
     let memory_converged = ecm.as_ref().map(Ecm::memory);
     println!(
-        "cold start: converged={converged} in {converge_secs:.2} s, ecm CPU {:.2} s, writes {} (until quiet: {} in {:.2} s)",
-        start_cpu.unwrap_or(f64::NAN),
+        "cold start: converged={converged} in {converge_secs:.2} s, ecm CPU {} s, writes {} (until quiet: {} in {:.2} s)",
+        shown(start_cpu, 2),
         start_writes["total"],
         start_all_writes["total"],
         last.duration_since(start).as_secs_f64(),
@@ -202,8 +207,8 @@ async fn main() {
     let idle_cpu = cpu(&ecm).zip(cpu_before).map(|(a, b)| a - b);
     let idle_writes = writes_json(&observer, writes_before);
     println!(
-        "idle {idle_secs:.0} s: ecm CPU {:.3} s, writes {}",
-        idle_cpu.unwrap_or(f64::NAN),
+        "idle {idle_secs:.0} s: ecm CPU {} s, writes {}",
+        shown(idle_cpu, 3),
         idle_writes["total"]
     );
 
@@ -241,9 +246,9 @@ async fn main() {
     println!("  EndpointSlice latency ms: {slices_latency}");
     println!("  Endpoints latency ms:     {endpoints_latency}");
     println!(
-        "  ecm CPU {:.2} s = {:.2} ms per change; writes {}",
-        churn_cpu.unwrap_or(f64::NAN),
-        cpu_per_change_ms.unwrap_or(f64::NAN),
+        "  ecm CPU {} s = {} ms per change; writes {}",
+        shown(churn_cpu, 2),
+        shown(cpu_per_change_ms, 2),
         churn_writes["total"]
     );
     let memory_churn = ecm.as_ref().map(Ecm::memory);
