@@ -10,10 +10,12 @@
 //! | `churn` | `cargo bench -p ecm-endpointslice --bench churn` (writes per change, reconcile time) |
 //! | `latency` | `cargo bench -p ecm --bench latency`, then with `--unthrottled` (Service endpoints latency, as upstream's conformance test) |
 //! | `simulate` | `ecm simulate` (release) on every conformance scenario, timed |
+//! | `scale` | `cargo bench -p ecm --bench scale` at 3 000, 30 000 and 100 000 pods in one namespace (Services of 10 pods), 30 000 over 30 namespaces, and 30 Services of 1 000 pods (`ecm run` as a child process against ecm-apiserver: cold start, churn latency, CPU per change, restart, RSS); prints a table, draws `docs/img/scale-cpu-per-change.png` ([`crate::scale`]) |
 //!
-//! `--quick` shortens criterion's measurement and loads 10 000 pods instead
-//! of 100 000 for the memory figures: for checking that everything runs,
-//! not for figures to publish.
+//! `--quick` shortens criterion's measurement, loads 10 000 pods instead
+//! of 100 000 for the memory figures, and runs `scale` at 3 000 and 10 000
+//! pods with 5-second windows (plot under `<target>/bench-scale/`): for
+//! checking that everything runs, not for figures to publish.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,10 +43,12 @@ pub(crate) enum Part {
     Latency,
     /// `ecm simulate` wall time on the conformance scenarios.
     Simulate,
+    /// ecm at scale: cold start, churn, restart and memory at 3k to 100k pods.
+    Scale,
 }
 
 impl Part {
-    pub(crate) const ALL: [Part; 7] = [
+    pub(crate) const ALL: [Part; 8] = [
         Part::Workqueue,
         Part::Informer,
         Part::Selectors,
@@ -52,6 +56,7 @@ impl Part {
         Part::Churn,
         Part::Latency,
         Part::Simulate,
+        Part::Scale,
     ];
 }
 
@@ -68,7 +73,8 @@ fn criterion(package: &str, bench: &str, quick: bool) -> Command {
     command
 }
 
-/// The commands of one part (`simulate` is timed in-process instead).
+/// The commands of one part (`simulate` is timed in-process instead;
+/// `scale` runs its sizes and then reports, in [`crate::scale`]).
 pub(crate) fn commands(part: Part, quick: bool) -> Vec<Command> {
     match part {
         Part::Latency => {
@@ -108,7 +114,7 @@ fn command(part: Part, quick: bool) -> Option<Command> {
             }
             Some(command)
         }
-        Part::Simulate | Part::Latency => None,
+        Part::Simulate | Part::Latency | Part::Scale => None,
     }
 }
 
@@ -186,6 +192,9 @@ pub(crate) fn bench(parts: &[Part], quick: bool) -> Result<()> {
         if part == Part::Simulate {
             simulate()?;
         }
+        if part == Part::Scale {
+            crate::scale::scale(quick)?;
+        }
         for command in commands(part, quick) {
             run(command)?;
         }
@@ -198,7 +207,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_other_part_but_simulate_is_one_cargo_command() {
+    fn every_other_part_but_simulate_and_scale_is_one_cargo_command() {
         let shown: Vec<Option<String>> = Part::ALL
             .iter()
             .filter(|p| **p != Part::Latency)
@@ -212,6 +221,7 @@ mod tests {
                 Some("cargo bench --package ecm-informer --bench selector_index".to_owned()),
                 Some("cargo bench --package ecm-apiserver --bench throughput".to_owned()),
                 Some("cargo bench --package ecm-endpointslice --bench churn".to_owned()),
+                None,
                 None,
             ]
         );

@@ -22,6 +22,7 @@ mod chart;
 mod ci;
 mod e2e;
 mod run;
+mod scale;
 mod tools;
 
 #[derive(Parser)]
@@ -46,9 +47,13 @@ enum Command {
         /// Parts to run (default: all).
         #[arg(value_enum)]
         parts: Vec<bench::Part>,
-        /// Short measurements and 10 000 pods: to check that they run.
+        /// Short measurements, 10 000 pods, small scale runs: to check that they run.
         #[arg(long)]
         quick: bool,
+        /// With `scale` alone: only print the table and draw the plot from
+        /// the last run's results (`<target>/bench-scale/results.jsonl`).
+        #[arg(long)]
+        report_only: bool,
     },
     /// Install the chart on a cluster and run its test (exit 77: skipped, tools missing).
     E2e {
@@ -119,7 +124,17 @@ fn main() -> ExitCode {
         Command::Ci => ci::ci().map(|()| ExitCode::SUCCESS),
         Command::Tools => tools::tools().map(|()| ExitCode::SUCCESS),
         Command::Chart => chart::chart().map(|()| ExitCode::SUCCESS),
-        Command::Bench { parts, quick } => bench::bench(&parts, quick).map(|()| ExitCode::SUCCESS),
+        Command::Bench {
+            parts,
+            quick,
+            report_only: true,
+        } if parts == [bench::Part::Scale] => {
+            scale::report(&scale::results_file(), &scale::plot_file(quick)).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Bench { report_only: true, .. } => Err(anyhow::anyhow!(
+            "--report-only goes with the scale part alone: cargo xtask bench scale --report-only"
+        )),
+        Command::Bench { parts, quick, .. } => bench::bench(&parts, quick).map(|()| ExitCode::SUCCESS),
         Command::E2e {
             cluster,
             kubeconfig,
