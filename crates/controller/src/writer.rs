@@ -10,15 +10,23 @@
 //! Updates are PUTs carrying the cached resourceVersion, like upstream: the
 //! controllers' RBAC roles grant no `patch` on their objects, and optimistic
 //! concurrency turns a stale cache into a 409 Conflict that is retried.
+//!
+//! [`KubeWriter`] decodes only the `metadata` of the server's answer to a
+//! create or update and returns the object it sent with that metadata: the
+//! controllers read back only what the server assigns there (name, uid,
+//! resourceVersion, generation), and skipping the rest of the body saves a
+//! full decode per write.
 
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PostParams};
-use serde::Serialize;
+use kube::core::Request;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::events::EventRecorder;
 
@@ -99,12 +107,14 @@ impl From<kube::Error> for WriteError {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait ObjectWriter<K: Send + Sync + 'static>: Send + Sync {
-    /// Creates `object` in `namespace` (POST) and returns what the server
-    /// stored. `metadata.generateName` is honoured.
+    /// Creates `object` in `namespace` (POST) and returns it with the
+    /// metadata the server stored (name, uid, resourceVersion, generation…).
+    /// `metadata.generateName` is honoured.
     async fn create(&self, namespace: &str, object: &K) -> Result<K, WriteError>;
 
-    /// Replaces `object` in `namespace` (PUT). The object's resourceVersion
-    /// must be the one it was read at, or the server answers Conflict.
+    /// Replaces `object` in `namespace` (PUT) and returns it with the
+    /// metadata the server stored. The object's resourceVersion must be the
+    /// one it was read at, or the server answers Conflict.
     async fn update(&self, namespace: &str, object: &K) -> Result<K, WriteError>;
 
     /// Deletes the object `name` in `namespace`.
@@ -141,6 +151,32 @@ impl KubeWriter {
     }
 }
 
+/// The part of a written object's answer [`KubeWriter`] decodes; serde
+/// skips every other field without building it.
+#[derive(Deserialize)]
+struct StoredMetadata {
+    #[serde(default)]
+    metadata: ObjectMeta,
+}
+
+impl KubeWriter {
+    /// Sends a create or replace request and returns `sent` with the
+    /// metadata of the server's answer (its `managedFields` left out, as the
+    /// informers leave them out).
+    async fn send_for_metadata<K>(&self, request: http::Request<Vec<u8>>, sent: &K) -> Result<K, WriteError>
+    where
+        K: kube::Resource + Clone,
+    {
+        let stored: StoredMetadata = self.client.request(request).await?;
+        let mut object = sent.clone();
+        *object.meta_mut() = ObjectMeta {
+            managed_fields: None,
+            ..stored.metadata
+        };
+        Ok(object)
+    }
+}
+
 impl Debug for KubeWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KubeWriter").finish_non_exhaustive()
@@ -160,14 +196,20 @@ where
         + 'static,
 {
     async fn create(&self, namespace: &str, object: &K) -> Result<K, WriteError> {
-        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
-        Ok(api.create(&PostParams::default(), object).await?)
+        let body = serde_json::to_vec(object).map_err(kube::Error::SerdeError)?;
+        let request = Request::new(K::url_path(&(), Some(namespace)))
+            .create(&PostParams::default(), body)
+            .map_err(kube::Error::BuildRequest)?;
+        self.send_for_metadata(request, object).await
     }
 
     async fn update(&self, namespace: &str, object: &K) -> Result<K, WriteError> {
-        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
-        let name = object.meta().name.clone().unwrap_or_default();
-        Ok(api.replace(&name, &PostParams::default(), object).await?)
+        let name = object.meta().name.as_deref().unwrap_or_default();
+        let body = serde_json::to_vec(object).map_err(kube::Error::SerdeError)?;
+        let request = Request::new(K::url_path(&(), Some(namespace)))
+            .replace(name, &PostParams::default(), body)
+            .map_err(kube::Error::BuildRequest)?;
+        self.send_for_metadata(request, object).await
     }
 
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), WriteError> {

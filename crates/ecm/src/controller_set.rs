@@ -10,7 +10,7 @@ use std::time::Duration;
 use ecm_controller::{KubeEventRecorder, KubeWriter, ObjectWriter, Runnable, Writers};
 use ecm_informer::{Informer, InformerFactory, Progress};
 use ecm_types::PodProjection;
-use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -83,10 +83,10 @@ impl<'f> SharedInformers<'f> {
         informer
     }
 
-    pub(crate) fn pods(&mut self) -> Informer<Pod, PodProjection> {
-        let informer = self
-            .factory
-            .informer_with_transform::<Pod, PodProjection, _>(PodProjection::from);
+    pub(crate) fn pods(&mut self) -> Informer<PodProjection> {
+        // Watches PodProjection itself: watch events decode straight into
+        // the projection, never building the full Pod.
+        let informer = self.factory.informer::<PodProjection>();
         // Syncs list a Service's pods by its selector: with the label index
         // that costs the Service's pods, not its namespace's. Idempotent.
         informer.add_label_index();

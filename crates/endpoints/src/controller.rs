@@ -12,7 +12,7 @@ use ecm_informer::{Informer, ObjectKey};
 use ecm_types::PodProjection;
 use ecm_types::wellknown::ANNOTATION_LEADER;
 use ecm_workqueue::default_controller_rate_limiter;
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Service};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::SyncError;
@@ -31,7 +31,7 @@ pub struct Informers {
     /// Services.
     pub services: Informer<Service>,
     /// Pods, projected.
-    pub pods: Informer<Pod, PodProjection>,
+    pub pods: Informer<PodProjection>,
     /// Endpoints.
     pub endpoints: Informer<Endpoints>,
 }

@@ -17,7 +17,7 @@ use ecm_workqueue::{
     Bucket, ItemExponentialFailure, MaxOf, QueueConfig, RateLimitingQueue, default_controller_rate_limiter,
     run_workers_until,
 };
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use tokio_util::sync::CancellationToken;
 
@@ -56,7 +56,7 @@ pub struct Informers {
     /// Services.
     pub services: Informer<Service>,
     /// Pods, projected.
-    pub pods: Informer<Pod, PodProjection>,
+    pub pods: Informer<PodProjection>,
     /// EndpointSlices.
     pub slices: Informer<EndpointSlice>,
     /// Nodes (zones, readiness, allocatable CPU).

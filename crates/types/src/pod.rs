@@ -21,10 +21,14 @@ use crate::wellknown::DEFAULT_PROTOCOL;
 
 /// The parts of a Pod the endpoint controllers read, and nothing else.
 ///
-/// Build one with `PodProjection::from(pod)`. It implements [`kube::Resource`]
-/// with the Pod's kind, group and version, so informers, listers and object
-/// keys treat it like a Pod.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Build one with `PodProjection::from(pod)`, or decode a Pod's JSON
+/// straight into it (`serde_json::from_str::<PodProjection>`), which reads
+/// only these fields and skips the rest without building them. It
+/// implements [`kube::Resource`] with the Pod's kind, group and version, so
+/// informers, listers and object keys treat it like a Pod, and an informer
+/// can watch it directly (`Informer<PodProjection>`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(from = "wire::WirePod")]
 pub struct PodProjection {
     /// Metadata reduced to name, namespace, uid, resourceVersion, labels,
     /// creationTimestamp and deletionTimestamp.
@@ -289,6 +293,8 @@ pub fn format_trigger_time(time: Timestamp) -> String {
         format!("{whole}.{}Z", fraction.trim_end_matches('0'))
     }
 }
+
+mod wire;
 
 #[cfg(test)]
 mod tests;

@@ -119,6 +119,40 @@ async fn kube_writer_posts_puts_and_deletes() {
 }
 
 #[tokio::test]
+async fn kube_writer_returns_what_it_sent_with_the_server_s_metadata() {
+    let (client, _log) = stub_client(|seen| {
+        let mut stored = seen.body.clone();
+        stored["metadata"]["name"] = json!("web-x7k2p");
+        stored["metadata"]["uid"] = json!("u-1");
+        stored["metadata"]["resourceVersion"] = json!("7");
+        stored["metadata"]["generation"] = json!(1);
+        stored["metadata"]["managedFields"] = json!([{"manager": "ecm", "operation": "Update"}]);
+        // A field the server defaulted: not read back.
+        stored["ports"] = json!([{"port": 80, "protocol": "TCP"}]);
+        (201, stored)
+    });
+    let sent = EndpointSlice {
+        metadata: ObjectMeta {
+            generate_name: Some("web-".into()),
+            ..ObjectMeta::default()
+        },
+        address_type: "IPv4".into(),
+        ..EndpointSlice::default()
+    };
+    let created = ObjectWriter::<EndpointSlice>::create(&KubeWriter::new(client), "prod", &sent)
+        .await
+        .unwrap();
+    assert_eq!(created.metadata.name.as_deref(), Some("web-x7k2p"));
+    assert_eq!(created.metadata.uid.as_deref(), Some("u-1"));
+    assert_eq!(created.metadata.resource_version.as_deref(), Some("7"));
+    assert_eq!(created.metadata.generation, Some(1));
+    assert_eq!(created.metadata.generate_name.as_deref(), Some("web-"));
+    assert_eq!(created.metadata.managed_fields, None, "managedFields are dropped");
+    assert_eq!(created.address_type, "IPv4");
+    assert_eq!(created.ports, None, "only metadata is read back");
+}
+
+#[tokio::test]
 async fn kube_writer_classifies_api_errors() {
     let cases = [
         (status(404, "NotFound", &[]), "not found"),

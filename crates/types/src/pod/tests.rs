@@ -354,3 +354,65 @@ fn trigger_time_formats_like_go_rfc3339nano() {
         assert_eq!(format_trigger_time(time), want, "{input}");
     }
 }
+
+/// Pods as the API server sends them, from bare to everything the
+/// projection reads plus what it skips.
+fn wire_pods() -> Vec<serde_json::Value> {
+    use serde_json::json;
+    vec![
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bare"}}),
+        json!({"metadata": {"name": "nulls", "labels": null}, "spec": null, "status": null}),
+        json!({"metadata": {"name": "empty-labels", "namespace": "ns", "labels": {}}, "spec": {"containers": []}}),
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "name": "full", "namespace": "prod", "uid": "u-1", "resourceVersion": "42",
+                "labels": {"app": "web", "tier": "front"},
+                "annotations": {"a": "b"},
+                "creationTimestamp": "2026-01-02T03:04:05Z",
+                "deletionTimestamp": "2026-01-02T03:05:05Z",
+                "deletionGracePeriodSeconds": 30,
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-1", "uid": "rs", "controller": true}],
+                "managedFields": [{"manager": "kubelet", "operation": "Update", "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {}}}]
+            },
+            "spec": {
+                "nodeName": "node-1", "hostname": "h", "subdomain": "sub",
+                "containers": [
+                    {"name": "app", "image": "nginx", "env": [{"name": "X", "value": "1"}],
+                     "ports": [{"name": "http", "containerPort": 8080}, {"containerPort": 9090},
+                               {"name": "", "containerPort": 1}, {"name": "dns", "containerPort": 53, "protocol": "UDP"}]}
+                ],
+                "initContainers": [
+                    {"name": "sidecar", "image": "envoy", "restartPolicy": "Always", "ports": [{"name": "admin", "containerPort": 15000}]},
+                    {"name": "init", "image": "busybox", "ports": [{"name": "never", "containerPort": 1}]}
+                ],
+                "volumes": [{"name": "v", "emptyDir": {}}]
+            },
+            "status": {
+                "phase": "Running", "podIP": "10.0.0.1",
+                "podIPs": [{"ip": "10.0.0.1"}, {"ip": "fd00::1"}],
+                "hostIP": "192.168.0.1",
+                "conditions": [
+                    {"type": "PodScheduled", "status": "True"},
+                    {"type": "Ready", "status": "False", "lastTransitionTime": "2026-01-02T03:04:10Z"},
+                    {"type": "Ready", "status": "True"}
+                ],
+                "containerStatuses": [{"name": "app", "ready": true, "restartCount": 0, "image": "nginx", "imageID": "x"}]
+            }
+        }),
+        json!({"metadata": {"name": "ready"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+    ]
+}
+
+#[test]
+fn decoding_a_pod_straight_into_a_projection_equals_projecting_the_decoded_pod() {
+    for json in wire_pods() {
+        let direct: PodProjection = serde_json::from_value(json.clone()).unwrap();
+        let via_pod = PodProjection::from(serde_json::from_value::<Pod>(json.clone()).unwrap());
+        assert_eq!(direct, via_pod, "for {json}");
+    }
+    let full: PodProjection = serde_json::from_value(wire_pods()[3].clone()).unwrap();
+    let ports: Vec<&str> = full.named_ports.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(ports, ["http", "dns", "admin"], "containers, then native sidecars; unnamed left out");
+    assert!(full.ready.is_some_and(|r| !r.is_true), "the first Ready condition");
+}
