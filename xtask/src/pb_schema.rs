@@ -102,30 +102,28 @@ pub(crate) fn pb_schema() -> anyhow::Result<()> {
             for f in fields {
                 let norm = f.rust_name.replace('_', "");
                 let mut inline = false;
-                let json = match known.and_then(|(_, k)| k.get(&norm)) {
-                    Some(j) => j.clone(),
-                    None => {
-                        // A message field of a struct k8s-openapi knows but
-                        // without that field is embedded (`json:",inline"`).
-                        inline = known.is_some_and(|(_, k)| {
-                            f.kind == "message"
-                                && embedded_fields(&modules, f)
-                                    .is_some_and(|inner| inner.iter().all(|n| k.contains_key(n)))
-                        });
-                        fallbacks += 1;
-                        let name = match all_names.get(&norm) {
-                            Some(Some(j)) => j.clone(),
-                            _ => lower_camel(&f.rust_name),
-                        };
-                        if std::env::var_os("PB_SCHEMA_VERBOSE").is_some() {
-                            println!(
-                                "fallback: {module} {msg}.{} -> {name}{}",
-                                f.rust_name,
-                                if inline { " (inline)" } else { "" }
-                            );
-                        }
-                        name
+                let json = if let Some(j) = known.and_then(|(_, k)| k.get(&norm)) {
+                    j.clone()
+                } else {
+                    // A message field of a struct k8s-openapi knows but
+                    // without that field is embedded (`json:",inline"`).
+                    inline = known.is_some_and(|(_, k)| {
+                        f.kind == "message"
+                            && embedded_fields(&modules, f).is_some_and(|inner| inner.iter().all(|n| k.contains_key(n)))
+                    });
+                    fallbacks += 1;
+                    let name = match all_names.get(&norm) {
+                        Some(Some(j)) => j.clone(),
+                        _ => lower_camel(&f.rust_name),
+                    };
+                    if std::env::var_os("PB_SCHEMA_VERBOSE").is_some() {
+                        println!(
+                            "fallback: {module} {msg}.{} -> {name}{}",
+                            f.rust_name,
+                            if inline { " (inline)" } else { "" }
+                        );
                     }
+                    name
                 };
                 if let Some(t) = &f.type_ref {
                     let (m, _) = split_ref(t);

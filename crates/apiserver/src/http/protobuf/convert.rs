@@ -339,15 +339,12 @@ fn go_duration(nanos: i64) -> String {
     let hours = secs_total / 3600;
     let minutes = (secs_total % 3600) / 60;
     let secs = secs_total % 60;
-    let mut out = String::from(sign);
-    if hours > 0 {
-        out.push_str(&format!("{hours}h"));
-    }
-    if hours > 0 || minutes > 0 {
-        out.push_str(&format!("{minutes}m"));
-    }
-    out.push_str(&frac(secs * 1_000_000_000 + sub, 1_000_000_000, "s"));
-    out
+    let hm = match (hours, minutes) {
+        (0, 0) => String::new(),
+        (0, m) => format!("{m}m"),
+        (h, m) => format!("{h}h{m}m"),
+    };
+    format!("{sign}{hm}{}", frac(secs * 1_000_000_000 + sub, 1_000_000_000, "s"))
 }
 
 #[cfg(test)]
