@@ -338,4 +338,9 @@ async fn kubectl_typed_create_commands() {
     assert_eq!(d["spec"]["template"]["metadata"]["labels"]["app"], "web");
     let table = k.ok(&["get", "deploy", "-n", "foo"], None).await;
     assert!(table.contains("web"), "{table}");
+    let out = k.ok(&["delete", "configmap", "cm", "-n", "foo"], None).await;
+    assert!(out.contains("configmap \"cm\" deleted"), "{out}");
+    let out = k.run(&["get", "configmap", "cm", "-n", "foo"], None).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NotFound"), "{out:?}");
 }
