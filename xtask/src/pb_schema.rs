@@ -12,7 +12,10 @@
 //! JSON names, as in upstream's `generated.proto` files.
 //!
 //! Output: `crates/apiserver/src/http/protobuf/k8s.binpb`. Run it after
-//! bumping `k8s-pb` or `k8s-openapi`.
+//! bumping `k8s-pb` or `k8s-openapi`; `--check` fails when the committed
+//! file differs from what it would write. `PB_SCHEMA_VERBOSE=1` lists the
+//! fields named without k8s-openapi's help, the embedded ones, and the
+//! k8s-openapi fields that `k8s-pb` lacks.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -64,8 +67,9 @@ struct PbField {
 /// The messages of one module: name → fields.
 type Module = BTreeMap<String, Vec<PbField>>;
 
-/// Runs the generator.
-pub(crate) fn pb_schema() -> anyhow::Result<()> {
+/// Runs the generator; `check`: compare with the committed file instead
+/// of writing it.
+pub(crate) fn pb_schema(check: bool) -> anyhow::Result<()> {
     let root = workspace_root()?;
     let pb = package_dir("k8s-pb")?;
     let openapi = package_dir("k8s-openapi")?;
@@ -166,6 +170,14 @@ pub(crate) fn pb_schema() -> anyhow::Result<()> {
     let set = FileDescriptorSet { file: files };
     let bytes = set.encode_to_vec();
     let path = root.join(OUTPUT);
+    if check {
+        let committed = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        if committed != bytes {
+            bail!("{} is stale: run `cargo xtask pb-schema`", path.display());
+        }
+        println!("{} is up to date", path.display());
+        return Ok(());
+    }
     std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
     let messages: usize = modules.values().map(BTreeMap::len).sum();
     println!(
