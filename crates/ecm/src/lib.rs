@@ -28,6 +28,7 @@ pub mod logging;
 pub mod options;
 pub mod parity;
 pub mod scenario;
+pub mod secure;
 pub mod shadow;
 pub mod signals;
 pub mod simulate;
