@@ -274,6 +274,32 @@ mod tests {
         token.cancel();
     }
 
+    #[tokio::test]
+    async fn secure_metrics_refuse_to_share_the_probes_plain_address() {
+        let server = ecm_apiserver::ApiServer::new(ecm_apiserver::Config::default()).unwrap();
+        let secure = crate::secure::MetricsSecurityFlags::default()
+            .secure_metrics(false, &server.client(), None)
+            .unwrap();
+        let addr = "127.0.0.1:0".parse().unwrap();
+        let probes = Listen::new(addr, "health-probe-bind-address", true, false);
+        let metrics = Listen::new(addr, "metrics-bind-address", true, false);
+        let token = CancellationToken::new();
+        let err = serve_with_routes(
+            Health::new(),
+            None,
+            Router::new(),
+            Some(probes),
+            Some(metrics),
+            secure,
+            token.clone(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("--metrics-secure=false"), "{err}");
+        assert!(err.contains("--health-probe-bind-address"), "{err}");
+    }
+
     #[test]
     fn exported_histograms_use_upstream_buckets() {
         // nextest runs each test in its own process, so the global

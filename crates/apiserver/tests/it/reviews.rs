@@ -4,7 +4,7 @@
 use ecm_apiserver::{AuthConfig, Config, Policy};
 use k8s_openapi::api::authentication::v1::TokenReview;
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use kube::discovery::{ApiResource, Discovery};
 use serde_json::json;
 
@@ -64,14 +64,14 @@ async fn reviews_answer_from_the_configured_tokens_and_rules() {
 async fn reviews_are_create_only_and_discoverable() {
     let h = start(Config::default()).await;
     let tokens: Api<TokenReview> = Api::all(h.client.clone());
-    let err = tokens.list(&Default::default()).await.unwrap_err();
+    let err = tokens.list(&ListParams::default()).await.unwrap_err();
     assert_eq!(status(err).code, 405);
     let discovery = Discovery::new(h.client.clone()).run().await.unwrap();
     let find = |group: &str, kind: &str| {
         discovery
             .groups()
             .filter(|g| g.name() == group)
-            .flat_map(|g| g.recommended_resources())
+            .flat_map(kube::discovery::ApiGroup::recommended_resources)
             .find(|(r, _): &(ApiResource, _)| r.kind == kind)
     };
     let (_, caps) = find("authentication.k8s.io", "TokenReview").expect("TokenReview discovered");
