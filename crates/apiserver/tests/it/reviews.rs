@@ -97,3 +97,64 @@ async fn the_admin_api_replaces_the_rules() {
     assert_eq!(h.server.auth(), auth());
     assert!(asked().await.unwrap().status.unwrap().allowed);
 }
+
+/// Kills the child process when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_binary_reads_kube_apiserver_token_and_policy_files() {
+    let dir = std::env::temp_dir().join(format!("ecm-apiserver-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (tokens, policy, kubeconfig) = (dir.join("tokens.csv"), dir.join("policy.jsonl"), dir.join("kc"));
+    std::fs::write(
+        &tokens,
+        format!("scraper-token,{PROMETHEUS},uid-1,\"system:serviceaccounts\"\n"),
+    )
+    .unwrap();
+    let rule = json!({"apiVersion": "abac.authorization.kubernetes.io/v1beta1", "kind": "Policy",
+                      "spec": {"user": PROMETHEUS, "nonResourcePath": "/metrics", "readonly": true}});
+    std::fs::write(&policy, format!("{rule}\n")).unwrap();
+    let _server = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_ecm-apiserver"))
+            .args(["--listen", "127.0.0.1:0", "--log-level", "error"])
+            .arg("--kubeconfig-out")
+            .arg(&kubeconfig)
+            .arg("--token-auth-file")
+            .arg(&tokens)
+            .arg("--authorization-policy-file")
+            .arg(&policy)
+            .spawn()
+            .unwrap(),
+    );
+    let text = crate::eventually("the kubeconfig", || {
+        let read = std::fs::read_to_string(&kubeconfig).ok();
+        async move { read.filter(|t| t.contains("current-context")) }
+    })
+    .await;
+    let server = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .unwrap()
+        .to_owned();
+    let client = kube::Client::try_from(kube::Config::new(server.parse().unwrap())).unwrap();
+    let answer = Api::<TokenReview>::all(client.clone())
+        .create(&PostParams::default(), &token_review("scraper-token"))
+        .await
+        .unwrap();
+    let user = answer.status.unwrap().user.unwrap();
+    assert_eq!(user.username.as_deref(), Some(PROMETHEUS));
+    assert_eq!(user.uid.as_deref(), Some("uid-1"));
+    let access = Api::<SubjectAccessReview>::all(client)
+        .create(&PostParams::default(), &metrics_review(PROMETHEUS))
+        .await
+        .unwrap();
+    assert!(access.status.unwrap().allowed);
+    let _ = std::fs::remove_dir_all(&dir);
+}
