@@ -4,11 +4,13 @@ use std::time::Duration;
 
 use crate::faults::FaultConfig;
 use crate::resources::{ResourceInfo, builtin_resources};
+use crate::reviews::AuthConfig;
 
 /// How an [`ApiServer`](crate::ApiServer) behaves. `Default` gives the
 /// built-in resources, namespaces `default`, `kube-system`, `kube-public`
 /// and `kube-node-lease`, 10 000 events of history per resource, bookmarks
-/// every minute, garbage collection on, no kubelet and no faults.
+/// every minute, garbage collection on, no kubelet, no faults, and no
+/// token or allow rule for the reviews.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub(crate) resources: Vec<ResourceInfo>,
@@ -22,6 +24,7 @@ pub struct Config {
     pub(crate) kubelet: Option<KubeletConfig>,
     pub(crate) faults: FaultConfig,
     pub(crate) git_version: String,
+    pub(crate) auth: AuthConfig,
 }
 
 impl Default for Config {
@@ -40,6 +43,7 @@ impl Default for Config {
             kubelet: None,
             faults: FaultConfig::default(),
             git_version: "v1.36.0".into(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -116,6 +120,14 @@ impl Config {
     #[must_use]
     pub fn faults(mut self, faults: FaultConfig) -> Self {
         self.faults = faults;
+        self
+    }
+
+    /// The static tokens and allow rules that `TokenReview` and
+    /// `SubjectAccessReview` answer from.
+    #[must_use]
+    pub fn auth(mut self, auth: AuthConfig) -> Self {
+        self.auth = auth;
         self
     }
 

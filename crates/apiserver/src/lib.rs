@@ -63,7 +63,8 @@
 //! | Tables in protobuf | no, as upstream: Tables are JSON only (a protobuf-only `as=Table` is 406) |
 //! | CBOR, YAML responses | no (406; YAML request bodies are read) |
 //! | OpenAPI documents (`/openapi/v2`, `/openapi/v3`) | no (404; kubectl falls back, see below) |
-//! | authentication, authorization, admission webhooks, CRDs via apiextensions, managedFields, other subresources (scale, binding, eviction, log, exec) | no |
+//! | `TokenReview` and `SubjectAccessReview` (create only, computed from static tokens and ABAC-style allow rules: [`AuthConfig`]) | yes |
+//! | authentication and authorization of its own requests, admission webhooks, CRDs via apiextensions, managedFields, other subresources (scale, binding, eviction, log, exec) | no |
 //! | immutability rules of other kinds' specs (e.g. pod spec updates) | not enforced |
 //!
 //! # kubectl
@@ -107,6 +108,7 @@ mod object;
 mod patch;
 mod registry;
 mod resources;
+pub mod reviews;
 mod selector;
 mod server;
 mod state;
@@ -122,6 +124,7 @@ pub use http::{ApiService, ResponseBody};
 pub use kubelet::KubeletConfig;
 pub use patch::{PatchError, PatchType};
 pub use resources::{FieldSelectorField, ResourceInfo, Strategy, builtin_resources};
+pub use reviews::{AuthConfig, Policy, StaticToken};
 pub use selector::{FieldSelector, LabelSelector, SelectorError};
 pub use server::{ApiServer, ServeHandle, ServerError, kubeconfig_yaml};
 pub use store::WatchEventType;

@@ -33,6 +33,10 @@ pub enum Strategy {
     /// discovery.k8s.io/v1 EndpointSlice: `generation` 1 on create, bumped on
     /// any change outside metadata and on label changes; validated.
     EndpointSlice,
+    /// A review (`TokenReview`, `SubjectAccessReview`): `create` answers
+    /// with a computed status and stores nothing (see
+    /// [`AuthConfig`](crate::AuthConfig)).
+    Review,
 }
 
 /// One served resource.
@@ -174,7 +178,8 @@ impl ResourceInfo {
 }
 
 /// The built-in resources: core v1, discovery.k8s.io/v1, coordination.k8s.io/v1,
-/// events.k8s.io/v1, apps/v1 and rbac.authorization.k8s.io/v1.
+/// events.k8s.io/v1, apps/v1, rbac.authorization.k8s.io/v1, and the reviews
+/// of authentication.k8s.io/v1 and authorization.k8s.io/v1.
 pub fn builtin_resources() -> Vec<ResourceInfo> {
     let core = |plural: &str, kind: &str, ns: bool| ResourceInfo::new("", "v1", plural, kind, ns);
     let apps = |plural: &str, kind: &str| {
@@ -263,6 +268,9 @@ pub fn builtin_resources() -> Vec<ResourceInfo> {
         rbac("clusterroles", "ClusterRole", false),
         rbac("clusterrolebindings", "ClusterRoleBinding", false),
     ]
+    .into_iter()
+    .chain(crate::reviews::review_resources())
+    .collect()
 }
 
 /// Index of a resource in the [`ResourceTable`].

@@ -140,6 +140,7 @@ impl ApiServer {
             open_watches: AtomicUsize::new(0),
             shutdown: tokio::sync::watch::channel(0).0,
             served_at: Mutex::new(None),
+            auth: parking_lot::RwLock::new(config.auth.clone()),
             config,
         });
         if let Some(ns_res) = table.by_path("", "v1", "namespaces") {
@@ -343,6 +344,16 @@ impl ApiServer {
     /// Replaces the fault injection rules (and reseeds).
     pub fn set_faults(&self, faults: FaultConfig) {
         self.shared.faults.set(faults);
+    }
+
+    /// Replaces the tokens and allow rules the reviews answer from.
+    pub fn set_auth(&self, auth: crate::AuthConfig) {
+        *self.shared.auth.write() = auth;
+    }
+
+    /// The tokens and allow rules the reviews answer from.
+    pub fn auth(&self) -> crate::AuthConfig {
+        self.shared.auth.read().clone()
     }
 
     /// The current fault injection rules.

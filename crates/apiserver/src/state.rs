@@ -8,11 +8,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use crate::config::Config;
 use crate::faults::FaultInjector;
 use crate::registry::Registry;
+use crate::reviews::AuthConfig;
 use crate::store::Store;
 use crate::writelog::WriteLog;
 
@@ -32,4 +33,6 @@ pub(crate) struct Shared {
     pub(crate) open_watches: AtomicUsize,
     pub(crate) shutdown: tokio::sync::watch::Sender<u64>,
     pub(crate) served_at: Mutex<Option<SocketAddr>>,
+    /// What the reviews answer from (the admin API may replace it).
+    pub(crate) auth: RwLock<AuthConfig>,
 }

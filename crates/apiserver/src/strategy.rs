@@ -207,7 +207,7 @@ pub(crate) fn prepare_for_create(info: &ResourceInfo, obj: &mut Value, ips: &Clu
                 }
             }
         }
-        Strategy::Node | Strategy::Plain | Strategy::Endpoints | Strategy::EndpointSlice => {}
+        Strategy::Node | Strategy::Plain | Strategy::Endpoints | Strategy::EndpointSlice | Strategy::Review => {}
         Strategy::SpecGeneration => {
             if info.has_status()
                 && let Value::Object(m) = obj

@@ -22,6 +22,7 @@ use crate::health::Health;
 use crate::listen::Listen;
 use crate::logging::LogFormat;
 use crate::options::{ControllerOptions, parse_incremental_syncs};
+use crate::secure::MetricsSecurityFlags;
 use crate::{client, controller_set, embedded, explain, health, leader, logging, shadow, signals, simulate};
 use ecm_controller::IncrementalSyncs;
 
@@ -160,6 +161,9 @@ struct RunArgs {
     /// taken.
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_bind_address: String,
+
+    #[command(flatten)]
+    metrics_security: MetricsSecurityFlags,
 
     /// Which listening addresses were given on the command line (filled in
     /// from clap's matches, not a flag).
@@ -304,11 +308,8 @@ async fn run(args: RunArgs) -> Result<()> {
     )?;
     let shutdown = CancellationToken::new();
     signals::stop_on_signals(shutdown.clone());
-
     let metrics = health::install_metrics()?;
     let health = Health::new();
-    let served = health::serve(health.clone(), Some(metrics), probes, metrics_listen, shutdown.clone()).await?;
-    tracing::info!(addresses = ?served.addresses(), "serving health probes and metrics");
 
     let mut embedded = None;
     // The process's own client (start-up check, leader election) and the
@@ -321,7 +322,6 @@ async fn run(args: RunArgs) -> Result<()> {
             true,
         );
         let started = embedded::start(listen, args.embedded_kubeconfig.clone(), args.embedded_pod_ready_delay).await?;
-        println!("{}", embedded::instructions(&started, &served));
         let client = started.server.client_with_user_agent(&client::user_agent());
         let clients = Arc::new(started.server.clone());
         embedded = Some(started);
@@ -342,6 +342,25 @@ async fn run(args: RunArgs) -> Result<()> {
         let clients = client::ClusterClients::new(&config, options.qps, options.burst, components)?;
         (client, Arc::new(clients))
     };
+    // Secure metrics review tokens and access through the client, so they
+    // are served once it exists.
+    let secure = args
+        .metrics_security
+        .secure_metrics(args.embedded, &client, metrics_listen.map(|l| l.addr.ip()))?;
+    let served = health::serve_with_routes(
+        health.clone(),
+        Some(metrics),
+        axum::Router::new(),
+        probes,
+        metrics_listen,
+        secure,
+        shutdown.clone(),
+    )
+    .await?;
+    tracing::info!(addresses = ?served.addresses(), metrics_secure = served.metrics_secure, "serving health probes and metrics");
+    if let Some(started) = &embedded {
+        println!("{}", embedded::instructions(started, &served));
+    }
 
     let identity = leader::default_identity();
     let resync = controller_set::resync_period(args.min_resync_period);

@@ -107,7 +107,14 @@ pub fn instructions(embedded: &Embedded, served: &Served) -> String {
         served
             .probes
             .map(|p| format!("Health probes: http://{}/healthz\n", p.addr)),
-        served.metrics.map(|m| format!("Metrics: http://{}/metrics\n", m.addr)),
+        served.metrics_url().map(|url| {
+            let auth = if served.metrics_secure {
+                " (HTTPS: a bearer token the API server authenticates, allowed to get /metrics)"
+            } else {
+                ""
+            };
+            format!("Metrics: {url}{auth}\n")
+        }),
     ]
     .into_iter()
     .flatten()

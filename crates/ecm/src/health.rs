@@ -1,4 +1,6 @@
-//! `/healthz`, `/readyz` and `/metrics`, served over plain HTTP.
+//! `/healthz`, `/readyz` and `/metrics`. The probes are plain HTTP (for
+//! the kubelet); `/metrics` is plain too, or HTTPS with delegated
+//! authentication and authorization (see [`crate::secure`]).
 //!
 //! - `/healthz` (liveness): the process serves requests and, when it leads,
 //!   its controllers are running.
@@ -12,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -21,6 +23,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::listen::{Bound, Listen};
+use crate::secure::{SecureMetrics, delegated, tls};
 
 /// Upstream's work-queue histogram buckets: 1 µs to 1000 s, ×10.
 const WORKQUEUE_BUCKETS: [f64; 10] = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0];
@@ -118,6 +121,8 @@ pub struct Served {
     pub probes: Option<Bound>,
     /// `/metrics`.
     pub metrics: Option<Bound>,
+    /// Whether `/metrics` is HTTPS with authentication and authorization.
+    pub metrics_secure: bool,
 }
 
 impl Served {
@@ -125,12 +130,18 @@ impl Served {
     pub fn addresses(&self) -> Vec<SocketAddr> {
         self.probes.iter().chain(&self.metrics).map(|b| b.addr).collect()
     }
+
+    /// The URL of `/metrics`, `https://` when secure.
+    pub fn metrics_url(&self) -> Option<String> {
+        let scheme = if self.metrics_secure { "https" } else { "http" };
+        self.metrics.map(|m| format!("{scheme}://{}/metrics", m.addr))
+    }
 }
 
 /// Serves the probes on `probes` and metrics on `metrics` (one listener
-/// when they are equal; `None` disables one) until `shutdown`. A taken
-/// default address falls back to a free port as [`Listen::bind`] says.
-/// Returns where each listens.
+/// when they are equal; `None` disables one), all plain HTTP, until
+/// `shutdown`. A taken default address falls back to a free port as
+/// [`Listen::bind`] says. Returns where each listens.
 pub async fn serve(
     health: Health,
     metrics_handle: Option<PrometheusHandle>,
@@ -138,19 +149,33 @@ pub async fn serve(
     metrics: Option<Listen>,
     shutdown: CancellationToken,
 ) -> Result<Served> {
-    serve_with_routes(health, metrics_handle, Router::new(), probes, metrics, shutdown).await
+    serve_with_routes(health, metrics_handle, Router::new(), probes, metrics, None, shutdown).await
 }
 
 /// [`serve`], with `extra` routes (such as shadow mode's `/shadow`) served
-/// beside `/metrics`.
+/// beside `/metrics`, and with `secure`, `/metrics` and the extra routes
+/// served over HTTPS to authenticated and authorized clients only (on
+/// their own address: the probes stay plain HTTP).
 pub async fn serve_with_routes(
     health: Health,
     metrics_handle: Option<PrometheusHandle>,
     extra: Router,
     probes: Option<Listen>,
     metrics: Option<Listen>,
+    secure: Option<SecureMetrics>,
     shutdown: CancellationToken,
 ) -> Result<Served> {
+    if let (Some(p), Some(m), Some(_)) = (&probes, &metrics, &secure)
+        && p.addr == m.addr
+    {
+        bail!(
+            "--{} and --{} are both {}: secure metrics are served over HTTPS and the health probes over \
+             plain HTTP (for the kubelet), so they need different ports (or pass --metrics-secure=false)",
+            p.flag,
+            m.flag,
+            p.addr
+        );
+    }
     if let Some(handle) = metrics_handle.clone() {
         let token = shutdown.clone();
         tokio::spawn(async move {
@@ -175,6 +200,7 @@ pub async fn serve_with_routes(
             served = Served {
                 probes: Some(bound),
                 metrics: Some(bound),
+                metrics_secure: false,
             };
             plan.push((listener, router(state.clone(), true, true).merge(extra.clone())));
         }
@@ -187,7 +213,17 @@ pub async fn serve_with_routes(
             if let Some(m) = m {
                 let (listener, bound) = m.bind("metrics").await?;
                 served.metrics = Some(bound);
-                plan.push((listener, router(state.clone(), false, true).merge(extra.clone())));
+                let app = router(state.clone(), false, true).merge(extra.clone());
+                if let Some(secure) = secure {
+                    served.metrics_secure = true;
+                    let app = app.layer(axum::middleware::from_fn_with_state(
+                        secure.auth.clone(),
+                        delegated::require,
+                    ));
+                    tokio::spawn(tls::serve(listener, app, secure.tls, shutdown.clone()));
+                } else {
+                    plan.push((listener, app));
+                }
             }
         }
     }
@@ -236,6 +272,32 @@ mod tests {
         assert_eq!(get_status(addrs[0], "/healthz").await, 503);
         assert_eq!(get_status(addrs[0], "/metrics").await, 404);
         token.cancel();
+    }
+
+    #[tokio::test]
+    async fn secure_metrics_refuse_to_share_the_probes_plain_address() {
+        let server = ecm_apiserver::ApiServer::new(ecm_apiserver::Config::default()).unwrap();
+        let secure = crate::secure::MetricsSecurityFlags::default()
+            .secure_metrics(false, &server.client(), None)
+            .unwrap();
+        let addr = "127.0.0.1:0".parse().unwrap();
+        let probes = Listen::new(addr, "health-probe-bind-address", true, false);
+        let metrics = Listen::new(addr, "metrics-bind-address", true, false);
+        let token = CancellationToken::new();
+        let err = serve_with_routes(
+            Health::new(),
+            None,
+            Router::new(),
+            Some(probes),
+            Some(metrics),
+            secure,
+            token.clone(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("--metrics-secure=false"), "{err}");
+        assert!(err.contains("--health-probe-bind-address"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The `ecm` binary's building blocks: command line, client, the set of
-//! controllers, leader election, health and metrics endpoints, embedded mode,
+//! controllers, leader election, health and metrics endpoints (metrics over
+//! HTTPS with delegated authentication and authorization), embedded mode,
 //! `simulate`, `explain` and shadow mode. `src/main.rs` only calls
 //! [`cli::main`]; the library exists so that integration tests can drive the
 //! same code.
@@ -28,6 +29,7 @@ pub mod logging;
 pub mod options;
 pub mod parity;
 pub mod scenario;
+pub mod secure;
 pub mod shadow;
 pub mod signals;
 pub mod simulate;

@@ -8,7 +8,9 @@
 //! grant and what ecm calls; selectors select the pods; the chart refuses
 //! replicas without leader election; every pod it renders passes the Pod
 //! Security Standards "restricted" profile, rule by rule (`chart/pss.rs`);
-//! shadow mode is read-only, one replica, without Lease (`chart/shadow.rs`).
+//! shadow mode is read-only, one replica, without Lease (`chart/shadow.rs`);
+//! secure metrics are on by default, with the RBAC they need, and a
+//! ServiceMonitor scraping over HTTPS with a token (`chart/metrics.rs`).
 //! The checks that render print why and
 //! pass where helm is not on `PATH`; the values schema checks need no helm.
 
@@ -28,6 +30,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+#[path = "chart/metrics.rs"]
+mod metrics;
 #[path = "chart/pss.rs"]
 mod pss;
 #[path = "chart/render.rs"]
@@ -356,6 +360,18 @@ fn the_chart_refuses_replicas_without_leader_election() {
     assert!(container_args(&deployment(&rendered)).contains(&"--leader-elect=false".to_owned()));
 }
 
+/// The controllers' ClusterRole (named as the release; the others are
+/// `<fullname>-...`).
+fn controller_role(rendered: &Rendered) -> Value {
+    let mut roles: Vec<Value> = rendered
+        .of_kind("ClusterRole")
+        .into_iter()
+        .filter(|r| r["metadata"]["name"] == "ecm")
+        .collect();
+    assert_eq!(roles.len(), 1, "one ClusterRole named ecm");
+    roles.remove(0)
+}
+
 fn grants(rules: &Value, group: &str, resource: &str, verb: &str) -> bool {
     let has = |rule: &Value, field: &str, want: &str| {
         rule.get(field)
@@ -375,9 +391,8 @@ fn cluster_role_grants_what_upstream_controller_roles_grant() {
         return;
     }
     let rendered = default_rendering();
-    let roles = rendered.of_kind("ClusterRole");
-    assert_eq!(roles.len(), 1);
-    let rules = &roles[0]["rules"];
+    let role = controller_role(&rendered);
+    let rules = &role["rules"];
     // system:controller:endpoint-controller, endpointslice-controller and
     // endpointslicemirroring-controller, resource by resource.
     let read_only = ["get", "list", "watch"];
@@ -409,7 +424,7 @@ fn cluster_role_grants_what_upstream_controller_roles_grant() {
     assert!(!grants(rules, "", "endpoints", "patch"));
 
     let bindings = rendered.of_kind("ClusterRoleBinding");
-    assert_eq!(bindings[0]["roleRef"]["name"], roles[0]["metadata"]["name"]);
+    assert_eq!(bindings[0]["roleRef"]["name"], role["metadata"]["name"]);
     let account = &rendered.of_kind("ServiceAccount")[0];
     assert_eq!(bindings[0]["subjects"][0]["name"], account["metadata"]["name"]);
     assert_eq!(bindings[0]["subjects"][0]["namespace"], "kube-system");

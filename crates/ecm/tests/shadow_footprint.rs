@@ -230,7 +230,15 @@ async fn shadow() -> Figures {
         .port();
     let addr = format!("127.0.0.1:{port}");
     let mut child = spawn(
-        &["shadow", "--grace-period", "1s", "--metrics-bind-address", &addr],
+        &[
+            "shadow",
+            "--grace-period",
+            "1s",
+            "--metrics-bind-address",
+            &addr,
+            // The report is read over plain HTTP.
+            "--metrics-secure=false",
+        ],
         &kubeconfig,
     );
     let pid = child.id();

@@ -135,6 +135,7 @@ async fn shadow_serves_its_report_as_json_and_counts_divergences_in_metrics() {
         routes(Arc::clone(shadow.state())),
         None,
         Some(metrics),
+        None,
         stop.clone(),
     )
     .await

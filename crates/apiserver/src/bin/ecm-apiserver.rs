@@ -4,6 +4,10 @@
 //! ecm-apiserver --listen 127.0.0.1:6443 --kubeconfig-out /tmp/kc --simulate-kubelet
 //! kubectl --kubeconfig /tmp/kc get pods -w
 //! ```
+//!
+//! `--token-auth-file` and `--authorization-policy-file` (kube-apiserver's
+//! formats) set what `TokenReview` and `SubjectAccessReview` answer; the
+//! admin API's `/ecm-admin/auth` reads and replaces them at run time.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use ecm_apiserver::{ApiServer, Config, FaultConfig, KubeletConfig};
+use ecm_apiserver::{ApiServer, AuthConfig, Config, FaultConfig, KubeletConfig};
 
 /// An in-memory Kubernetes API server for tests, demos and simulation.
 #[derive(Debug, Parser)]
@@ -35,6 +39,16 @@ struct Args {
     /// Fault injection rules (JSON or YAML FaultConfig).
     #[arg(long)]
     faults: Option<PathBuf>,
+    /// Static tokens for TokenReview, as kube-apiserver's: CSV lines
+    /// `token,user,uid,"group1,group2"`.
+    #[arg(long)]
+    token_auth_file: Option<PathBuf>,
+    /// Allow rules for SubjectAccessReview, as kube-apiserver's ABAC policy
+    /// file: one JSON `Policy` per line (e.g. `{"apiVersion":
+    /// "abac.authorization.kubernetes.io/v1beta1", "kind": "Policy", "spec":
+    /// {"user": "prometheus", "nonResourcePath": "/metrics", "readonly": true}}`).
+    #[arg(long)]
+    authorization_policy_file: Option<PathBuf>,
     /// Events of history kept per resource.
     #[arg(long, default_value_t = 10_000)]
     history_size: usize,
@@ -67,6 +81,16 @@ async fn main() -> anyhow::Result<()> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         config = config.faults(FaultConfig::parse(&text)?);
     }
+    let mut auth = AuthConfig::default();
+    if let Some(path) = &args.token_auth_file {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        auth.tokens = AuthConfig::parse_token_file(&text).with_context(|| format!("reading {}", path.display()))?;
+    }
+    if let Some(path) = &args.authorization_policy_file {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        auth.policies = AuthConfig::parse_policy_file(&text).with_context(|| format!("reading {}", path.display()))?;
+    }
+    config = config.auth(auth);
     let server = ApiServer::new(config)?;
     let handle = server
         .serve(args.listen)

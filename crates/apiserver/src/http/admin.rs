@@ -1,6 +1,7 @@
 //! The admin API under `/ecm-admin/`: read and set fault-injection rules
-//! (`faults`), compact a resource's history (`compact/{resource}`) and read
-//! the write log (`writes`). Not part of the Kubernetes API.
+//! (`faults`), read and set the reviews' tokens and allow rules (`auth`),
+//! compact a resource's history (`compact/{resource}`) and read the write
+//! log (`writes`). Not part of the Kubernetes API.
 
 use http::{Method, Response};
 use serde_json::{Value, json};
@@ -8,9 +9,10 @@ use serde_json::{Value, json};
 use super::response::{ResponseBody, error_response, json_response, value_response};
 use crate::error::ApiError;
 use crate::faults::FaultConfig;
+use crate::reviews::AuthConfig;
 use crate::state::Shared;
 
-/// Serves `/ecm-admin/...`: fault rules, compaction and the write log.
+/// Serves `/ecm-admin/...`: fault rules, review rules, compaction and the write log.
 pub(super) fn admin(shared: &Shared, method: &Method, rest: &[String], body: &[u8]) -> Response<ResponseBody> {
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     match (method, rest.as_slice()) {
@@ -27,6 +29,22 @@ pub(super) fn admin(shared: &Shared, method: &Method, rest: &[String], body: &[u
         },
         (&Method::DELETE, ["faults"]) => {
             shared.faults.set(FaultConfig::default());
+            json_response(200, "{}")
+        }
+        (&Method::GET, ["auth"]) => match serde_json::to_string(&*shared.auth.read()) {
+            Ok(s) => json_response(200, s),
+            Err(e) => error_response(&ApiError::internal(&e.to_string())),
+        },
+        (&Method::PUT | &Method::POST, ["auth"]) => match serde_json::from_slice::<AuthConfig>(body) {
+            Ok(auth) => {
+                let answer = serde_json::to_string(&auth).unwrap_or_default();
+                *shared.auth.write() = auth;
+                json_response(200, answer)
+            }
+            Err(e) => error_response(&ApiError::bad_request(format!("not an auth configuration: {e}"))),
+        },
+        (&Method::DELETE, ["auth"]) => {
+            *shared.auth.write() = AuthConfig::default();
             json_response(200, "{}")
         }
         (&Method::POST, ["compact", resource]) => match shared.store.table.by_plural(resource) {

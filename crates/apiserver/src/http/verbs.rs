@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::object::{meta_str, store_key};
 use crate::patch::PatchType;
 use crate::registry::{DeleteOptions, WriteOptions};
-use crate::resources::{ResourceId, ResourceInfo};
+use crate::resources::{ResourceId, ResourceInfo, Strategy};
 use crate::selector::JsonLabels;
 use crate::state::Shared;
 use crate::store::StoredObject;
@@ -126,6 +126,8 @@ impl RequestContext<'_> {
             Err(_) => return self.error(&ApiError::bad_request("unable to read the request body")),
         };
         let result = match verb {
+            "create" if self.info().strategy == Strategy::Review && self.target.name.is_none() => self.review(&body),
+            _ if self.info().strategy == Strategy::Review => Err(ApiError::method_not_supported(self.info(), verb)),
             "get" => self.get(),
             "list" => self.list(),
             "create" if self.target.name.is_none() => self.create(&body),
@@ -252,6 +254,13 @@ impl RequestContext<'_> {
                     .and_then(|t| serde_saphyr::from_str::<Value>(t).map_err(|e| e.to_string()))
             })
             .map_err(|e| ApiError::bad_request(format!("the body of the request was in an unknown format: {e}")))
+    }
+
+    /// A TokenReview or SubjectAccessReview: answered, not stored.
+    fn review(&self, body: &[u8]) -> Result<Response<ResponseBody>, ApiError> {
+        let review = self.parse_body(body)?;
+        let answer = self.shared.auth.read().review(self.info(), review)?;
+        Ok(value_response(201, &answer))
     }
 
     fn get(&self) -> Result<Response<ResponseBody>, ApiError> {

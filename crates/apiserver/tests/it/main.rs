@@ -9,6 +9,7 @@ mod gc;
 mod kubectl;
 mod kubelet;
 mod protobuf;
+mod reviews;
 mod validation;
 mod watch;
 

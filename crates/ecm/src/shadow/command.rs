@@ -21,6 +21,7 @@ use crate::explain::{Output, limits};
 use crate::health::{self, Health};
 use crate::listen::Listen;
 use crate::options::ControllerOptions;
+use crate::secure::MetricsSecurityFlags;
 
 /// `ecm shadow` arguments.
 #[derive(Args, Debug)]
@@ -66,6 +67,10 @@ pub struct ShadowArgs {
     /// Address serving /metrics and /shadow ("0" disables).
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub metrics_bind_address: String,
+    /// HTTPS and delegated authorization of /metrics and /shadow, as for
+    /// `ecm run` (on by default).
+    #[command(flatten)]
+    pub metrics_security: MetricsSecurityFlags,
 }
 
 fn listen(flag: &'static str, value: &str) -> Result<Option<Listen>> {
@@ -161,12 +166,17 @@ async fn run_async(args: &ShadowArgs) -> Result<(String, bool)> {
     }
     let handle = health::install_metrics()?;
     let health = Health::new();
+    let metrics = listen("metrics-bind-address", &args.metrics_bind_address)?;
+    let secure =
+        args.metrics_security
+            .secure_metrics(false, &clients.client(SHARED_INFORMERS), metrics.map(|l| l.addr.ip()))?;
     let served = health::serve_with_routes(
         health.clone(),
         Some(handle),
         routes(Arc::clone(shadow.state())),
         listen("health-probe-bind-address", &args.health_probe_bind_address)?,
-        listen("metrics-bind-address", &args.metrics_bind_address)?,
+        metrics,
+        secure,
         shutdown.clone(),
     )
     .await?;

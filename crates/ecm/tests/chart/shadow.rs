@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use super::render::{helm_available, notes, render};
-use super::{container_args, deployment, grants, pod_templates, pss};
+use super::{container_args, controller_role, deployment, grants, pod_templates, pss};
 
 fn shadow(extra: Value) -> Value {
     let mut values = json!({"shadow": {"enabled": true}});
@@ -37,17 +37,33 @@ fn shadow_mode_runs_ecm_shadow_as_one_read_only_replica_without_a_lease() {
         panic!("{args:?} is not an `ecm shadow` command line: {err}");
     }
 
-    let roles = rendered.of_kind("ClusterRole");
-    assert_eq!(roles.len(), 1);
-    let rules = &roles[0]["rules"];
+    let role = controller_role(&rendered);
+    let rules = &role["rules"];
     for rule in rules.as_array().unwrap() {
+        // Reviews of scrapers (secure metrics) are answered, never stored.
+        let reviews = rule["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| ["tokenreviews", "subjectaccessreviews"].contains(&r.as_str().unwrap()));
         for verb in rule["verbs"].as_array().unwrap() {
+            let verb = verb.as_str().unwrap();
             assert!(
-                ["get", "list", "watch"].contains(&verb.as_str().unwrap()),
+                ["get", "list", "watch"].contains(&verb) || (reviews && verb == "create"),
                 "shadow mode may only read: {rule}"
             );
         }
     }
+    let reader = rendered
+        .of_kind("ClusterRole")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "ecm-metrics-reader")
+        .expect("a metrics-reader ClusterRole");
+    assert_eq!(
+        reader["rules"][0]["nonResourceURLs"],
+        json!(["/metrics", "/shadow"]),
+        "the report is behind the same check as /metrics"
+    );
     for (group, resource) in [
         ("", "services"),
         ("", "pods"),
@@ -80,7 +96,7 @@ fn shadow_mode_runs_ecm_shadow_as_one_read_only_replica_without_a_lease() {
     }
 
     let with_events = render(&[shadow(json!({"events": true, "gracePeriod": "30s"}))]).expect("renders");
-    let rules = &with_events.of_kind("ClusterRole")[0]["rules"];
+    let rules = &controller_role(&with_events)["rules"];
     assert!(grants(rules, "", "events", "create") && grants(rules, "events.k8s.io", "events", "create"));
     assert!(!grants(rules, "", "events", "update") && !grants(rules, "", "events", "patch"));
     assert!(container_args(&deployment(&with_events)).contains(&"--grace-period=30s".to_owned()));
