@@ -35,6 +35,8 @@ const ROOTS: &[&str] = &[
     "api/coordination/v1",
     "api/events/v1",
     "api/rbac/v1",
+    "api/authentication/v1",
+    "api/authorization/v1",
     "api/autoscaling/v1",
     "api/batch/v1",
     "api/networking/v1",

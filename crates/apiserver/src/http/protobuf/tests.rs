@@ -170,6 +170,9 @@ fn every_stored_kind_round_trips() {
 fn every_builtin_resource_has_messages() {
     for info in builtin_resources() {
         assert!(supports(&info.api_version(), &info.kind), "{}", info.kind);
+        if info.strategy == crate::resources::Strategy::Review {
+            continue; // answered, never stored nor listed: no List kind
+        }
         assert!(supports(&info.api_version(), &info.list_kind()), "{}", info.list_kind());
     }
 }
