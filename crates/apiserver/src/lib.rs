@@ -83,6 +83,7 @@ mod gc;
 mod http;
 pub mod kubelet;
 mod object;
+mod openapi;
 mod patch;
 mod registry;
 mod resources;

@@ -140,6 +140,7 @@ impl ApiServer {
             open_watches: AtomicUsize::new(0),
             shutdown: tokio::sync::watch::channel(0).0,
             served_at: Mutex::new(None),
+            openapi: crate::openapi::OpenApi::default(),
             config,
         });
         if let Some(ns_res) = table.by_path("", "v1", "namespaces") {

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 
 use crate::config::Config;
 use crate::faults::FaultInjector;
+use crate::openapi::OpenApi;
 use crate::registry::Registry;
 use crate::store::Store;
 use crate::writelog::WriteLog;
@@ -32,4 +33,6 @@ pub(crate) struct Shared {
     pub(crate) open_watches: AtomicUsize,
     pub(crate) shutdown: tokio::sync::watch::Sender<u64>,
     pub(crate) served_at: Mutex<Option<SocketAddr>>,
+    /// The OpenAPI documents, built on first request.
+    pub(crate) openapi: OpenApi,
 }
