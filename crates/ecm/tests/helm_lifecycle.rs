@@ -22,7 +22,11 @@ const NAMESPACE: &str = "ecm-system";
 const RELEASE: &str = "ecm";
 
 fn available(tool: &str) -> bool {
-    let version: &[&str] = if tool == "helm" { &["version", "--short"] } else { &["version", "--client"] };
+    let version: &[&str] = if tool == "helm" {
+        &["version", "--short"]
+    } else {
+        &["version", "--client"]
+    };
     let ok = Command::new(tool)
         .args(version)
         .output()
@@ -52,14 +56,13 @@ struct Cluster {
 impl Cluster {
     fn start(name: &str) -> Self {
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let config = Config::default().namespaces(["default", "kube-system", "kube-public", "kube-node-lease", NAMESPACE]);
+        let config =
+            Config::default().namespaces(["default", "kube-system", "kube-public", "kube-node-lease", NAMESPACE]);
         let server = {
             let _context = runtime.enter();
             ApiServer::new(config).unwrap()
         };
-        let handle = runtime
-            .block_on(server.serve("127.0.0.1:0".parse().unwrap()))
-            .unwrap();
+        let handle = runtime.block_on(server.serve("127.0.0.1:0".parse().unwrap())).unwrap();
         let dir = std::env::temp_dir().join(format!("ecm-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -164,10 +167,20 @@ fn helm_install_upgrade_rollback_uninstall_with_openapi_validation() {
     // Install, validation on (no --disable-openapi-validation), no --wait.
     let (ok, out) = cluster.run(
         "helm",
-        &["install", RELEASE, chart, "-n", NAMESPACE, "--set", "logging.verbosity=1"],
+        &[
+            "install",
+            RELEASE,
+            chart,
+            "-n",
+            NAMESPACE,
+            "--set",
+            "logging.verbosity=1",
+        ],
     );
     if !ok && protobuf_unsupported(&out) {
-        eprintln!("skipped: this ecm-apiserver does not decode protobuf request bodies, which Helm's release storage sends:\n{out}");
+        eprintln!(
+            "skipped: this ecm-apiserver does not decode protobuf request bodies, which Helm's release storage sends:\n{out}"
+        );
         return;
     }
     assert!(ok, "helm install failed:\n{out}");
@@ -179,17 +192,27 @@ fn helm_install_upgrade_rollback_uninstall_with_openapi_validation() {
         deployment["metadata"]["labels"]["app.kubernetes.io/managed-by"], "Helm",
         "{deployment}"
     );
-    assert_eq!(deployment["metadata"]["annotations"]["meta.helm.sh/release-name"], RELEASE);
+    assert_eq!(
+        deployment["metadata"]["annotations"]["meta.helm.sh/release-name"],
+        RELEASE
+    );
     let sa = cluster.get("serviceaccounts", RELEASE).expect("the ServiceAccount");
     assert_eq!(
         deployment["spec"]["template"]["spec"]["serviceAccountName"],
         sa["metadata"]["name"]
     );
-    let pdb = cluster.get("poddisruptionbudgets", RELEASE).expect("the PodDisruptionBudget");
+    let pdb = cluster
+        .get("poddisruptionbudgets", RELEASE)
+        .expect("the PodDisruptionBudget");
     assert_eq!(pdb["spec"]["maxUnavailable"], 1);
     assert_eq!(pdb["metadata"]["generation"], 1);
-    let service = cluster.get("services", &format!("{RELEASE}-metrics")).expect("the metrics Service");
-    assert_eq!(service["spec"]["selector"], deployment["spec"]["selector"]["matchLabels"]);
+    let service = cluster
+        .get("services", &format!("{RELEASE}-metrics"))
+        .expect("the metrics Service");
+    assert_eq!(
+        service["spec"]["selector"],
+        deployment["spec"]["selector"]["matchLabels"]
+    );
     let role = cluster.get_cluster("clusterroles", RELEASE).expect("the ClusterRole");
     let grants_slices = role["rules"]
         .as_array()
@@ -203,7 +226,11 @@ fn helm_install_upgrade_rollback_uninstall_with_openapi_validation() {
     assert_eq!(binding["subjects"][0]["name"], sa["metadata"]["name"]);
     assert_eq!(binding["subjects"][0]["namespace"], NAMESPACE);
     assert!(
-        cluster.server.list_objects("roles").iter().any(|r| r["metadata"]["namespace"] == NAMESPACE),
+        cluster
+            .server
+            .list_objects("roles")
+            .iter()
+            .any(|r| r["metadata"]["namespace"] == NAMESPACE),
         "the leader-election Role"
     );
     assert!(
@@ -253,7 +280,14 @@ fn helm_install_upgrade_rollback_uninstall_with_openapi_validation() {
     // Uninstall: the objects and the release records are gone.
     let out = cluster.helm(&["uninstall", RELEASE, "-n", NAMESPACE]);
     assert!(out.contains(&format!("release \"{RELEASE}\" uninstalled")), "{out}");
-    for resource in ["deployments", "serviceaccounts", "poddisruptionbudgets", "services", "roles", "rolebindings"] {
+    for resource in [
+        "deployments",
+        "serviceaccounts",
+        "poddisruptionbudgets",
+        "services",
+        "roles",
+        "rolebindings",
+    ] {
         let left: Vec<Value> = cluster
             .server
             .list_objects(resource)

@@ -29,7 +29,7 @@ fn accepts_json(accept: &str) -> bool {
     })
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> &'a str {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
     headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
@@ -64,7 +64,12 @@ pub(crate) fn v2(shared: &Shared, headers: &HeaderMap) -> Response<ResponseBody>
 }
 
 /// `GET /openapi/v3` (`path` `None`) or `/openapi/v3/{path}`.
-pub(crate) fn v3(shared: &Shared, path: Option<&str>, query: Option<&str>, headers: &HeaderMap) -> Response<ResponseBody> {
+pub(crate) fn v3(
+    shared: &Shared,
+    path: Option<&str>,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Response<ResponseBody> {
     if !accepts_json(header_str(headers, header::ACCEPT)) {
         return not_acceptable();
     }
@@ -75,10 +80,7 @@ pub(crate) fn v3(shared: &Shared, path: Option<&str>, query: Option<&str>, heade
     let Some(doc) = docs.by_path.get(path) else {
         return error_response(&ApiError::path_not_found());
     };
-    let hash = query
-        .unwrap_or("")
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("hash="));
+    let hash = query.unwrap_or("").split('&').find_map(|kv| kv.strip_prefix("hash="));
     match hash {
         None => serve(doc, headers, "no-cache, private"),
         Some(h) if h == doc.hash => serve(doc, headers, "public, immutable, max-age=31536000"),
@@ -101,10 +103,16 @@ mod tests {
         assert!(accepts_json(""));
         assert!(accepts_json("application/json"));
         assert!(accepts_json("application/json, */*"));
-        assert!(accepts_json("application/com.github.proto-openapi.spec.v2@v1.0+protobuf, application/json;q=0.5"));
+        assert!(accepts_json(
+            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf, application/json;q=0.5"
+        ));
         assert!(accepts_json("*/*"));
-        assert!(!accepts_json("application/com.github.proto-openapi.spec.v2@v1.0+protobuf"));
-        assert!(!accepts_json("application/com.github.proto-openapi.spec.v3@v1.0+protobuf"));
+        assert!(!accepts_json(
+            "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+        ));
+        assert!(!accepts_json(
+            "application/com.github.proto-openapi.spec.v3@v1.0+protobuf"
+        ));
         assert!(!accepts_json("application/json;q=0"));
     }
 }

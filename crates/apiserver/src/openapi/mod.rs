@@ -131,9 +131,10 @@ mod tests {
             };
             let doc = parse(&v3.by_path[&path]);
             let found = doc["components"]["schemas"].as_object().unwrap().values().any(|s| {
-                s["x-kubernetes-group-version-kind"]
-                    .as_array()
-                    .is_some_and(|l| l.iter().any(|g| g["kind"] == json!(info.kind) && g["group"] == json!(info.group)))
+                s["x-kubernetes-group-version-kind"].as_array().is_some_and(|l| {
+                    l.iter()
+                        .any(|g| g["kind"] == json!(info.kind) && g["group"] == json!(info.group))
+                })
             });
             assert!(found, "{} missing from {path}", info.kind);
         }
@@ -169,7 +170,10 @@ mod tests {
             json!([{"group": "apps", "version": "v1", "kind": "Deployment"}])
         );
         let get = &doc["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["get"];
-        assert_eq!(get["responses"]["200"]["schema"]["$ref"], "#/definitions/io.k8s.api.core.v1.Pod");
+        assert_eq!(
+            get["responses"]["200"]["schema"]["$ref"],
+            "#/definitions/io.k8s.api.core.v1.Pod"
+        );
         assert_eq!(get["x-kubernetes-action"], "get");
     }
 }

@@ -75,11 +75,7 @@ const LIST: [QueryParam; 10] = [
         "boolean",
         "`sendInitialEvents=true` may be set together with `watch=true`: the stream begins with synthetic events for the current state.",
     ),
-    (
-        "timeoutSeconds",
-        "integer",
-        "Timeout for the list/watch call.",
-    ),
+    ("timeoutSeconds", "integer", "Timeout for the list/watch call."),
     (
         "watch",
         "boolean",
@@ -187,7 +183,10 @@ pub(crate) fn path_items(info: &ResourceInfo, names: &KindNames) -> Vec<PathItem
     let gv = group_version_id(info);
     let scope = if info.namespaced { "Namespaced" } else { "" };
     let (collection, ns_params): (String, Vec<&'static str>) = if info.namespaced {
-        (format!("{prefix}/namespaces/{{namespace}}/{}", info.plural), vec!["namespace"])
+        (
+            format!("{prefix}/namespaces/{{namespace}}/{}", info.plural),
+            vec!["namespace"],
+        )
     } else {
         (format!("{prefix}/{}", info.plural), Vec::new())
     };
@@ -231,7 +230,13 @@ pub(crate) fn path_items(info: &ResourceInfo, names: &KindNames) -> Vec<PathItem
                 Operation {
                     query: LIST.to_vec(),
                     response: names.list.clone(),
-                    ..op("get", "list", "list", "", format!("list or watch objects of kind {kind}"))
+                    ..op(
+                        "get",
+                        "list",
+                        "list",
+                        "",
+                        format!("list or watch objects of kind {kind}"),
+                    )
                 },
                 writes("create", "", &format!("a {kind}")),
                 Operation {
@@ -269,7 +274,13 @@ pub(crate) fn path_items(info: &ResourceInfo, names: &KindNames) -> Vec<PathItem
         items.push(item(
             format!("{collection}/{{name}}/status"),
             vec![
-                op("get", "get", "read", "Status", format!("read status of the specified {kind}")),
+                op(
+                    "get",
+                    "get",
+                    "read",
+                    "Status",
+                    format!("read status of the specified {kind}"),
+                ),
                 writes("update", "Status", &format!("status of the specified {kind}")),
                 writes("patch", "Status", &format!("partially status of the specified {kind}")),
             ],
@@ -284,7 +295,13 @@ pub(crate) fn path_items(info: &ResourceInfo, names: &KindNames) -> Vec<PathItem
             operations: vec![Operation {
                 id: format!("list{gv}{kind}ForAllNamespaces"),
                 response: names.list.clone(),
-                ..op("get", "list", "list", "", format!("list or watch objects of kind {kind}"))
+                ..op(
+                    "get",
+                    "list",
+                    "list",
+                    "",
+                    format!("list or watch objects of kind {kind}"),
+                )
             }],
             gvk: gvk.clone(),
         });

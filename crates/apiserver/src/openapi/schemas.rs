@@ -13,8 +13,8 @@
 //! struct tags those extensions are generated from upstream.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{DeleteOptions, ListMeta, ObjectMeta, Status};
-use k8s_openapi::schemars::generate::SchemaSettings;
 use k8s_openapi::schemars::JsonSchema;
+use k8s_openapi::schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use super::kinds;
@@ -146,7 +146,10 @@ fn type_meta_properties() -> Map<String, Value> {
 /// metadata, and any other field.
 fn permissive(flavor: Flavor, info: &ResourceInfo) -> Value {
     let mut props = type_meta_properties();
-    props.insert("metadata".into(), flavor.reference("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"));
+    props.insert(
+        "metadata".into(),
+        flavor.reference("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
+    );
     json!({
         "description": format!(
             "{} ({}) is served by ecm-apiserver without a schema: any fields are accepted.",

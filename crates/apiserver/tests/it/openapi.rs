@@ -18,7 +18,11 @@ const PROTO_V2: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protob
 const PROTO_V3: &str = "application/com.github.proto-openapi.spec.v3@v1.0+protobuf";
 
 /// `GET uri` in-process with the headers given: status, headers, body.
-async fn get(server: &ApiServer, uri: &str, headers: &[(header::HeaderName, &str)]) -> (StatusCode, http::HeaderMap, Vec<u8>) {
+async fn get(
+    server: &ApiServer,
+    uri: &str,
+    headers: &[(header::HeaderName, &str)],
+) -> (StatusCode, http::HeaderMap, Vec<u8>) {
     let mut req = Request::get(uri);
     for (name, value) in headers {
         req = req.header(name, *value);
@@ -29,7 +33,11 @@ async fn get(server: &ApiServer, uri: &str, headers: &[(header::HeaderName, &str
         .await
         .unwrap();
     let (parts, body) = resp.into_parts();
-    (parts.status, parts.headers, body.collect().await.unwrap().to_bytes().to_vec())
+    (
+        parts.status,
+        parts.headers,
+        body.collect().await.unwrap().to_bytes().to_vec(),
+    )
 }
 
 fn json(body: &[u8]) -> Value {
@@ -65,7 +73,13 @@ async fn v3_index_hashes_redirects_and_etags() {
     assert_eq!(status, StatusCode::OK);
     let index = json(&body);
     let paths = index["paths"].as_object().unwrap();
-    for gv in ["api/v1", "apis/apps/v1", "apis/batch/v1", "apis/policy/v1", "apis/discovery.k8s.io/v1"] {
+    for gv in [
+        "api/v1",
+        "apis/apps/v1",
+        "apis/batch/v1",
+        "apis/policy/v1",
+        "apis/discovery.k8s.io/v1",
+    ] {
         assert!(paths.contains_key(gv), "{gv} missing from {index}");
     }
     let url = paths["apis/policy/v1"]["serverRelativeURL"].as_str().unwrap();
@@ -116,7 +130,9 @@ async fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String) 
         .arg("--cache-dir")
         .arg(kubeconfig.with_extension("cache"))
         .args(args);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -169,16 +185,26 @@ async fn kubectl_explain_apply_server_side_and_diff_use_the_documents() {
 
     let (ok, out) = kubectl(&kubeconfig, &["explain", "endpointslice.endpoints"]).await;
     assert!(ok, "{out}");
-    assert!(out.contains("KIND:       EndpointSlice") && out.contains("FIELD: endpoints <[]Endpoint>"), "{out}");
+    assert!(
+        out.contains("KIND:       EndpointSlice") && out.contains("FIELD: endpoints <[]Endpoint>"),
+        "{out}"
+    );
     assert!(out.contains("addresses\t<[]string> -required-"), "{out}");
-    assert!(out.contains("endpoints is a list of unique endpoints in this slice"), "{out}");
+    assert!(
+        out.contains("endpoints is a list of unique endpoints in this slice"),
+        "{out}"
+    );
     let (ok, out) = kubectl(&kubeconfig, &["explain", "pdb.spec.maxUnavailable"]).await;
     assert!(ok && out.contains("An eviction is allowed if at most"), "{out}");
 
     // Client-side apply, strict validation (the default): no --validate=false.
     let (ok, out) = kubectl(&kubeconfig, &["apply", "-f", file]).await;
     assert!(ok, "{out}");
-    for created in ["poddisruptionbudget.policy/web created", "job.batch/once created", "deployment.apps/web created"] {
+    for created in [
+        "poddisruptionbudget.policy/web created",
+        "job.batch/once created",
+        "deployment.apps/web created",
+    ] {
         assert!(out.contains(created), "{out}");
     }
     let (ok, out) = kubectl(&kubeconfig, &["apply", "-f", file]).await;
@@ -189,7 +215,10 @@ async fn kubectl_explain_apply_server_side_and_diff_use_the_documents() {
     let changed = changed.to_str().unwrap();
     let (ok, out) = kubectl(&kubeconfig, &["diff", "-f", changed]).await;
     assert!(!ok, "kubectl diff exits 1 on a difference:\n{out}");
-    assert!(out.contains("-  replicas: 2") && out.contains("+  replicas: 3"), "{out}");
+    assert!(
+        out.contains("-  replicas: 2") && out.contains("+  replicas: 3"),
+        "{out}"
+    );
 
     let (ok, out) = kubectl(&kubeconfig, &["apply", "--server-side", "-f", changed]).await;
     assert!(ok && out.contains("deployment.apps/web serverside-applied"), "{out}");
