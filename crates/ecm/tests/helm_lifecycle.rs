@@ -48,7 +48,8 @@ fn chart_dir() -> PathBuf {
 struct Cluster {
     server: ApiServer,
     _handle: ServeHandle,
-    runtime: tokio::runtime::Runtime,
+    /// Runs the server; dropped last.
+    _runtime: tokio::runtime::Runtime,
     dir: PathBuf,
     kubeconfig: PathBuf,
 }
@@ -71,7 +72,7 @@ impl Cluster {
         Self {
             server,
             _handle: handle,
-            runtime,
+            _runtime: runtime,
             dir,
             kubeconfig,
         }
