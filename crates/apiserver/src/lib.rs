@@ -5,7 +5,8 @@
 //! kube-apiserver: discovery, get/list/watch/create/update/patch/delete,
 //! resourceVersions, optimistic concurrency, selectors, pagination, watch
 //! bookmarks and 410 Gone, garbage collection, validation of what the
-//! endpoint controllers write, fault injection and a hollow kubelet. Use it
+//! endpoint controllers write, OpenAPI v2 and v3 documents, fault injection
+//! and a hollow kubelet. Use it
 //! in-process (as a `tower::Service`, no socket) or on a 127.0.0.1 port.
 //!
 //! # Example
@@ -42,7 +43,7 @@
 //! | feature | state |
 //! |---|---|
 //! | discovery: `/version`, `/api`, `/apis`, `/apis/{g}`, `/api/v1`, `/apis/{g}/{v}`, aggregated discovery v2 | yes |
-//! | resources: core v1 (namespaces, pods, services, endpoints, nodes, events, configmaps, secrets, serviceaccounts), discovery.k8s.io/v1, coordination.k8s.io/v1, events.k8s.io/v1, apps/v1, rbac.authorization.k8s.io/v1; more with [`Config::resource`] | yes |
+//! | resources: core v1 (namespaces, pods, services, endpoints, nodes, events, configmaps, secrets, serviceaccounts), discovery.k8s.io/v1, coordination.k8s.io/v1, events.k8s.io/v1, apps/v1, batch/v1 (jobs, cronjobs), policy/v1 (poddisruptionbudgets), rbac.authorization.k8s.io/v1; more with [`Config::resource`] | yes |
 //! | get, list, watch, create, update, patch, delete, deletecollection; `status` subresource | yes |
 //! | JSON patch, JSON merge patch, strategic merge patch (known merge keys and `$patch`/`$retainKeys`/`$setElementOrder`/`$deleteFromPrimitiveList` directives) | yes |
 //! | server-side apply | approximated: strategic merge of the applied object, no managedFields, no conflicts, no field removal |
@@ -62,7 +63,8 @@
 //! | protobuf (`application/vnd.kubernetes.protobuf`): request bodies, objects, lists, Status errors, watch streams (`;stream=watch` frames) | yes, for the built-in kinds (not for kinds added with [`Config::resource`]); schemas of Kubernetes 1.35 (`k8s-pb` 0.9): a 1.36 field unknown to them is dropped, see below |
 //! | Tables in protobuf | no, as upstream: Tables are JSON only (a protobuf-only `as=Table` is 406) |
 //! | CBOR, YAML responses | no (406; YAML request bodies are read) |
-//! | OpenAPI documents (`/openapi/v2`, `/openapi/v3`) | no (404; kubectl falls back, see below) |
+//! | OpenAPI documents: `/openapi/v2` (Swagger 2.0) and `/openapi/v3` (index + one document per group-version) of every served kind, schemas from k8s-openapi's `schemars` output with `x-kubernetes-group-version-kind`, paths with `x-kubernetes-action`; built once, cached, content-hashed (`hash`, `ETag`) | yes, JSON only (406 for a protobuf-only `Accept`, so client-go uses v3); kinds added with [`Config::resource`] get a permissive schema; no `x-kubernetes-patch-strategy`/`-list-type` (k8s-openapi's schemas have none), so strategic merge patch is not offered in the documents and kubectl computes it from its compiled-in types |
+//! | `fieldValidation=Strict` (unknown fields rejected) | no: accepted and ignored, unknown fields are stored |
 //! | `TokenReview` and `SubjectAccessReview` (create only, computed from static tokens and ABAC-style allow rules: [`AuthConfig`]) | yes |
 //! | authentication and authorization of its own requests, admission webhooks, CRDs via apiextensions, managedFields, other subresources (scale, binding, eviction, log, exec) | no |
 //! | immutability rules of other kinds' specs (e.g. pod spec updates) | not enforced |
@@ -71,10 +73,12 @@
 //!
 //! `ecm-apiserver --listen 127.0.0.1:8080 --kubeconfig-out kc` then
 //! `kubectl --kubeconfig kc ...`: `get` (tables, `-o yaml/json`, `-w`),
-//! `create`, `apply` (client-side), `replace`, `delete`, `label`, `patch`
-//! (strategic, merge, json) and `wait` work. With no OpenAPI document,
-//! kubectl skips schema validation, so pass `--validate=false` where a
-//! command insists on it; `kubectl apply --server-side` is approximated.
+//! `create`, `apply` (client-side, with the default strict validation),
+//! `apply --server-side` (approximated), `diff`, `explain` (from the OpenAPI
+//! v3 documents), `replace`, `delete`, `label`, `patch` (strategic, merge,
+//! json) and `wait` work. Helm v4.2 installs, upgrades, rolls back and
+//! uninstalls ecm's chart with OpenAPI validation on (its release Secrets
+//! are stored like any other).
 //! kubectl's typed commands (`create namespace`, `create configmap`,
 //! `create deployment`, `scale`...) send protobuf, which the server reads.
 //!
@@ -105,6 +109,7 @@ mod gc;
 mod http;
 pub mod kubelet;
 mod object;
+mod openapi;
 mod patch;
 mod registry;
 mod resources;

@@ -178,7 +178,8 @@ impl ResourceInfo {
 }
 
 /// The built-in resources: core v1, discovery.k8s.io/v1, coordination.k8s.io/v1,
-/// events.k8s.io/v1, apps/v1, rbac.authorization.k8s.io/v1, and the reviews
+/// events.k8s.io/v1, apps/v1, batch/v1 (Job, CronJob), policy/v1
+/// (PodDisruptionBudget), rbac.authorization.k8s.io/v1, and the reviews
 /// of authentication.k8s.io/v1 and authorization.k8s.io/v1.
 pub fn builtin_resources() -> Vec<ResourceInfo> {
     let core = |plural: &str, kind: &str, ns: bool| ResourceInfo::new("", "v1", plural, kind, ns);
@@ -263,6 +264,20 @@ pub fn builtin_resources() -> Vec<ResourceInfo> {
             .field("status.replicas"),
         apps("statefulsets", "StatefulSet").short_names(&["sts"]),
         apps("daemonsets", "DaemonSet").short_names(&["ds"]),
+        ResourceInfo::new("batch", "v1", "jobs", "Job", true)
+            .with_status()
+            .strategy(Strategy::SpecGeneration)
+            .categories(&["all"])
+            .field("status.successful"),
+        ResourceInfo::new("batch", "v1", "cronjobs", "CronJob", true)
+            .with_status()
+            .short_names(&["cj"])
+            .strategy(Strategy::SpecGeneration)
+            .categories(&["all"]),
+        ResourceInfo::new("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true)
+            .with_status()
+            .short_names(&["pdb"])
+            .strategy(Strategy::SpecGeneration),
         rbac("roles", "Role", true),
         rbac("rolebindings", "RoleBinding", true),
         rbac("clusterroles", "ClusterRole", false),

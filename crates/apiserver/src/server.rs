@@ -141,6 +141,7 @@ impl ApiServer {
             shutdown: tokio::sync::watch::channel(0).0,
             served_at: Mutex::new(None),
             auth: parking_lot::RwLock::new(config.auth.clone()),
+            openapi: crate::openapi::OpenApi::default(),
             config,
         });
         if let Some(ns_res) = table.by_path("", "v1", "namespaces") {

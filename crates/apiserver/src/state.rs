@@ -12,6 +12,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::config::Config;
 use crate::faults::FaultInjector;
+use crate::openapi::OpenApi;
 use crate::registry::Registry;
 use crate::reviews::AuthConfig;
 use crate::store::Store;
@@ -35,4 +36,6 @@ pub(crate) struct Shared {
     pub(crate) served_at: Mutex<Option<SocketAddr>>,
     /// What the reviews answer from (the admin API may replace it).
     pub(crate) auth: RwLock<AuthConfig>,
+    /// The OpenAPI documents, built on first request.
+    pub(crate) openapi: OpenApi,
 }

@@ -1,6 +1,6 @@
 //! Discovery documents: `/version`, `/api`, `/apis`, group and resource
-//! lists, the aggregated discovery form (`apidiscovery.k8s.io/v2`) and a
-//! minimal OpenAPI v3 index.
+//! lists and the aggregated discovery form (`apidiscovery.k8s.io/v2`).
+//! The OpenAPI documents are in `crate::openapi`.
 
 use serde_json::{Value, json};
 
@@ -178,71 +178,4 @@ pub(crate) fn aggregated(table: &ResourceTable, core: bool) -> Value {
         .map(|(g, vs)| aggregated_group(table, g, vs))
         .collect();
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
-}
-
-/// The OpenAPI v3 index: one entry per group/version.
-pub(crate) fn openapi_v3_index(table: &ResourceTable) -> Value {
-    let mut paths = serde_json::Map::new();
-    for (group, versions) in table.groups() {
-        for v in versions {
-            let key = if group.is_empty() {
-                format!("api/{v}")
-            } else {
-                format!("apis/{group}/{v}")
-            };
-            paths.insert(
-                key.clone(),
-                json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash=0")}),
-            );
-        }
-    }
-    json!({"paths": paths})
-}
-
-/// A minimal OpenAPI v3 document for one group/version: the PATCH
-/// operations of each kind with the `fieldValidation` parameter (so kubectl
-/// leaves field validation to the server), no schemas.
-pub(crate) fn openapi_v3_group_version(table: &ResourceTable, path: &str) -> Option<Value> {
-    let (group, version) = match path.split('/').collect::<Vec<_>>().as_slice() {
-        ["api", v] => (String::new(), (*v).to_owned()),
-        ["apis", g, v] => ((*g).to_owned(), (*v).to_owned()),
-        _ => return None,
-    };
-    let prefix = if group.is_empty() {
-        format!("/api/{version}")
-    } else {
-        format!("/apis/{group}/{version}")
-    };
-    let mut paths = serde_json::Map::new();
-    for info in resources_of(table, &group, &version) {
-        let ns = if info.namespaced { "/namespaces/{namespace}" } else { "" };
-        let gvk = json!({"group": info.group, "version": info.version, "kind": info.kind});
-        let op = json!({
-            "description": format!("partially update the specified {}", info.kind),
-            "operationId": format!("patch{}", info.kind),
-            "x-kubernetes-action": "patch",
-            "x-kubernetes-group-version-kind": gvk,
-            "parameters": [
-                {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-                {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-                {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-            ],
-            "requestBody": {"content": {
-                "application/json-patch+json": {"schema": {"type": "object"}},
-                "application/merge-patch+json": {"schema": {"type": "object"}},
-                "application/apply-patch+yaml": {"schema": {"type": "object"}},
-            }},
-            "responses": {"200": {"description": "OK"}},
-        });
-        paths.insert(format!("{prefix}{ns}/{}/{{name}}", info.plural), json!({"patch": op}));
-    }
-    if paths.is_empty() {
-        return None;
-    }
-    Some(json!({
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": "ecm-apiserver"},
-        "paths": paths,
-        "components": {"schemas": {}},
-    }))
 }

@@ -3,7 +3,8 @@
 //! [`ApiService`] is a `tower::Service` over `http::Request`s; hand it to
 //! `kube::Client::new` for an in-process client, or let
 //! [`ApiServer::serve`](crate::ApiServer::serve) put it on a socket. A
-//! request is routed here to discovery (`discovery`), the admin API
+//! request is routed here to discovery (`discovery`), the OpenAPI
+//! documents (`openapi`), the admin API
 //! (`admin`) or a resource verb (`verbs`, watches in `watch`); list and
 //! watch options are parsed in `query`, responses built in `response`,
 //! their encoding chosen in `negotiate` (JSON, Tables, or protobuf through
@@ -13,6 +14,7 @@ mod admin;
 mod discovery;
 mod negotiate;
 mod protobuf;
+mod openapi;
 pub(crate) mod query;
 mod response;
 mod table;
@@ -76,7 +78,8 @@ enum Route {
     Apis,
     Group(String),
     Resources(String, String),
-    OpenApi(Option<String>),
+    OpenApiV2,
+    OpenApiV3(Option<String>),
     Health,
     Admin(Vec<String>),
     Resource(Target),
@@ -93,8 +96,9 @@ fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
     let (group, version, rest): (&str, &str, &[&str]) = match s.as_slice() {
         ["version"] => return Ok(Route::Version),
         ["healthz" | "livez" | "readyz", ..] => return Ok(Route::Health),
-        ["openapi", "v3"] => return Ok(Route::OpenApi(None)),
-        ["openapi", "v3", rest @ ..] => return Ok(Route::OpenApi(Some(rest.join("/")))),
+        ["openapi", "v2"] => return Ok(Route::OpenApiV2),
+        ["openapi", "v3"] => return Ok(Route::OpenApiV3(None)),
+        ["openapi", "v3", rest @ ..] => return Ok(Route::OpenApiV3(Some(rest.join("/")))),
         ["ecm-admin", rest @ ..] => return Ok(Route::Admin(rest.iter().map(|x| (*x).to_owned()).collect())),
         ["api"] => return Ok(Route::Api),
         ["apis"] => return Ok(Route::Apis),
@@ -199,11 +203,8 @@ where
             Some(doc) => value_response(200, &doc),
             None => error_response(&ApiError::path_not_found()),
         },
-        Route::OpenApi(None) => value_response(200, &discovery::openapi_v3_index(table)),
-        Route::OpenApi(Some(path)) => match discovery::openapi_v3_group_version(table, &path) {
-            Some(doc) => value_response(200, &doc),
-            None => error_response(&ApiError::path_not_found()),
-        },
+        Route::OpenApiV2 => openapi::v2(&shared, &parts.headers),
+        Route::OpenApiV3(path) => openapi::v3(&shared, path.as_deref(), parts.uri.query(), &parts.headers),
         Route::Admin(rest) => {
             let body = match body.collect().await {
                 Ok(b) => b.to_bytes(),

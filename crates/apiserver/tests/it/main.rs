@@ -8,6 +8,7 @@ mod faults;
 mod gc;
 mod kubectl;
 mod kubelet;
+mod openapi;
 mod protobuf;
 mod reviews;
 mod validation;
