@@ -13,8 +13,8 @@
 mod admin;
 mod discovery;
 mod negotiate;
-mod protobuf;
 mod openapi;
+mod protobuf;
 pub(crate) mod query;
 mod response;
 mod table;

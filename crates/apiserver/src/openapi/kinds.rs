@@ -9,10 +9,11 @@
 use std::borrow::Cow;
 
 use k8s_openapi::api::{
-    admissionregistration::v1 as admissionregistration, apps::v1 as apps, autoscaling::v2 as autoscaling,
-    batch::v1 as batch, certificates::v1 as certificates, coordination::v1 as coordination, core::v1 as core,
-    discovery::v1 as discovery, events::v1 as events, networking::v1 as networking, node::v1 as node,
-    policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling, storage::v1 as storage,
+    admissionregistration::v1 as admissionregistration, apps::v1 as apps, authentication::v1 as authentication,
+    authorization::v1 as authorization, autoscaling::v2 as autoscaling, batch::v1 as batch,
+    certificates::v1 as certificates, coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
+    events::v1 as events, networking::v1 as networking, node::v1 as node, policy::v1 as policy, rbac::v1 as rbac,
+    scheduling::v1 as scheduling, storage::v1 as storage,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 use k8s_openapi::schemars::{JsonSchema, Schema, SchemaGenerator};
@@ -41,7 +42,7 @@ fn known<T: k8s_openapi::Resource + JsonSchema>() -> KnownKind {
 
 /// Every kind the server knows a schema for: the built-in resources and the
 /// common kinds an embedder may add with `Config::resource`.
-fn known_kinds() -> [KnownKind; 43] {
+fn known_kinds() -> [KnownKind; 45] {
     [
         known::<core::ConfigMap>(),
         known::<core::Endpoints>(),
@@ -63,6 +64,8 @@ fn known_kinds() -> [KnownKind; 43] {
         known::<apps::Deployment>(),
         known::<apps::ReplicaSet>(),
         known::<apps::StatefulSet>(),
+        known::<authentication::TokenReview>(),
+        known::<authorization::SubjectAccessReview>(),
         known::<autoscaling::HorizontalPodAutoscaler>(),
         known::<batch::CronJob>(),
         known::<batch::Job>(),

@@ -413,6 +413,10 @@ fn decoding_a_pod_straight_into_a_projection_equals_projecting_the_decoded_pod()
     }
     let full: PodProjection = serde_json::from_value(wire_pods()[3].clone()).unwrap();
     let ports: Vec<&str> = full.named_ports.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(ports, ["http", "dns", "admin"], "containers, then native sidecars; unnamed left out");
+    assert_eq!(
+        ports,
+        ["http", "dns", "admin"],
+        "containers, then native sidecars; unnamed left out"
+    );
     assert!(full.ready.is_some_and(|r| !r.is_true), "the first Ready condition");
 }
