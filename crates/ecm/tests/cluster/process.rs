@@ -5,6 +5,12 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
+/// The `ecm` binary to run: `$ECM_CHAOS_BIN` (xtask sets it to a private
+/// copy, safe from concurrent rebuilds), else the one cargo built for the tests.
+pub fn ecm_binary() -> std::ffi::OsString {
+    std::env::var_os("ECM_CHAOS_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_ecm").into())
+}
+
 /// One `ecm` process.
 pub(crate) struct EcmProcess {
     child: Child,
@@ -16,7 +22,7 @@ impl EcmProcess {
     /// probes and metrics off, `env` set, stderr to `stderr`.
     pub(crate) fn spawn(args: &[&str], kubeconfig: &Path, env: &[(&str, &str)], stderr: PathBuf) -> Self {
         let log = File::create(&stderr).expect("stderr file");
-        let child = Command::new(env!("CARGO_BIN_EXE_ecm"))
+        let child = Command::new(ecm_binary())
             .args(args)
             .arg("--kubeconfig")
             .arg(kubeconfig)

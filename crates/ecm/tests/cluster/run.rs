@@ -120,9 +120,28 @@ fn run_args() -> Vec<String> {
         .collect()
 }
 
+/// Waits (at most a minute) until nothing is left to fix and nothing was
+/// written for a while; returns how long it took, `None` if it never was.
+pub(crate) async fn wait_quiet(world: &World) -> Option<Duration> {
+    let start = Instant::now();
+    let (mut writes, mut since) = (world.server.write_count(), Instant::now());
+    while start.elapsed() < QUIET_DEADLINE {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = world.server.write_count();
+        if now != writes {
+            (writes, since) = (now, Instant::now());
+            continue;
+        }
+        if since.elapsed() >= QUIET_FOR && world.problems(MAX_PER_SLICE).is_empty() {
+            return Some(start.elapsed());
+        }
+    }
+    None
+}
+
 /// `ecm shadow --once` against the world: whether it exits 0.
-fn shadow_clean(world: &World) -> bool {
-    let out = Command::new(env!("CARGO_BIN_EXE_ecm"))
+pub(crate) fn shadow_clean(world: &World) -> bool {
+    let out = Command::new(super::process::ecm_binary())
         .args(["shadow", "--once", "--grace-period", "300ms", "--once-timeout", "30s"])
         .args(["--max-endpoints-per-slice", &MAX_PER_SLICE.to_string()])
         .args(["--health-probe-bind-address", "0", "--metrics-bind-address", "0"])
@@ -162,22 +181,7 @@ pub(crate) async fn run_seed(seed: u64, plan: Plan) -> SeedReport {
     world.server.set_faults(FaultConfig::default());
     let faults = world.server.faults_fired();
 
-    // Quiescence: nothing to fix and no write for a while.
-    let off = Instant::now();
-    let mut converged_in = None;
-    let (mut writes, mut since) = (world.server.write_count(), Instant::now());
-    while off.elapsed() < QUIET_DEADLINE {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = world.server.write_count();
-        if now != writes {
-            (writes, since) = (now, Instant::now());
-            continue;
-        }
-        if since.elapsed() >= QUIET_FOR && world.problems(MAX_PER_SLICE).is_empty() {
-            converged_in = Some(off.elapsed());
-            break;
-        }
-    }
+    let converged_in = wait_quiet(&world).await;
     let problems = world.problems(MAX_PER_SLICE);
     let shadow_clean = shadow_clean(&world);
     let panics: Vec<String> = processes.iter().flat_map(EcmProcess::panics).collect();
