@@ -7,7 +7,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 
 /// The `ecm` binary to run: `$ECM_CHAOS_BIN` (xtask sets it to a private
 /// copy, safe from concurrent rebuilds), else the one cargo built for the tests.
-pub fn ecm_binary() -> std::ffi::OsString {
+pub(crate) fn ecm_binary() -> std::ffi::OsString {
     std::env::var_os("ECM_CHAOS_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_ecm").into())
 }
 
