@@ -176,11 +176,10 @@ where
     report_leadership(&options.name, false);
     if let Some(deposed) = deposed {
         tracing::error!(reason = %deposed, "lost leadership; stopping");
-        // As kube-controller-manager (which exits at once): in-flight syncs
-        // are abandoned, not awaited, so none of them writes once the
-        // partition heals (a sync retrying against an unreachable server
-        // could otherwise outlive the lease).
-        drop(work);
+        // As kube-controller-manager (which exits at once): returning drops
+        // `work` with its in-flight syncs, not awaited, so none of them
+        // writes once the partition heals (a sync retrying against an
+        // unreachable server could otherwise outlive the lease).
         bail!(
             "lost the leader lease {}/{}: {deposed}",
             options.namespace,
