@@ -8,6 +8,7 @@
 //! | `cargo xtask chart` | checks of the Helm chart: rendered and checked always, `helm lint` and `helm template` where helm is installed |
 //! | `cargo xtask bench [PART...] [--quick]` | every measurement of `docs/benchmarks.md` in one run |
 //! | `cargo xtask pb-schema [--check]` | regenerates (or checks) `crates/apiserver/src/http/protobuf/k8s.binpb`, the protobuf descriptors of ecm-apiserver's codec, from the `k8s-pb` and `k8s-openapi` sources |
+//! | `cargo xtask chaos [--seeds N] [--first F] [--seed S]` | seeded chaos convergence of the `ecm` binary under API faults, churn and a SIGKILL (docs/reliability.md): N seeds from F (default 100 from 1), or seed S alone to reproduce it |
 //! | `cargo xtask e2e --cluster kind\|kubeconfig\|embedded` | the chart installed on a kind or existing cluster and checked by `helm test`; `embedded`: the examples through kubectl against `ecm run --embedded` (`--dry-run` prints the steps) |
 
 // A command-line tool: printing is its job.
@@ -19,6 +20,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod bench;
+mod chaos;
 mod chart;
 mod ci;
 mod e2e;
@@ -62,6 +64,18 @@ enum Command {
         /// Only check that the committed descriptors are up to date.
         #[arg(long)]
         check: bool,
+    },
+    /// Seeded chaos convergence runs of the ecm binary (docs/reliability.md).
+    Chaos {
+        /// How many seeds to run.
+        #[arg(long, default_value_t = 100)]
+        seeds: u64,
+        /// The first seed.
+        #[arg(long, default_value_t = 1)]
+        first: u64,
+        /// Run this seed alone (reproduces a failure).
+        #[arg(long, conflicts_with_all = ["seeds", "first"])]
+        seed: Option<u64>,
     },
     /// Install the chart on a cluster and run its test (exit 77: skipped, tools missing).
     E2e {
@@ -144,6 +158,9 @@ fn main() -> ExitCode {
             "--report-only goes with the scale part alone: cargo xtask bench scale --report-only"
         )),
         Command::Bench { parts, quick, .. } => bench::bench(&parts, quick).map(|()| ExitCode::SUCCESS),
+        Command::Chaos { seeds, first, seed } => {
+            chaos::chaos(&chaos::Options { seeds, first, seed }).map(|()| ExitCode::SUCCESS)
+        }
         Command::E2e {
             cluster,
             kubeconfig,

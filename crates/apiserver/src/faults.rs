@@ -18,7 +18,8 @@
 //! {"seed": 7, "rules": [
 //!   {"resource": "endpointslices", "verbs": ["create"], "probability": 0.5,
 //!    "action": {"type": "error", "code": 429, "retryAfterSeconds": 1}},
-//!   {"resource": "pods", "verbs": ["watch"], "action": {"type": "cutWatchAfterEvents", "events": 3}}
+//!   {"resource": "pods", "verbs": ["watch"], "action": {"type": "cutWatchAfterEvents", "events": 3}},
+//!   {"userAgent": "replica-a", "action": {"type": "error", "code": 503}}
 //! ]}
 //! ```
 
@@ -79,6 +80,11 @@ pub struct FaultRule {
     /// deletecollection; empty for all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verbs: Vec<String>,
+    /// Only requests whose `User-Agent` contains this string (one client,
+    /// e.g. one replica of a controller, cut off from the server); `None`
+    /// for every client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
     /// Chance in `[0, 1]` that a matching request fires the rule (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
@@ -95,6 +101,7 @@ impl FaultRule {
         Self {
             resource: Some(resource.to_owned()),
             verbs: verbs.iter().map(|v| (*v).to_owned()).collect(),
+            user_agent: None,
             probability: None,
             count: None,
             action,
@@ -108,6 +115,13 @@ impl FaultRule {
         self
     }
 
+    /// Restricts the rule to clients whose `User-Agent` contains `agent`.
+    #[must_use]
+    pub fn user_agent(mut self, agent: &str) -> Self {
+        self.user_agent = Some(agent.to_owned());
+        self
+    }
+
     /// Limits how many times the rule fires.
     #[must_use]
     pub fn count(mut self, n: u64) -> Self {
@@ -115,9 +129,38 @@ impl FaultRule {
         self
     }
 
-    fn matches(&self, resource: &str, verb: &str) -> bool {
-        self.resource.as_deref().is_none_or(|r| r == "*" || r == resource)
-            && (self.verbs.is_empty() || self.verbs.iter().any(|v| v == verb))
+    fn matches(&self, request: &FaultRequest<'_>) -> bool {
+        self.resource
+            .as_deref()
+            .is_none_or(|r| r == "*" || r == request.resource)
+            && (self.verbs.is_empty() || self.verbs.iter().any(|v| v == request.verb))
+            && self
+                .user_agent
+                .as_deref()
+                .is_none_or(|wanted| request.user_agent.is_some_and(|agent| agent.contains(wanted)))
+    }
+}
+
+/// What a fault rule is matched against: one request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FaultRequest<'a> {
+    /// Resource plural.
+    pub(crate) resource: &'a str,
+    /// Kubernetes verb.
+    pub(crate) verb: &'a str,
+    /// The request's `User-Agent`, if any.
+    pub(crate) user_agent: Option<&'a str>,
+}
+
+#[cfg(test)]
+impl<'a> FaultRequest<'a> {
+    /// A request for `resource` with `verb`, from no particular client.
+    fn new(resource: &'a str, verb: &'a str) -> Self {
+        Self {
+            resource,
+            verb,
+            user_agent: None,
+        }
     }
 }
 
@@ -163,6 +206,8 @@ struct State {
     config: FaultConfig,
     remaining: Vec<Option<u64>>,
     rng: StdRng,
+    /// Faults fired since the server started (all configurations).
+    fired: u64,
 }
 
 /// Decides faults for requests.
@@ -177,6 +222,7 @@ impl FaultInjector {
                 config: FaultConfig::default(),
                 remaining: Vec::new(),
                 rng: StdRng::seed_from_u64(0),
+                fired: 0,
             }),
         };
         injector.set(config);
@@ -194,15 +240,26 @@ impl FaultInjector {
         self.state.lock().config.clone()
     }
 
-    pub(crate) fn decide(&self, resource: &str, verb: &str) -> Decision {
+    /// How many times a rule fired since the injector was made, over every
+    /// configuration it had.
+    pub(crate) fn fired(&self) -> u64 {
+        self.state.lock().fired
+    }
+
+    pub(crate) fn decide(&self, request: &FaultRequest<'_>) -> Decision {
         let mut decision = Decision::default();
         let mut state = self.state.lock();
         if state.config.rules.is_empty() {
             return decision;
         }
-        let State { config, remaining, rng } = &mut *state;
+        let State {
+            config,
+            remaining,
+            rng,
+            fired,
+        } = &mut *state;
         for (rule, left) in config.rules.iter().zip(remaining.iter_mut()) {
-            if !rule.matches(resource, verb) || *left == Some(0) {
+            if !rule.matches(request) || *left == Some(0) {
                 continue;
             }
             let p = rule.probability.unwrap_or(1.0);
@@ -212,6 +269,7 @@ impl FaultInjector {
             if let Some(n) = left {
                 *n -= 1;
             }
+            *fired += 1;
             match &rule.action {
                 FaultAction::Latency { millis } => decision.latency += Duration::from_millis(*millis),
                 FaultAction::Error {
@@ -256,7 +314,7 @@ mod tests {
         let run = || {
             let f = FaultInjector::new(config.clone());
             (0..64)
-                .map(|_| f.decide("pods", "get").error.is_some())
+                .map(|_| f.decide(&FaultRequest::new("pods", "get")).error.is_some())
                 .collect::<Vec<_>>()
         };
         let a = run();
@@ -270,10 +328,50 @@ mod tests {
             seed: 0,
             rules: vec![FaultRule::new("pods", &["create"], FaultAction::Latency { millis: 5 }).count(1)],
         });
-        assert_eq!(f.decide("services", "create"), Decision::default());
-        assert_eq!(f.decide("pods", "get"), Decision::default());
-        assert_eq!(f.decide("pods", "create").latency, Duration::from_millis(5));
-        assert_eq!(f.decide("pods", "create"), Decision::default());
+        assert_eq!(f.decide(&FaultRequest::new("services", "create")), Decision::default());
+        assert_eq!(f.decide(&FaultRequest::new("pods", "get")), Decision::default());
+        assert_eq!(
+            f.decide(&FaultRequest::new("pods", "create")).latency,
+            Duration::from_millis(5)
+        );
+        assert_eq!(f.decide(&FaultRequest::new("pods", "create")), Decision::default());
+    }
+
+    #[test]
+    fn a_rule_naming_a_client_fires_only_for_its_requests_and_firings_are_counted() {
+        let f = FaultInjector::new(FaultConfig {
+            seed: 0,
+            rules: vec![
+                FaultRule::new(
+                    "*",
+                    &[],
+                    FaultAction::Error {
+                        code: 503,
+                        retry_after_seconds: None,
+                        message: None,
+                    },
+                )
+                .user_agent("replica-a"),
+            ],
+        });
+        let from = |agent: Option<&'static str>| FaultRequest {
+            resource: "leases",
+            verb: "update",
+            user_agent: agent,
+        };
+        assert!(
+            f.decide(&from(Some("ecm/0.1.0 replica-a/endpoint-controller")))
+                .error
+                .is_some()
+        );
+        assert_eq!(f.decide(&from(Some("ecm/0.1.0 replica-b"))), Decision::default());
+        assert_eq!(f.decide(&from(None)), Decision::default());
+        assert_eq!(f.fired(), 1);
+        f.set(FaultConfig::default());
+        assert_eq!(f.fired(), 1, "the count survives a new configuration");
+        let parsed =
+            FaultConfig::parse(r#"{"rules":[{"userAgent":"replica-a","action":{"type":"compact"}}]}"#).unwrap();
+        assert_eq!(parsed.rules[0].user_agent.as_deref(), Some("replica-a"));
     }
 
     #[test]

@@ -362,6 +362,11 @@ impl ApiServer {
         self.shared.faults.get()
     }
 
+    /// How many times a fault rule fired since the server started.
+    pub fn faults_fired(&self) -> u64 {
+        self.shared.faults.fired()
+    }
+
     /// Forgets a resource's event history now: watches resumed from an
     /// older resourceVersion get 410 Gone.
     pub fn compact(&self, resource: &str) -> Result<(), ServerError> {

@@ -127,7 +127,7 @@ struct RunArgs {
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     leader_elect_renew_deadline: Duration,
 
-    /// Accepted for kube-controller-manager compatibility; the lease library paces its own retries.
+    /// How often the leader renews its lease and checks it still holds it.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     leader_elect_retry_period: Duration,
 
@@ -409,6 +409,7 @@ async fn run(args: RunArgs) -> Result<()> {
             identity: identity.clone(),
             lease_duration: args.leader_elect_lease_duration,
             renew_deadline: args.leader_elect_renew_deadline,
+            retry_period: args.leader_elect_retry_period,
         };
         leader::run_as_leader(client.clone(), &leader_options, shutdown.clone(), |stop| {
             health.set_ready(false);

@@ -12,9 +12,18 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::throttle::ThrottleLayer;
 
-/// The user agent ecm sends.
+/// Environment variable replacing the `ecm/<version>` prefix of every user
+/// agent ecm sends, so that the replicas of one Deployment can be told apart
+/// in the API server's audit log (and by its per-client fault rules in tests).
+pub const USER_AGENT_ENV: &str = "ECM_USER_AGENT";
+
+/// The user agent ecm sends: `ecm/<version>`, or `$ECM_USER_AGENT` when set
+/// and not empty.
 pub fn user_agent() -> String {
-    format!("ecm/{}", env!("CARGO_PKG_VERSION"))
+    std::env::var(USER_AGENT_ENV)
+        .ok()
+        .filter(|agent| !agent.trim().is_empty() && HeaderValue::from_str(agent).is_ok())
+        .unwrap_or_else(|| format!("ecm/{}", env!("CARGO_PKG_VERSION")))
 }
 
 /// The user agent of one component of ecm: `ecm/<version>/<component>`,

@@ -4,16 +4,30 @@
 //! Built on `kube-lease-manager`. Its model is a lease duration and a grace
 //! period (how long before expiry the holder renews); kube-controller-manager's
 //! flags map onto it as duration = `--leader-elect-lease-duration` and grace =
-//! lease duration − `--leader-elect-renew-deadline`. Like
-//! kube-controller-manager, a replica that loses the lease stops at once
+//! lease duration − `--leader-elect-retry-period`, so the holder renews every
+//! retry period as client-go does (whole seconds: the library's unit).
+//!
+//! The library keeps a holder that cannot reach the API server a leader
+//! (it retries with a back-off and never says the lease is lost), so ecm
+//! fences itself as client-go does with `--leader-elect-renew-deadline`: the
+//! leader reads its Lease every retry period and stops as soon as the last
+//! renewal it can see is older than the renew deadline, or another replica
+//! holds the Lease. As the renew deadline is shorter than the lease
+//! duration, a leader cut off from the API server stops before a standby can
+//! take the Lease over, so two replicas never write at once.
+//!
+//! Like kube-controller-manager, a replica that loses the lease stops at once
 //! (the process exits non-zero and is restarted); on a clean shutdown the
 //! lease is released so a standby takes over without waiting for expiry.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
 use kube_lease_manager::{LeaseCreateMode, LeaseManagerBuilder};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// How to elect a leader.
@@ -29,6 +43,74 @@ pub struct LeaderOptions {
     pub lease_duration: Duration,
     /// How long the holder keeps trying to renew before giving up.
     pub renew_deadline: Duration,
+    /// How often the holder renews, and checks that it still holds the Lease.
+    pub retry_period: Duration,
+}
+
+/// Why a leader stopped leading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Deposed {
+    /// The lease library saw another holder.
+    Lost,
+    /// The Lease names another holder, or is gone.
+    TakenBy(Option<String>),
+    /// No renewal for longer than the renew deadline.
+    RenewDeadline(Duration),
+}
+
+impl std::fmt::Display for Deposed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Lost => f.write_str("the lease is held by another replica"),
+            Self::TakenBy(Some(holder)) => write!(f, "the lease is held by {holder}"),
+            Self::TakenBy(None) => f.write_str("the lease has no holder"),
+            Self::RenewDeadline(deadline) => {
+                write!(f, "the lease was not renewed within the renew deadline {deadline:?}")
+            }
+        }
+    }
+}
+
+/// Lease duration and grace period in the lease library's whole seconds:
+/// the holder renews every retry period (at least a second) and the grace
+/// stays within `1..duration`.
+fn lease_timing(options: &LeaderOptions) -> (u64, u64) {
+    let duration = options.lease_duration.as_secs().max(2);
+    let retry = options.retry_period.as_secs().max(1);
+    let grace = duration.saturating_sub(retry).clamp(1, duration - 1);
+    (duration, grace)
+}
+
+/// Returns when this replica can no longer be sure it holds the Lease: it
+/// reads the Lease every retry period; another holder, or a last renewal
+/// older than the renew deadline (unreadable Leases count as not renewed),
+/// deposes it. Called right after the Lease was acquired or renewed.
+async fn fence(leases: Api<Lease>, options: &LeaderOptions) -> Deposed {
+    let mut deadline = Instant::now() + options.renew_deadline;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Deposed::RenewDeadline(options.renew_deadline);
+        }
+        match tokio::time::timeout_at(deadline, leases.get_opt(&options.name)).await {
+            Ok(Ok(lease)) => {
+                let spec = lease.and_then(|l| l.spec).unwrap_or_default();
+                if spec.holder_identity.as_deref() != Some(options.identity.as_str()) {
+                    return Deposed::TakenBy(spec.holder_identity);
+                }
+                if let Some(renewed) = spec.renew_time {
+                    // The holder (this replica) wrote renewTime with its own clock.
+                    let age = SystemTime::now()
+                        .duration_since(SystemTime::from(renewed.0))
+                        .unwrap_or(Duration::ZERO);
+                    deadline = Instant::now() + options.renew_deadline.saturating_sub(age);
+                }
+            }
+            Ok(Err(err)) => tracing::warn!(error = %err, "cannot read the leader lease"),
+            Err(_) => continue,
+        }
+        tokio::time::sleep_until(deadline.min(Instant::now() + options.retry_period)).await;
+    }
 }
 
 /// client-go's leader-election gauge: 1 while this replica holds the Lease
@@ -52,10 +134,8 @@ where
     F: FnOnce(CancellationToken) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let duration = options.lease_duration.as_secs().max(2);
-    let grace = duration
-        .saturating_sub(options.renew_deadline.as_secs())
-        .clamp(1, duration - 1);
+    let (duration, grace) = lease_timing(options);
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &options.namespace);
     let manager = LeaseManagerBuilder::new(client, &options.name)
         .with_namespace(&options.namespace)
         .with_identity(&options.identity)
@@ -81,22 +161,30 @@ where
     let stop = shutdown.child_token();
     let work = work(stop.clone());
     tokio::pin!(work);
-    let lost = tokio::select! {
-        () = &mut work => false,
-        lost = async {
+    let deposed = tokio::select! {
+        () = &mut work => None,
+        deposed = fence(leases, options) => Some(deposed),
+        () = async {
             loop {
                 if is_leader.changed().await.is_err() || !*is_leader.borrow_and_update() {
-                    return true;
+                    return;
                 }
             }
-        } => lost,
+        } => Some(Deposed::Lost),
     };
     stop.cancel();
     report_leadership(&options.name, false);
-    if lost {
-        tracing::error!("lost leadership; stopping");
-        work.await;
-        bail!("lost the leader lease {}/{}", options.namespace, options.name);
+    if let Some(deposed) = deposed {
+        tracing::error!(reason = %deposed, "lost leadership; stopping");
+        // As kube-controller-manager (which exits at once): returning drops
+        // `work` with its in-flight syncs, not awaited, so none of them
+        // writes once the partition heals (a sync retrying against an
+        // unreachable server could otherwise outlive the lease).
+        bail!(
+            "lost the leader lease {}/{}: {deposed}",
+            options.namespace,
+            options.name
+        );
     }
     // Dropping the receiver makes the lease task release the lease.
     drop(is_leader);
@@ -120,7 +208,7 @@ pub fn default_identity() -> String {
                 .map(|h| h.trim().to_owned())
         })
         .unwrap_or_else(|| "ecm".to_owned());
-    let suffix: u64 = std::time::SystemTime::now()
+    let suffix: u64 = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64 ^ u64::from(std::process::id()));
     format!("{host}_{suffix:016x}")
@@ -145,7 +233,28 @@ mod tests {
             identity: identity.into(),
             lease_duration: Duration::from_secs(3),
             renew_deadline: Duration::from_secs(2),
+            retry_period: Duration::from_secs(1),
         }
+    }
+
+    #[test]
+    fn the_holder_renews_every_retry_period() {
+        let timing = |lease, retry| {
+            lease_timing(&LeaderOptions {
+                lease_duration: Duration::from_secs(lease),
+                retry_period: Duration::from_secs(retry),
+                ..options("a")
+            })
+        };
+        // kube-controller-manager's defaults: 15 s lease, 2 s retry.
+        assert_eq!(timing(15, 2), (15, 13));
+        assert_eq!(timing(3, 1), (3, 2));
+        assert_eq!(timing(2, 0), (2, 1), "at least a second between renewals");
+        assert_eq!(
+            timing(3, 5),
+            (3, 1),
+            "a retry longer than the lease still renews in time"
+        );
     }
 
     async fn holder(server: &ApiServer) -> Option<String> {
@@ -159,9 +268,9 @@ mod tests {
 
     /// Waits (real time, with a deadline) until `check` holds.
     async fn eventually<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while !check().await {
-            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -235,5 +344,52 @@ mod tests {
         assert_eq!(holder(&server).await.as_deref(), Some("b"));
         stop_b.cancel();
         b.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_leader_cut_off_from_the_api_server_stops_within_the_renew_deadline() {
+        use ecm_apiserver::{FaultAction, FaultConfig, FaultRule};
+        let server = ApiServer::new(ecm_apiserver::Config::default()).unwrap();
+        let stop = CancellationToken::new();
+        let worked = Arc::new(AtomicUsize::new(0));
+        let work_token = Arc::new(std::sync::Mutex::new(None::<CancellationToken>));
+        let run = tokio::spawn({
+            let (client, stop) = (server.client_with_user_agent("ecm/test replica-a"), stop.clone());
+            let (worked, work_token) = (Arc::clone(&worked), Arc::clone(&work_token));
+            async move {
+                run_as_leader(client, &options("a"), stop, |token| async move {
+                    *work_token.lock().unwrap() = Some(token.clone());
+                    worked.fetch_add(1, Ordering::SeqCst);
+                    // Never ends by itself, as a sync retrying against an unreachable server.
+                    std::future::pending::<()>().await;
+                })
+                .await
+            }
+        });
+        eventually("a to lead", || async { worked.load(Ordering::SeqCst) == 1 }).await;
+        // Every request of this replica fails from now on; the lease library
+        // alone would keep it leading.
+        let unavailable = FaultAction::Error {
+            code: 503,
+            retry_after_seconds: None,
+            message: None,
+        };
+        server.set_faults(FaultConfig {
+            seed: 0,
+            rules: vec![FaultRule::new("*", &[], unavailable).user_agent("replica-a")],
+        });
+        let err = tokio::time::timeout(Duration::from_secs(30), run)
+            .await
+            .expect("the leader stops")
+            .unwrap()
+            .unwrap_err();
+        assert!(err.to_string().contains("renew deadline"), "{err}");
+        let token = work_token.lock().unwrap().clone().unwrap();
+        assert!(token.is_cancelled(), "its work was told to stop, and not awaited");
+        assert_eq!(
+            holder(&server).await.as_deref(),
+            Some("a"),
+            "not released: it cannot write"
+        );
     }
 }

@@ -103,7 +103,11 @@ impl RequestContext<'_> {
         };
         let verb = self.verb(&method);
         let plural = self.info().plural.clone();
-        let decision = self.shared.faults.decide(&plural, verb);
+        let decision = self.shared.faults.decide(&crate::faults::FaultRequest {
+            resource: &plural,
+            verb,
+            user_agent: self.user_agent.as_deref(),
+        });
         if !decision.latency.is_zero() {
             tokio::time::sleep(decision.latency).await;
         }
