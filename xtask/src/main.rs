@@ -7,6 +7,7 @@
 //! | `cargo xtask ci` | what CI runs: `cargo fmt --check`, clippy with `-D warnings`, then `test` |
 //! | `cargo xtask chart` | checks of the Helm chart: rendered and checked always, `helm lint` and `helm template` where helm is installed |
 //! | `cargo xtask bench [PART...] [--quick]` | every measurement of `docs/benchmarks.md` in one run |
+//! | `cargo xtask fuzz [TARGET...] [--seconds N]` | the cargo-fuzz targets of `fuzz/` (nightly; cargo-fuzz installed when missing), N seconds each, one after another; fails on a crash |
 //! | `cargo xtask e2e --cluster kind\|kubeconfig\|embedded` | the chart installed on a kind or existing cluster and checked by `helm test`; `embedded`: the examples through kubectl against `ecm run --embedded` (`--dry-run` prints the steps) |
 
 // A command-line tool: printing is its job.
@@ -21,6 +22,7 @@ mod bench;
 mod chart;
 mod ci;
 mod e2e;
+mod fuzz;
 mod run;
 mod scale;
 mod tools;
@@ -54,6 +56,14 @@ enum Command {
         /// the last run's results (`<target>/bench-scale/results.jsonl`).
         #[arg(long)]
         report_only: bool,
+    },
+    /// Run the fuzz targets of fuzz/ (cargo-fuzz, nightly) one after another; fail on a crash.
+    Fuzz {
+        /// Targets to run (default: all).
+        targets: Vec<String>,
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
     },
     /// Install the chart on a cluster and run its test (exit 77: skipped, tools missing).
     E2e {
@@ -135,6 +145,7 @@ fn main() -> ExitCode {
             "--report-only goes with the scale part alone: cargo xtask bench scale --report-only"
         )),
         Command::Bench { parts, quick, .. } => bench::bench(&parts, quick).map(|()| ExitCode::SUCCESS),
+        Command::Fuzz { targets, seconds } => fuzz::fuzz(&targets, seconds).map(|()| ExitCode::SUCCESS),
         Command::E2e {
             cluster,
             kubeconfig,
