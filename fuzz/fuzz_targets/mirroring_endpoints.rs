@@ -119,7 +119,13 @@ fuzz_target!(|input: Input| {
         .iter()
         .flatten()
         .flat_map(|s| s.ports.iter().flatten())
-        .map(|p| (p.name.clone().unwrap_or_default(), p.port, p.protocol.clone().unwrap_or_else(|| "TCP".into())))
+        .map(|p| {
+            (
+                p.name.clone().unwrap_or_default(),
+                p.port,
+                p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+            )
+        })
         .collect();
     for slice in out.to_create.iter().chain(&out.to_update) {
         let problems = slice_problems(slice, max);
@@ -134,7 +140,10 @@ fuzz_target!(|input: Input| {
         }
         if accepted {
             let errors = slice_validation_errors(slice);
-            assert!(errors.is_empty(), "valid Endpoints mirrored into an invalid slice: {errors:?} {slice:?}");
+            assert!(
+                errors.is_empty(),
+                "valid Endpoints mirrored into an invalid slice: {errors:?} {slice:?}"
+            );
         }
     }
 });

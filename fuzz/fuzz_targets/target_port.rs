@@ -115,9 +115,19 @@ fuzz_target!(|input: Input| {
     let labels = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
     let mut pod = Pod {
         spec: Some(PodSpec {
-            containers: input.containers.iter().enumerate().map(|(i, c)| container(i, c, false)).collect(),
+            containers: input
+                .containers
+                .iter()
+                .enumerate()
+                .map(|(i, c)| container(i, c, false))
+                .collect(),
             init_containers: Some(
-                input.init_containers.iter().enumerate().map(|(i, c)| container(i, c, true)).collect(),
+                input
+                    .init_containers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| container(i, c, true))
+                    .collect(),
             ),
             node_name: Some("node-1".into()),
             ..PodSpec::default()
@@ -168,8 +178,7 @@ fuzz_target!(|input: Input| {
         spec: Some(ServiceSpec {
             selector: Some(labels),
             ports: Some(ports),
-            ip_families: (!input.ip_families.is_empty())
-                .then(|| input.ip_families.iter().map(Name::text).collect()),
+            ip_families: (!input.ip_families.is_empty()).then(|| input.ip_families.iter().map(Name::text).collect()),
             ..ServiceSpec::default()
         }),
         ..Service::default()

@@ -92,7 +92,15 @@ fn run_command(target: &str, seconds: u64, work_corpus: &std::path::Path) -> Com
     let mut command = Command::new("cargo");
     command
         .current_dir(fuzz_dir())
-        .args(["+nightly", "fuzz", "run", "--sanitizer", "none", "--debug-assertions", target])
+        .args([
+            "+nightly",
+            "fuzz",
+            "run",
+            "--sanitizer",
+            "none",
+            "--debug-assertions",
+            target,
+        ])
         .arg(work_corpus)
         .arg(fuzz_dir().join("corpus").join(target))
         .args([
@@ -198,7 +206,9 @@ mod tests {
             .collect();
         assert_eq!(bins, TARGETS);
         for target in TARGETS {
-            let seeds = std::fs::read_dir(fuzz_dir().join("corpus").join(target)).unwrap().count();
+            let seeds = std::fs::read_dir(fuzz_dir().join("corpus").join(target))
+                .unwrap()
+                .count();
             assert!((1..=20).contains(&seeds), "{target}: {seeds} seed files");
         }
     }

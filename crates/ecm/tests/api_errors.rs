@@ -30,7 +30,16 @@ impl Cluster {
     /// A server with the Service `web` and its pod `web-0` (10.0.0.1),
     /// `faults` in force, and the Endpoints controller started over HTTP.
     async fn start(faults: FaultConfig) -> Self {
+        Self::start_with(faults, ControllerName::Endpoints, &[]).await
+    }
+
+    /// Like [`Cluster::start`], with `controller` and `objects` stored as
+    /// they are (no validation).
+    async fn start_with(faults: FaultConfig, controller: ControllerName, objects: &[Value]) -> Self {
         let server = ApiServer::new(ecm_apiserver::Config::default()).unwrap();
+        for object in objects {
+            server.insert_object(object.clone()).unwrap();
+        }
         server
             .insert_object(json!({
                 "apiVersion": "v1", "kind": "Service",
@@ -43,7 +52,7 @@ impl Cluster {
         server.set_faults(faults);
         let listener = server.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let client = http_client(&listener.url(), "ecm-under-test");
-        let controller = RunningController::start(&client, ControllerName::Endpoints, None);
+        let controller = RunningController::start(&client, controller, None);
         Self {
             server,
             listener: Some(listener),
@@ -65,15 +74,29 @@ impl Cluster {
         Some(ips)
     }
 
+    /// The EndpointSlices of the Service `service`.
+    fn slices(&self, service: &str) -> Vec<Value> {
+        self.server
+            .list_objects("endpointslices")
+            .into_iter()
+            .filter(|s| s["metadata"]["labels"]["kubernetes.io/service-name"] == service)
+            .collect()
+    }
+
     /// Waits until the Endpoints `web` lists exactly `ips`.
     async fn wait_for(&self, ips: &[&str]) {
+        let want: Vec<String> = ips.iter().map(|ip| (*ip).to_owned()).collect();
+        self.wait_until(&format!("Endpoints web lists {ips:?}"), || {
+            self.endpoint_ips().as_ref() == Some(&want)
+        })
+        .await;
+    }
+
+    /// Waits until `done` holds, at most [`CATCH_UP`].
+    async fn wait_until(&self, what: &str, done: impl Fn() -> bool) {
         let deadline = tokio::time::Instant::now() + CATCH_UP;
-        while self.endpoint_ips().as_deref() != Some(&ips.iter().map(|ip| (*ip).to_owned()).collect::<Vec<_>>()) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "Endpoints web is {:?}, not {ips:?}",
-                self.endpoint_ips()
-            );
+        while !done() {
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -96,11 +119,15 @@ fn insert_pod(server: &ApiServer, name: &str, ip: &str) -> Value {
 fn refuse(resource: &str, verbs: &[&str], code: u16) -> FaultConfig {
     FaultConfig {
         seed: 0,
-        rules: vec![FaultRule::new(resource, verbs, FaultAction::Error {
-            code,
-            retry_after_seconds: None,
-            message: None,
-        })],
+        rules: vec![FaultRule::new(
+            resource,
+            verbs,
+            FaultAction::Error {
+                code,
+                retry_after_seconds: None,
+                message: None,
+            },
+        )],
     }
 }
 
@@ -147,5 +174,43 @@ async fn an_api_server_going_away_mid_run_is_waited_out() {
     // Back on the same address: the controller relists and catches up.
     cluster.listener = Some(cluster.server.serve(addr).await.unwrap());
     cluster.wait_for(&["10.0.0.1", "10.0.0.2"]).await;
+    cluster.controller.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_or_out_of_range_ports_fail_that_service_alone() {
+    // A Service no real API server would store: two ports named `http`,
+    // one targeting port 70000. The Endpoints or slices computed for it are
+    // refused (422 Invalid); its syncs fail and are retried with backoff,
+    // and `web`, on the same pod, is served.
+    let bad = json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "bad", "namespace": "default"},
+        "spec": {"selector": {"app": "web"}, "clusterIP": "10.96.0.11", "ports": [
+            {"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"},
+            {"name": "http", "port": 81, "targetPort": 70000, "protocol": "TCP"}]},
+    });
+    let cluster = Cluster::start_with(
+        FaultConfig::default(),
+        ControllerName::Endpoints,
+        std::slice::from_ref(&bad),
+    )
+    .await;
+    cluster.wait_for(&["10.0.0.1"]).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(cluster.server.get_object("endpoints", Some("default"), "bad").is_none());
+    cluster.controller.stop().await;
+
+    let cluster = Cluster::start_with(FaultConfig::default(), ControllerName::EndpointSlice, &[bad]).await;
+    cluster
+        .wait_until("web has a slice", || !cluster.slices("web").is_empty())
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // At most the empty placeholder slice (no ports, no endpoints) was
+    // accepted for `bad`; every slice with its ports was refused.
+    for slice in cluster.slices("bad") {
+        assert_eq!(slice["endpoints"], json!([]), "{slice}");
+        assert_eq!(slice["ports"], json!([]), "{slice}");
+    }
     cluster.controller.stop().await;
 }

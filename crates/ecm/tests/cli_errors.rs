@@ -266,10 +266,7 @@ fn unknown_flags_and_bad_values_are_usage_errors() {
             &["run", "--leader-elect-lease-duration=-1s"],
             "invalid value '-1s' for '--leader-elect-lease-duration",
         ),
-        (
-            &["run", "--max-endpoints-per-slice", "5000"],
-            "5000 is not in 1..=1000",
-        ),
+        (&["run", "--max-endpoints-per-slice", "5000"], "5000 is not in 1..=1000"),
         (&["frobnicate"], "unrecognized subcommand 'frobnicate'"),
     ];
     for (args, expected) in cases {
@@ -294,7 +291,10 @@ fn a_kubeconfig_that_is_not_yaml_fails_clearly() {
         let out = run_with(&["--kubeconfig", path.to_str().unwrap()], &[]);
         let err = assert_cli_error(&out, name);
         assert!(
-            err.contains(&format!("cannot read kubeconfig {}: failed to parse kubeconfig YAML", path.display())),
+            err.contains(&format!(
+                "cannot read kubeconfig {}: failed to parse kubeconfig YAML",
+                path.display()
+            )),
             "{name}: {err}"
         );
     }
