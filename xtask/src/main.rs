@@ -9,6 +9,7 @@
 //! | `cargo xtask bench [PART...] [--quick]` | every measurement of `docs/benchmarks.md` in one run |
 //! | `cargo xtask pb-schema [--check]` | regenerates (or checks) `crates/apiserver/src/http/protobuf/k8s.binpb`, the protobuf descriptors of ecm-apiserver's codec, from the `k8s-pb` and `k8s-openapi` sources |
 //! | `cargo xtask chaos [--seeds N] [--first F] [--seed S]` | seeded chaos convergence of the `ecm` binary under API faults, churn and a SIGKILL (docs/reliability.md): N seeds from F (default 100 from 1), or seed S alone to reproduce it |
+//! | `cargo xtask fuzz [TARGET...] [--seconds N]` | the cargo-fuzz targets of `fuzz/` (nightly; cargo-fuzz installed when missing), N seconds each, one after another; fails on a crash |
 //! | `cargo xtask e2e --cluster kind\|kubeconfig\|embedded` | the chart installed on a kind or existing cluster and checked by `helm test`; `embedded`: the examples through kubectl against `ecm run --embedded` (`--dry-run` prints the steps) |
 
 // A command-line tool: printing is its job.
@@ -24,6 +25,7 @@ mod chaos;
 mod chart;
 mod ci;
 mod e2e;
+mod fuzz;
 mod pb_schema;
 mod run;
 mod scale;
@@ -76,6 +78,14 @@ enum Command {
         /// Run this seed alone (reproduces a failure).
         #[arg(long, conflicts_with_all = ["seeds", "first"])]
         seed: Option<u64>,
+    },
+    /// Run the fuzz targets of fuzz/ (cargo-fuzz, nightly) one after another; fail on a crash.
+    Fuzz {
+        /// Targets to run (default: all).
+        targets: Vec<String>,
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
     },
     /// Install the chart on a cluster and run its test (exit 77: skipped, tools missing).
     E2e {
@@ -161,6 +171,7 @@ fn main() -> ExitCode {
         Command::Chaos { seeds, first, seed } => {
             chaos::chaos(&chaos::Options { seeds, first, seed }).map(|()| ExitCode::SUCCESS)
         }
+        Command::Fuzz { targets, seconds } => fuzz::fuzz(&targets, seconds).map(|()| ExitCode::SUCCESS),
         Command::E2e {
             cluster,
             kubeconfig,

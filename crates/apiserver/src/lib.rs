@@ -105,6 +105,8 @@
 mod config;
 mod error;
 pub mod faults;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gc;
 mod http;
 pub mod kubelet;

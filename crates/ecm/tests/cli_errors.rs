@@ -253,3 +253,103 @@ fn an_explicit_address_in_use_fails_naming_its_flag() {
     drop(held);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn unknown_flags_and_bad_values_are_usage_errors() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["run", "--no-such-flag"], "unexpected argument '--no-such-flag' found"),
+        (
+            &["run", "--startup-timeout", "5parsecs"],
+            "invalid value '5parsecs' for '--startup-timeout <STARTUP_TIMEOUT>': invalid duration \"5parsecs\"",
+        ),
+        (
+            &["run", "--leader-elect-lease-duration=-1s"],
+            "invalid value '-1s' for '--leader-elect-lease-duration",
+        ),
+        (&["run", "--max-endpoints-per-slice", "5000"], "5000 is not in 1..=1000"),
+        (&["frobnicate"], "unrecognized subcommand 'frobnicate'"),
+    ];
+    for (args, expected) in cases {
+        let out = ecm(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_kubeconfig_that_is_not_yaml_fails_clearly() {
+    let dir = std::env::temp_dir().join(format!("ecm-cli-garbage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in [
+        ("garbage", "this: is: not: a kubeconfig\n"),
+        ("truncated", "apiVersion: v1\nkind: Config\nclusters: ["),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = run_with(&["--kubeconfig", path.to_str().unwrap()], &[]);
+        let err = assert_cli_error(&out, name);
+        assert!(
+            err.contains(&format!(
+                "cannot read kubeconfig {}: failed to parse kubeconfig YAML",
+                path.display()
+            )),
+            "{name}: {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A server on 127.0.0.1 that answers every request with `code` and a
+/// Kubernetes Status of `reason`; its URL.
+fn refusing_server(code: u16, reason: &str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let body = format!(
+        r#"{{"kind":"Status","apiVersion":"v1","metadata":{{}},"status":"Failure","message":"{reason}","reason":"{reason}","code":{code}}}"#
+    );
+    let response = format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut request = Vec::new();
+            let mut buf = [0_u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    url
+}
+
+#[test]
+fn an_expired_token_or_missing_rbac_fails_start_up_with_the_servers_answer() {
+    let dir = std::env::temp_dir().join(format!("ecm-cli-refused-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (code, reason) in [(401, "Unauthorized"), (403, "Forbidden")] {
+        let url = refusing_server(code, reason);
+        let path = dir.join(format!("kubeconfig-{code}"));
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: '{url}'}}}}]\n\
+                 users: [{{name: u, user: {{token: expired-token}}}}]\n\
+                 contexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n"
+            ),
+        )
+        .unwrap();
+        let out = run_with(&["--kubeconfig", path.to_str().unwrap()], &[]);
+        let err = assert_cli_error(&out, reason);
+        assert!(err.contains("cannot reach the API server"), "{code}: {err}");
+        assert!(err.contains(reason), "{code}: names the server's answer: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
