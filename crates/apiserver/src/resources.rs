@@ -284,8 +284,22 @@ pub fn builtin_resources() -> Vec<ResourceInfo> {
         rbac("clusterrolebindings", "ClusterRoleBinding", false),
     ]
     .into_iter()
-    .chain(crate::reviews::review_resources())
+    .chain(review_resources())
     .collect()
+}
+
+/// The review resources: `tokenreviews` and `subjectaccessreviews`,
+/// cluster-scoped, `create` only, answered by [`AuthConfig`](crate::AuthConfig) (the `reviews` module).
+pub(crate) fn review_resources() -> Vec<ResourceInfo> {
+    let review = |group: &str, plural: &str, kind: &str| {
+        let mut info = ResourceInfo::new(group, "v1", plural, kind, false).strategy(Strategy::Review);
+        info.verbs = vec!["create".into()];
+        info
+    };
+    vec![
+        review("authentication.k8s.io", "tokenreviews", "TokenReview"),
+        review("authorization.k8s.io", "subjectaccessreviews", "SubjectAccessReview"),
+    ]
 }
 
 /// Index of a resource in the [`ResourceTable`].

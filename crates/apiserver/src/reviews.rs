@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, StatusCause};
-use crate::resources::{ResourceInfo, Strategy};
+use crate::resources::ResourceInfo;
 
 /// A bearer token and who it authenticates as.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,7 +297,7 @@ impl AuthConfig {
         Ok(review)
     }
 
-    /// Answers a review of the resource `info` (its [`Strategy::Review`]).
+    /// Answers a review of the resource `info` (its [`Strategy::Review`](crate::resources::Strategy::Review)).
     pub(crate) fn review(&self, info: &ResourceInfo, review: Value) -> Result<Value, ApiError> {
         match (info.group.as_str(), info.plural.as_str()) {
             ("authentication.k8s.io", "tokenreviews") => self.token_review(info, review),
@@ -420,23 +420,10 @@ fn split_csv(line: &str) -> Result<Vec<String>, String> {
     Ok(fields.into_iter().map(|f| f.trim().to_owned()).collect())
 }
 
-/// The review resources: `tokenreviews` and `subjectaccessreviews`,
-/// cluster-scoped, `create` only, answered by [`AuthConfig`].
-pub fn review_resources() -> Vec<ResourceInfo> {
-    let review = |group: &str, plural: &str, kind: &str| {
-        let mut info = ResourceInfo::new(group, "v1", plural, kind, false).strategy(Strategy::Review);
-        info.verbs = vec!["create".into()];
-        info
-    };
-    vec![
-        review("authentication.k8s.io", "tokenreviews", "TokenReview"),
-        review("authorization.k8s.io", "subjectaccessreviews", "SubjectAccessReview"),
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::review_resources;
 
     fn info(plural: &str) -> ResourceInfo {
         review_resources().into_iter().find(|i| i.plural == plural).unwrap()
