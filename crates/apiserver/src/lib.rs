@@ -43,7 +43,7 @@
 //! |---|---|
 //! | discovery: `/version`, `/api`, `/apis`, `/apis/{g}`, `/api/v1`, `/apis/{g}/{v}`, aggregated discovery v2 | yes |
 //! | resources: core v1 (namespaces, pods, services, endpoints, nodes, events, configmaps, secrets, serviceaccounts), discovery.k8s.io/v1, coordination.k8s.io/v1, events.k8s.io/v1, apps/v1, rbac.authorization.k8s.io/v1; more with [`Config::resource`] | yes |
-//! | get, list, watch, create, update, patch, delete, deletecollection; `status` subresource | yes |
+//! | get, list, watch, create, update, patch, delete, deletecollection; `status` subresource; `scale` subresource (autoscaling/v1) of Deployments and ReplicaSets | yes |
 //! | JSON patch, JSON merge patch, strategic merge patch (known merge keys and `$patch`/`$retainKeys`/`$setElementOrder`/`$deleteFromPrimitiveList` directives) | yes |
 //! | server-side apply | approximated: strategic merge of the applied object, no managedFields, no conflicts, no field removal |
 //! | uid, creationTimestamp, generateName, global resourceVersion, `generation` as upstream strategies | yes |
@@ -58,9 +58,10 @@
 //! | validation: metadata of every kind, EndpointSlice, Endpoints, pod status IPs | yes; other kinds' specs are not validated |
 //! | defaulting: Service (type, ClusterIP, ports), Pod basics, EndpointSlice/Endpoints port protocol and names | partial |
 //! | fault injection ([`faults`]) and hollow kubelet ([`KubeletConfig`]) | yes |
+//! | Deployments and ReplicaSets simulated: ReplicaSets, pods, rolling updates, statuses ([`WorkloadsConfig`]) | yes, when enabled |
 //! | protobuf, CBOR, YAML responses | no (JSON only) |
 //! | OpenAPI documents (`/openapi/v2`, `/openapi/v3`) | no (404; kubectl falls back, see below) |
-//! | authentication, authorization, admission webhooks, CRDs via apiextensions, managedFields, other subresources (scale, binding, eviction, log, exec) | no |
+//! | authentication, authorization, admission webhooks, CRDs via apiextensions, managedFields, other subresources (binding, eviction, log, exec) | no |
 //! | immutability rules of other kinds' specs (e.g. pod spec updates) | not enforced |
 //!
 //! # kubectl
@@ -86,12 +87,14 @@ mod object;
 mod patch;
 mod registry;
 mod resources;
+mod scale;
 mod selector;
 mod server;
 mod state;
 mod store;
 mod strategy;
 pub mod validation;
+mod workloads;
 mod writelog;
 
 pub use config::Config;
@@ -104,4 +107,5 @@ pub use resources::{FieldSelectorField, ResourceInfo, Strategy, builtin_resource
 pub use selector::{FieldSelector, LabelSelector, SelectorError};
 pub use server::{ApiServer, ServeHandle, ServerError, kubeconfig_yaml};
 pub use store::WatchEventType;
+pub use workloads::WorkloadsConfig;
 pub use writelog::{WriteRecord, WriteVerb};

@@ -10,6 +10,7 @@ mod kubectl;
 mod kubelet;
 mod validation;
 mod watch;
+mod workloads;
 
 use std::future::Future;
 use std::time::Duration;
