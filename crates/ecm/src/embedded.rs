@@ -49,6 +49,19 @@ pub fn check_listen(addr: SocketAddr, allow_remote: bool) -> Result<()> {
     )
 }
 
+/// The embedded API server's configuration: pods get IPs from
+/// 10.244.0.0/16 and fd00:10:244::/64 and turn Ready `ready_delay` after
+/// they start; Deployments and ReplicaSets run their pods (on nodes
+/// `node-1` to `node-3`). Benchmarks and tests build the same server with it.
+pub fn config(ready_delay: Duration) -> ecm_apiserver::Config {
+    let kubelet = KubeletConfig::default()
+        .pod_cidrs(["10.244.0.0/16", "fd00:10:244::/64"])
+        .ready_delay(ready_delay);
+    ecm_apiserver::Config::default()
+        .kubelet(kubelet)
+        .workloads(WorkloadsConfig::default())
+}
+
 /// Starts the embedded API server on `listen` (on a free port instead when
 /// the default is taken, as [`Listen::bind_with`] says), with pods getting
 /// IPs from 10.244.0.0/16 and fd00:10:244::/64 and turning Ready
@@ -60,13 +73,7 @@ pub fn check_listen(addr: SocketAddr, allow_remote: bool) -> Result<()> {
 ///
 /// The server cannot be built or bound, or the kubeconfig not written.
 pub async fn start(listen: Listen, kubeconfig: PathBuf, ready_delay: Duration) -> Result<Embedded> {
-    let kubelet = KubeletConfig::default()
-        .pod_cidrs(["10.244.0.0/16", "fd00:10:244::/64"])
-        .ready_delay(ready_delay);
-    let config = ecm_apiserver::Config::default()
-        .kubelet(kubelet)
-        .workloads(WorkloadsConfig::default());
-    let server = ApiServer::new(config).context("cannot start the embedded API server")?;
+    let server = ApiServer::new(config(ready_delay)).context("cannot start the embedded API server")?;
     let (handle, bound) = listen
         .bind_with("the embedded API server", |addr| {
             let server = server.clone();

@@ -265,7 +265,7 @@ fn set_condition(conditions: &mut Vec<Value>, mut cond: Value, refresh_update_ti
     conditions.push(cond);
 }
 
-fn condition(ty: &str, status: bool, reason: &str, message: String) -> Value {
+fn condition(ty: &str, status: bool, reason: &str, message: &str) -> Value {
     let now = object::now_rfc3339();
     json!({"type": ty, "status": if status { "True" } else { "False" }, "lastUpdateTime": now,
         "lastTransitionTime": now, "reason": reason, "message": message})
@@ -418,14 +418,14 @@ fn status(s: &Sync<'_>, new_rs: Option<&ReplicaSet>, old: &[ReplicaSet], created
             "Available",
             true,
             "MinimumReplicasAvailable",
-            "Deployment has minimum availability.".into(),
+            "Deployment has minimum availability.",
         )
     } else {
         condition(
             "Available",
             false,
             "MinimumReplicasUnavailable",
-            "Deployment does not have minimum availability.".into(),
+            "Deployment does not have minimum availability.",
         )
     };
     set_condition(&mut conditions, cond, false);
@@ -442,28 +442,28 @@ fn status(s: &Sync<'_>, new_rs: Option<&ReplicaSet>, old: &[ReplicaSet], created
             let msg = format!("ReplicaSet \"{name}\" has successfully progressed.");
             set_condition(
                 &mut conditions,
-                condition("Progressing", true, "NewReplicaSetAvailable", msg),
+                condition("Progressing", true, "NewReplicaSetAvailable", &msg),
                 false,
             );
         } else if progressing {
             let msg = format!("ReplicaSet \"{name}\" is progressing.");
             set_condition(
                 &mut conditions,
-                condition("Progressing", true, "ReplicaSetUpdated", msg),
+                condition("Progressing", true, "ReplicaSetUpdated", &msg),
                 true,
             );
         } else if created {
             let msg = format!("Created new replica set \"{name}\"");
             set_condition(
                 &mut conditions,
-                condition("Progressing", true, "NewReplicaSetCreated", msg),
+                condition("Progressing", true, "NewReplicaSetCreated", &msg),
                 false,
             );
         } else if !conditions.iter().any(|c| c["type"] == "Progressing") {
             let msg = format!("Found new replica set \"{name}\"");
             set_condition(
                 &mut conditions,
-                condition("Progressing", true, "FoundNewReplicaSet", msg),
+                condition("Progressing", true, "FoundNewReplicaSet", &msg),
                 false,
             );
         }
@@ -497,7 +497,7 @@ mod tests {
         ];
         set_condition(
             &mut conds,
-            condition("Progressing", true, "ReplicaSetUpdated", "m".into()),
+            condition("Progressing", true, "ReplicaSetUpdated", "m"),
             true,
         );
         assert_eq!(conds[0]["lastTransitionTime"], "then");
@@ -505,7 +505,7 @@ mod tests {
         let before = conds.clone();
         set_condition(
             &mut conds,
-            condition("Progressing", true, "ReplicaSetUpdated", "other".into()),
+            condition("Progressing", true, "ReplicaSetUpdated", "other"),
             false,
         );
         assert_eq!(conds, before, "same status and reason: unchanged");

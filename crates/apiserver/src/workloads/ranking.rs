@@ -68,13 +68,12 @@ impl PodRank {
         let restarts = pod
             .pointer("/status/containerStatuses")
             .and_then(Value::as_array)
-            .map(|s| {
+            .map_or(0, |s| {
                 s.iter()
                     .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
                     .max()
                     .unwrap_or(0)
-            })
-            .unwrap_or(0);
+            });
         Self {
             node: pod
                 .pointer("/spec/nodeName")
@@ -82,9 +81,9 @@ impl PodRank {
                 .unwrap_or("")
                 .to_owned(),
             phase_ordinal: match phase {
-                "Pending" => 0,
                 "Unknown" => 1,
                 "Running" => 2,
+                // Pending, and phases upstream's table lacks.
                 _ => 0,
             },
             ready: is_ready(pod),
@@ -107,7 +106,7 @@ impl PodRank {
 /// log2 scale of nanoseconds.
 fn log_rank(t: Timestamp, now: Timestamp) -> i64 {
     let nanos = now.as_nanosecond() - t.as_nanosecond();
-    if nanos > 0 { nanos.ilog2() as i64 } else { -1 }
+    if nanos > 0 { i64::from(nanos.ilog2()) } else { -1 }
 }
 
 /// `afterOrZero` then the logarithmic comparison: zero (absent) first,

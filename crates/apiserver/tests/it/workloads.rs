@@ -18,7 +18,7 @@ async fn cluster() -> Harness {
     start(Config::default().kubelet(kubelet).workloads(WorkloadsConfig::default())).await
 }
 
-fn deployment(name: &str, replicas: i32, strategy: serde_json::Value) -> Deployment {
+fn deployment(name: &str, replicas: i32, strategy: &serde_json::Value) -> Deployment {
     obj(json!({
         "metadata": {"name": name},
         "spec": {
@@ -80,7 +80,7 @@ async fn deployment_creates_owned_replica_set_and_ready_pods_then_scales_and_cas
     let sets: Api<ReplicaSet> = Api::namespaced(h.client.clone(), "default");
     let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
     let created = deploys
-        .create(&PostParams::default(), &deployment("web", 3, json!({})))
+        .create(&PostParams::default(), &deployment("web", 3, &json!({})))
         .await
         .unwrap();
     let spec = created.spec.as_ref().unwrap();
@@ -174,7 +174,7 @@ async fn rollout_restart_replaces_every_pod_within_the_surge() {
     let sets: Api<ReplicaSet> = Api::namespaced(h.client.clone(), "default");
     let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
     let strategy = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 2, "maxUnavailable": 0}});
-    let mut d = deployment("api", 10, strategy);
+    let mut d = deployment("api", 10, &strategy);
     d.spec.as_mut().unwrap().revision_history_limit = Some(1);
     deploys.create(&PostParams::default(), &d).await.unwrap();
     rolled_out(&deploys, "api", 10).await;
@@ -255,7 +255,7 @@ async fn recreate_removes_old_pods_before_new_ones_start() {
     deploys
         .create(
             &PostParams::default(),
-            &deployment("db", 3, json!({"type": "Recreate"})),
+            &deployment("db", 3, &json!({"type": "Recreate"})),
         )
         .await
         .unwrap();
