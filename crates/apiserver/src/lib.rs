@@ -69,7 +69,8 @@
 //! `ecm-apiserver --listen 127.0.0.1:8080 --kubeconfig-out kc` then
 //! `kubectl --kubeconfig kc ...`: `get` (tables, `-o yaml/json`, `-w`),
 //! `create`, `apply` (client-side), `replace`, `delete`, `label`, `patch`
-//! (strategic, merge, json) and `wait` work. With no OpenAPI document,
+//! (strategic, merge, json) and `wait` work; with the workload simulator on,
+//! so do `scale`, `expose` and `rollout status|restart|history`. With no OpenAPI document,
 //! kubectl skips schema validation, so pass `--validate=false` where a
 //! command insists on it; `kubectl apply --server-side` is approximated.
 
