@@ -7,6 +7,7 @@
 //! | `cargo xtask ci` | what CI runs: `cargo fmt --check`, clippy with `-D warnings`, then `test` |
 //! | `cargo xtask chart` | checks of the Helm chart: rendered and checked always, `helm lint` and `helm template` where helm is installed |
 //! | `cargo xtask bench [PART...] [--quick]` | every measurement of `docs/benchmarks.md` in one run |
+//! | `cargo xtask pb-schema [--check]` | regenerates (or checks) `crates/apiserver/src/http/protobuf/k8s.binpb`, the protobuf descriptors of ecm-apiserver's codec, from the `k8s-pb` and `k8s-openapi` sources |
 //! | `cargo xtask e2e --cluster kind\|kubeconfig\|embedded` | the chart installed on a kind or existing cluster and checked by `helm test`; `embedded`: the examples through kubectl against `ecm run --embedded` (`--dry-run` prints the steps) |
 
 // A command-line tool: printing is its job.
@@ -21,6 +22,7 @@ mod bench;
 mod chart;
 mod ci;
 mod e2e;
+mod pb_schema;
 mod run;
 mod scale;
 mod tools;
@@ -54,6 +56,12 @@ enum Command {
         /// the last run's results (`<target>/bench-scale/results.jsonl`).
         #[arg(long)]
         report_only: bool,
+    },
+    /// Regenerate the protobuf descriptors of ecm-apiserver from k8s-pb and k8s-openapi.
+    PbSchema {
+        /// Only check that the committed descriptors are up to date.
+        #[arg(long)]
+        check: bool,
     },
     /// Install the chart on a cluster and run its test (exit 77: skipped, tools missing).
     E2e {
@@ -124,6 +132,7 @@ fn main() -> ExitCode {
         Command::Ci => ci::ci().map(|()| ExitCode::SUCCESS),
         Command::Tools => tools::tools().map(|()| ExitCode::SUCCESS),
         Command::Chart => chart::chart().map(|()| ExitCode::SUCCESS),
+        Command::PbSchema { check } => pb_schema::pb_schema(check).map(|()| ExitCode::SUCCESS),
         Command::Bench {
             parts,
             quick,

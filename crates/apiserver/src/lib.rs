@@ -59,7 +59,10 @@
 //! | defaulting: Service (type, ClusterIP, ports), Pod basics, EndpointSlice/Endpoints port protocol and names | partial |
 //! | fault injection ([`faults`]) and hollow kubelet ([`KubeletConfig`]) | yes |
 //! | Deployments and ReplicaSets simulated: ReplicaSets, pods, rolling updates, statuses ([`WorkloadsConfig`]) | yes, when enabled |
-//! | protobuf, CBOR, YAML responses | no (JSON only) |
+//! | content negotiation: `Accept` with q-values and several types (`*/*` and no header → JSON), 406 NotAcceptable / 415 UnsupportedMediaType Status bodies | yes, as upstream's negotiation |
+//! | protobuf (`application/vnd.kubernetes.protobuf`): request bodies, objects, lists, Status errors, watch streams (`;stream=watch` frames) | yes, for the built-in kinds (not for kinds added with [`Config::resource`]); schemas of Kubernetes 1.35 (`k8s-pb` 0.9): a 1.36 field unknown to them is dropped, see below |
+//! | Tables in protobuf | no, as upstream: Tables are JSON only (a protobuf-only `as=Table` is 406) |
+//! | CBOR, YAML responses | no (406; YAML request bodies are read) |
 //! | OpenAPI documents (`/openapi/v2`, `/openapi/v3`) | no (404; kubectl falls back, see below) |
 //! | authentication, authorization, admission webhooks, CRDs via apiextensions, managedFields, other subresources (binding, eviction, log, exec) | no |
 //! | immutability rules of other kinds' specs (e.g. pod spec updates) | not enforced |
@@ -69,10 +72,29 @@
 //! `ecm-apiserver --listen 127.0.0.1:8080 --kubeconfig-out kc` then
 //! `kubectl --kubeconfig kc ...`: `get` (tables, `-o yaml/json`, `-w`),
 //! `create`, `apply` (client-side), `replace`, `delete`, `label`, `patch`
-//! (strategic, merge, json) and `wait` work; with the workload simulator on,
-//! so do `scale`, `expose` and `rollout status|restart|history`. With no OpenAPI document,
+//! (strategic, merge, json) and `wait` work; with the workload simulator
+//! on, so do `scale`, `expose` and `rollout status|restart|history`. With
+//! no OpenAPI document,
 //! kubectl skips schema validation, so pass `--validate=false` where a
 //! command insists on it; `kubectl apply --server-side` is approximated.
+//! kubectl's typed commands (`create namespace`, `create configmap`,
+//! `create deployment`, `scale`...) send protobuf, which the server reads.
+//!
+//! # Protobuf
+//!
+//! Objects are stored as JSON; protobuf is converted at the edge, by one
+//! generic codec over descriptors of the messages of kube-rs's `k8s-pb`
+//! crate (prost-generated from upstream's `generated.proto`), regenerated
+//! with `cargo xtask pb-schema`. `k8s-pb` 0.9 is built from Kubernetes 1.35
+//! protos; against k8s-openapi's 1.36 these fields are missing and are
+//! dropped from protobuf requests and responses: `PodSpec.schedulingGroup`,
+//! `PodStatus.nodeAllocatableResourceClaimStatuses`, `ResourceHealth.message`,
+//! `VolumeMountStatus.volumeStatus`, `CSIDriverSpec.preventPodSchedulingIfMissing`,
+//! `ListMeta.shardInfo` (JSON clients see them all). Protobuf has no empty
+//! versus absent, and Go writes every non-pointer string: decoded objects
+//! leave out empty strings, lists and maps, so an explicitly empty
+//! `*string` (e.g. an EndpointPort `name: ""`) sent in protobuf is stored
+//! as absent.
 
 // ApiError mirrors a metav1.Status (~180 bytes) and lives on cold paths;
 // boxing it would only add allocations to every error.

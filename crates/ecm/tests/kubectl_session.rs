@@ -7,10 +7,8 @@
 //! ReplicaSet only after the restart). Skipped, with a printed reason,
 //! where kubectl is not installed.
 //!
-//! kubectl's typed `create` commands send protobuf; until ecm-apiserver
-//! speaks it, such a step is redone through the JSON path
-//! (`--dry-run=client -o yaml | kubectl create -f -`) and the test prints
-//! which steps needed that. `kubectl explain` needs the OpenAPI documents:
+//! kubectl's typed commands (`create namespace|configmap|deployment`,
+//! `scale`) send protobuf. `kubectl explain` needs the OpenAPI documents:
 //! without them the step is reported as skipped.
 
 // Test code: a failed unwrap is a failed test; printing says what was skipped.
@@ -38,17 +36,10 @@ fn kubectl_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Marks in kubectl's output of a request body the server cannot decode.
-fn protobuf_refused(out: &str) -> bool {
-    out.contains("application/vnd.kubernetes.protobuf") && out.contains("UnsupportedMediaType")
-        || out.contains("unknown format") && out.contains("protobuf")
-}
-
 /// A kubectl session: runs commands and counts them.
 struct Session {
     kubeconfig: PathBuf,
     commands: usize,
-    json_fallbacks: Vec<String>,
     skipped: Vec<String>,
 }
 
@@ -90,22 +81,6 @@ impl Session {
         let (code, out) = self.exec(args, Some(stdin));
         assert_eq!(code, 0, "kubectl {} failed:\n{out}\ninput:\n{stdin}", args.join(" "));
         out
-    }
-
-    /// A typed `kubectl create ...`: when the server refuses its protobuf
-    /// body, the same object goes through `--dry-run=client -o yaml |
-    /// kubectl create -f -` and the step is noted.
-    fn create(&mut self, args: &[&str]) -> String {
-        let (code, out) = self.exec(args, None);
-        if code == 0 {
-            return out;
-        }
-        assert!(protobuf_refused(&out), "kubectl {} failed:\n{out}", args.join(" "));
-        self.json_fallbacks.push(args.join(" "));
-        let mut dry = args.to_vec();
-        dry.extend(["--dry-run=client", "-o", "yaml"]);
-        let yaml = self.ok(&dry);
-        self.ok_stdin(&["create", "-f", "-"], &yaml)
     }
 
     /// Repeats a read until `check` accepts its output (counted once).
@@ -221,16 +196,15 @@ fn kubectl_session_deployment_service_scale_rollout() {
     let mut k = Session {
         kubeconfig,
         commands: 0,
-        json_fallbacks: Vec::new(),
         skipped: Vec::new(),
     };
 
     // 1-3: a namespace and a ConfigMap.
     let out = k.ok(&["version"]);
     assert!(out.contains("Server Version: v1.36"), "{out}");
-    let out = k.create(&["create", "namespace", NS]);
+    let out = k.ok(&["create", "namespace", NS]);
     assert!(out.contains("namespace/demo created"), "{out}");
-    let out = k.create(&[
+    let out = k.ok(&[
         "create",
         "configmap",
         "web-config",
@@ -251,7 +225,7 @@ fn kubectl_session_deployment_service_scale_rollout() {
     assert_eq!(out, "hello");
 
     // 5-10: a Deployment of three, its rollout, a Service, the endpoints.
-    let out = k.create(&["create", "deployment", "web", "--image=nginx", "--replicas=3", "-n", NS]);
+    let out = k.ok(&["create", "deployment", "web", "--image=nginx", "--replicas=3", "-n", NS]);
     assert!(out.contains("deployment.apps/web created"), "{out}");
     let out = k.ok(&["rollout", "status", "deployment/web", "-n", NS, "--timeout=60s"]);
     assert!(out.contains("deployment \"web\" successfully rolled out"), "{out}");
@@ -432,9 +406,6 @@ fn kubectl_session_deployment_service_scale_rollout() {
 
     assert!(k.commands >= 25, "only {} kubectl commands", k.commands);
     eprintln!("kubectl session: {} commands", k.commands);
-    for step in &k.json_fallbacks {
-        eprintln!("note: protobuf refused, sent as JSON instead: kubectl {step}");
-    }
     for step in &k.skipped {
         eprintln!("skipped step: {step}");
     }

@@ -5,10 +5,14 @@
 //! [`ApiServer::serve`](crate::ApiServer::serve) put it on a socket. A
 //! request is routed here to discovery (`discovery`), the admin API
 //! (`admin`) or a resource verb (`verbs`, watches in `watch`); list and
-//! watch options are parsed in `query`, responses built in `response`.
+//! watch options are parsed in `query`, responses built in `response`,
+//! their encoding chosen in `negotiate` (JSON, Tables, or protobuf through
+//! `protobuf`).
 
 mod admin;
 mod discovery;
+mod negotiate;
+mod protobuf;
 pub(crate) mod query;
 mod response;
 mod table;
@@ -226,6 +230,7 @@ where
                 accept,
                 user_agent,
                 content_type,
+                output: negotiate::Output::Json,
             };
             ctx.serve(parts.method, body).await
         }

@@ -22,11 +22,6 @@ impl IncludeObject {
     }
 }
 
-/// Whether the `Accept` header asks for a Table.
-pub(crate) fn wants_table(accept: &str) -> bool {
-    accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
-}
-
 fn col(name: &str, ty: &str, priority: u8) -> Value {
     let format = if name == "Name" { "name" } else { "" };
     json!({"name": name, "type": ty, "format": format, "description": name, "priority": priority})

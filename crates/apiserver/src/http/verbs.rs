@@ -11,8 +11,10 @@ use http::{HeaderValue, Method, Response, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
+use super::negotiate::{self, Input, Output};
+use super::protobuf;
 use super::query::{self, ListOptions, Query, WatchOptions};
-use super::response::{ResponseBody, error_response, json_response, value_response};
+use super::response::{ResponseBody, error_response, json_response, respond, value_response};
 use super::table::{self, IncludeObject};
 use super::watch;
 use crate::error::ApiError;
@@ -46,6 +48,8 @@ pub(super) struct RequestContext<'a> {
     pub(super) accept: String,
     pub(super) user_agent: Option<String>,
     pub(super) content_type: String,
+    /// The negotiated response encoding (set by `serve`).
+    pub(super) output: Output,
 }
 
 /// Decrements the in-flight counter when a request ends.
@@ -87,12 +91,16 @@ impl RequestContext<'_> {
     }
 
     /// Serves the request: faults first, then the verb.
-    pub(super) async fn serve<B>(self, method: Method, body: B) -> Response<ResponseBody>
+    pub(super) async fn serve<B>(mut self, method: Method, body: B) -> Response<ResponseBody>
     where
         B: http_body::Body + Send + 'static,
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
+        self.output = match negotiate::output(&self.accept, self.protobuf()) {
+            Ok(o) => o,
+            Err(e) => return error_response(&e),
+        };
         let verb = self.verb(&method);
         let plural = self.info().plural.clone();
         let decision = self.shared.faults.decide(&plural, verb);
@@ -103,19 +111,19 @@ impl RequestContext<'_> {
             self.shared.store.compact(self.target.res);
         }
         if let Some((code, retry, message)) = &decision.error {
-            return error_response(&self.injected_error(*code, *retry, message.as_deref()));
+            return self.error(&self.injected_error(*code, *retry, message.as_deref()));
         }
         if verb == "watch" {
             return match self.watch(decision.cut_after_events, decision.cut_after) {
                 Ok(resp) => resp,
-                Err(e) => error_response(&e),
+                Err(e) => self.error(&e),
             };
         }
         self.shared.in_flight.fetch_add(1, Ordering::SeqCst);
         let _guard = InFlight(self.shared);
         let body = match body.collect().await {
             Ok(b) => b.to_bytes(),
-            Err(_) => return error_response(&ApiError::bad_request("unable to read the request body")),
+            Err(_) => return self.error(&ApiError::bad_request("unable to read the request body")),
         };
         let result = match verb {
             "get" => self.get(),
@@ -129,7 +137,46 @@ impl RequestContext<'_> {
         };
         match result {
             Ok(resp) => resp,
-            Err(e) => error_response(&e),
+            Err(e) => self.error(&e),
+        }
+    }
+
+    /// Whether the resource's kind has protobuf messages.
+    fn protobuf(&self) -> bool {
+        let info = self.info();
+        protobuf::supports(&info.api_version(), &info.kind)
+    }
+
+    /// An error as a Status in the negotiated encoding.
+    fn error(&self, err: &ApiError) -> Response<ResponseBody> {
+        if self.output != Output::Protobuf {
+            return error_response(err);
+        }
+        let mut resp = self.value(err.code, &err.to_status());
+        if let Some(secs) = err.retry_after_seconds
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        resp
+    }
+
+    /// A stored object in the negotiated encoding.
+    fn object(&self, status: u16, obj: &StoredObject) -> Response<ResponseBody> {
+        match self.output {
+            Output::Protobuf => self.value(status, &obj.value),
+            Output::Json | Output::Table => json_response(status, obj.bytes.clone()),
+        }
+    }
+
+    /// An object (with apiVersion and kind) in the negotiated encoding.
+    fn value(&self, status: u16, v: &Value) -> Response<ResponseBody> {
+        if self.output != Output::Protobuf {
+            return value_response(status, v);
+        }
+        match protobuf::encode(v) {
+            Ok(bytes) => respond(status, protobuf::MEDIA_TYPE, bytes),
+            Err(e) => error_response(&ApiError::internal(&format!("encoding the response as protobuf: {e}"))),
         }
     }
 
@@ -188,21 +235,15 @@ impl RequestContext<'_> {
     }
 
     fn table_mode(&self) -> Option<IncludeObject> {
-        table::wants_table(&self.accept).then(|| IncludeObject::parse(self.q.get("includeObject")))
+        (self.output == Output::Table).then(|| IncludeObject::parse(self.q.get("includeObject")))
     }
 
     fn parse_body(&self, body: &[u8]) -> Result<Value, ApiError> {
-        if self.content_type.starts_with("application/vnd.kubernetes.protobuf")
-            || self.content_type.starts_with("application/cbor")
-        {
-            return Err(ApiError::new(
-                415,
-                "UnsupportedMediaType",
-                format!(
-                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {:?})",
-                    self.content_type
-                ),
-            ));
+        if negotiate::input(&self.content_type, self.protobuf())? == Input::Protobuf {
+            return protobuf::decode(body).map_err(|e| match e {
+                protobuf::CodecError::UnknownKind { .. } => ApiError::new(415, "UnsupportedMediaType", e.to_string()),
+                other => ApiError::bad_request(format!("the body of the request could not be decoded: {other}")),
+            });
         }
         serde_json::from_slice(body)
             .or_else(|_| {
@@ -222,7 +263,7 @@ impl RequestContext<'_> {
         let name = self.target.name.as_deref().unwrap_or("");
         if self.is_scale() {
             let scale = crate::scale::get(&self.shared.registry, self.target.res, self.ns(), name)?;
-            return Ok(value_response(200, &scale));
+            return Ok(self.value(200, &scale));
         }
         let key = store_key(self.ns().filter(|_| info.namespaced), name);
         let obj = self
@@ -239,7 +280,7 @@ impl RequestContext<'_> {
             );
             return Ok(value_response(200, &t));
         }
-        Ok(json_response(200, obj.bytes))
+        Ok(self.object(200, &obj))
     }
 
     fn list(&self) -> Result<Response<ResponseBody>, ApiError> {
@@ -274,6 +315,12 @@ impl RequestContext<'_> {
         if let Some(include) = self.table_mode() {
             let objs: Vec<&Value> = page.items.iter().map(|o| o.value.as_ref()).collect();
             return Ok(value_response(200, &table::table(info, &objs, include, &meta)));
+        }
+        if self.output == Output::Protobuf {
+            let items: Vec<&Value> = page.items.iter().map(|o| o.value.as_ref()).collect();
+            let list =
+                json!({"kind": info.list_kind(), "apiVersion": info.api_version(), "metadata": meta, "items": items});
+            return Ok(self.value(200, &list));
         }
         let head = format!(
             "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
@@ -317,13 +364,19 @@ impl RequestContext<'_> {
             allow_bookmarks,
             timeout,
             table: self.table_mode(),
+            protobuf: self.output == Output::Protobuf,
             cut_after_events,
             cut_after,
         };
         let body = watch::start(self.shared, req)?;
         let mut resp = Response::new(body);
+        let content_type = if self.output == Output::Protobuf {
+            protobuf::WATCH_MEDIA_TYPE
+        } else {
+            "application/json"
+        };
         resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         Ok(resp)
     }
 
@@ -332,7 +385,7 @@ impl RequestContext<'_> {
         let opts = self.options();
         let stored = self.shared.registry.create(self.target.res, self.ns(), obj, &opts)?;
         self.record_object(WriteVerb::Create, &stored, opts.dry_run);
-        Ok(json_response(201, stored.bytes))
+        Ok(self.object(201, &stored))
     }
 
     fn update(&self, body: &[u8]) -> Result<Response<ResponseBody>, ApiError> {
@@ -342,7 +395,7 @@ impl RequestContext<'_> {
         if self.is_scale() {
             let stored = crate::scale::update(&self.shared.registry, self.target.res, self.ns(), name, &obj, &opts)?;
             self.record_object(WriteVerb::Update, &stored, opts.dry_run);
-            return Ok(value_response(200, &crate::scale::scale_of(&stored.value)));
+            return Ok(self.value(200, &crate::scale::scale_of(&stored.value)));
         }
         let (stored, created) = self.shared.registry.update(
             self.target.res,
@@ -358,7 +411,7 @@ impl RequestContext<'_> {
             &stored,
             opts.dry_run,
         );
-        Ok(json_response(if created { 201 } else { 200 }, stored.bytes))
+        Ok(self.object(if created { 201 } else { 200 }, &stored))
     }
 
     fn patch(&self, body: &[u8]) -> Result<Response<ResponseBody>, ApiError> {
@@ -377,7 +430,7 @@ impl RequestContext<'_> {
                 &opts,
             )?;
             self.record_object(WriteVerb::Patch, &stored, opts.dry_run);
-            return Ok(value_response(200, &crate::scale::scale_of(&stored.value)));
+            return Ok(self.value(200, &crate::scale::scale_of(&stored.value)));
         }
         let (stored, created) = self.shared.registry.patch(
             self.target.res,
@@ -389,7 +442,7 @@ impl RequestContext<'_> {
             &opts,
         )?;
         self.record_object(WriteVerb::Patch, &stored, opts.dry_run);
-        Ok(json_response(if created { 201 } else { 200 }, stored.bytes))
+        Ok(self.object(if created { 201 } else { 200 }, &stored))
     }
 
     fn delete_options(&self, body: &[u8]) -> Result<DeleteOptions, ApiError> {
@@ -423,16 +476,16 @@ impl RequestContext<'_> {
         let deleted = self.shared.registry.delete(self.target.res, self.ns(), name, &opts)?;
         self.record_object(WriteVerb::Delete, &deleted.object, opts.dry_run);
         if !deleted.removed {
-            return Ok(json_response(202, deleted.object.bytes));
+            return Ok(self.object(202, &deleted.object));
         }
         if returns_deleted_object(info) {
-            return Ok(json_response(200, deleted.object.bytes));
+            return Ok(self.object(200, &deleted.object));
         }
         let mut details = json!({"name": name, "kind": info.plural, "uid": meta_str(&deleted.object.value, "uid")});
         if !info.group.is_empty() {
             details["group"] = json!(info.group);
         }
-        Ok(value_response(
+        Ok(self.value(
             200,
             &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}),
         ))
@@ -469,7 +522,7 @@ impl RequestContext<'_> {
             opts.dry_run,
         );
         let items: Vec<Value> = deleted.iter().map(|o| (*o.value).clone()).collect();
-        Ok(value_response(
+        Ok(self.value(
             200,
             &json!({"kind": info.list_kind(), "apiVersion": info.api_version(), "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
         ))

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
+use super::protobuf;
 use super::response::ResponseBody;
 use super::table::{self, IncludeObject};
 use crate::error::ApiError;
@@ -32,6 +33,8 @@ pub(crate) struct WatchRequest {
     pub(crate) allow_bookmarks: bool,
     pub(crate) timeout: Duration,
     pub(crate) table: Option<IncludeObject>,
+    /// Protobuf frames instead of JSON lines.
+    pub(crate) protobuf: bool,
     pub(crate) cut_after_events: Option<u64>,
     pub(crate) cut_after: Option<Duration>,
 }
@@ -43,11 +46,25 @@ struct Filter {
     labels: LabelSelector,
     fields: FieldSelector,
     table: Option<IncludeObject>,
+    protobuf: bool,
+}
+
+/// One watch event in protobuf framing; an event that does not encode
+/// becomes an ERROR event, as a Status, which always does.
+fn protobuf_frame(kind: &str, obj: &Value) -> Bytes {
+    protobuf::watch_frame(kind, obj).unwrap_or_else(|e| {
+        let status = ApiError::internal(&format!("encoding a watch event as protobuf: {e}")).to_status();
+        protobuf::watch_frame("ERROR", &status).unwrap_or_default()
+    })
 }
 
 impl Filter {
     fn trivial(&self) -> bool {
-        self.namespace.is_none() && self.labels.is_everything() && self.fields.is_empty() && self.table.is_none()
+        self.namespace.is_none()
+            && self.labels.is_everything()
+            && self.fields.is_empty()
+            && self.table.is_none()
+            && !self.protobuf
     }
 
     fn matches(&self, obj: &Value) -> bool {
@@ -60,6 +77,9 @@ impl Filter {
     }
 
     fn line(&self, kind: WatchEventType, obj: &StoredObject) -> Bytes {
+        if self.protobuf {
+            return protobuf_frame(kind.as_str(), &obj.value);
+        }
         match self.table {
             None => event_line(kind.as_str(), &obj.bytes),
             Some(include) => {
@@ -84,7 +104,7 @@ impl Filter {
         let cur = ev.kind != WatchEventType::Deleted && self.matches(&ev.object.value);
         let old = ev.prev.as_ref().is_some_and(|p| self.matches(&p.value));
         let shared_line = || {
-            if self.table.is_none() {
+            if self.table.is_none() && !self.protobuf {
                 ev.line().clone()
             } else {
                 self.line(ev.kind, &ev.object)
@@ -113,6 +133,9 @@ impl Filter {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
         let obj = json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": meta});
+        if self.protobuf {
+            return protobuf_frame("BOOKMARK", &obj);
+        }
         event_line("BOOKMARK", obj.to_string().as_bytes())
     }
 }
@@ -220,7 +243,11 @@ pub(crate) fn start(shared: &Arc<Shared>, req: WatchRequest) -> Result<ResponseB
         Err(err) => {
             // The watch cache answers a watch it cannot serve (too old, too
             // new) with 200 and a single ERROR event, then closes.
-            let line = event_line("ERROR", &err.to_bytes());
+            let line = if req.protobuf {
+                protobuf_frame("ERROR", &err.to_status())
+            } else {
+                event_line("ERROR", &err.to_bytes())
+            };
             let stream = futures::stream::iter([Ok::<_, Infallible>(Frame::data(line))]);
             return Ok(http_body_util::StreamBody::new(stream).boxed_unsync());
         }
@@ -232,6 +259,7 @@ pub(crate) fn start(shared: &Arc<Shared>, req: WatchRequest) -> Result<ResponseB
         labels: req.labels,
         fields: req.fields,
         table: req.table,
+        protobuf: req.protobuf,
     };
     let mut queue = VecDeque::new();
     for obj in &start.initial {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::{Harness, obj, start};
 
-fn kubectl_available() -> bool {
+pub(crate) fn kubectl_available() -> bool {
     match Command::new("kubectl").args(["version", "--client"]).output() {
         Ok(o) if o.status.success() => true,
         _ => {
@@ -23,12 +23,12 @@ fn kubectl_available() -> bool {
     }
 }
 
-struct Kubectl {
+pub(crate) struct Kubectl {
     kubeconfig: PathBuf,
 }
 
 impl Kubectl {
-    fn new(h: &Harness, name: &str) -> Self {
+    pub(crate) fn new(h: &Harness, name: &str) -> Self {
         let kubeconfig =
             std::env::temp_dir().join(format!("ecm-apiserver-{name}-{}.kubeconfig", h.handle.addr().port()));
         h.handle.write_kubeconfig(&kubeconfig).unwrap();
@@ -42,7 +42,7 @@ impl Kubectl {
     }
 
     /// Runs kubectl (on a blocking thread, the server keeps serving).
-    async fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+    pub(crate) async fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = self.command(args);
         let stdin = stdin.map(str::to_owned);
         tokio::task::spawn_blocking(move || {
@@ -59,7 +59,7 @@ impl Kubectl {
         .unwrap()
     }
 
-    async fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+    pub(crate) async fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
         let out = self.run(args, stdin).await;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(

@@ -8,6 +8,7 @@ mod faults;
 mod gc;
 mod kubectl;
 mod kubelet;
+mod protobuf;
 mod validation;
 mod watch;
 mod workloads;
