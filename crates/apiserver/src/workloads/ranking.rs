@@ -11,9 +11,8 @@
 //! 5. more pods of the same owner on the pod's node first (doubled up);
 //! 6. ready for a shorter time first (times compared on a log2 scale from now);
 //! 7. more container restarts first;
-//! 8. created more recently first (log2 scale), then by uid.
-
-use std::cmp::Ordering;
+//! 8. created more recently first (log2 scale), then by uid (see [`sort_key`]
+//!    for how ties within a log2 bucket differ from upstream).
 
 use jiff::Timestamp;
 use serde_json::Value;
@@ -109,45 +108,45 @@ fn log_rank(t: Timestamp, now: Timestamp) -> i64 {
     if nanos > 0 { i64::from(nanos.ilog2()) } else { -1 }
 }
 
-/// `afterOrZero` then the logarithmic comparison: zero (absent) first,
-/// then later first; `None` when the log ranks tie.
-fn newer_first(a: Option<Timestamp>, b: Option<Timestamp>, now: Timestamp) -> Option<Ordering> {
-    match (a, b) {
-        (None, None) => Some(Ordering::Equal),
-        (None, Some(_)) => Some(Ordering::Less),
-        (Some(_), None) => Some(Ordering::Greater),
-        (Some(a), Some(b)) if a == b => Some(Ordering::Equal),
-        (Some(a), Some(b)) => match log_rank(a, now).cmp(&log_rank(b, now)) {
-            Ordering::Equal => None,
-            other => Some(other),
-        },
-    }
-}
+/// A pod's place in the deletion order at `now`, as a sort key (smaller
+/// goes first).
+///
+/// Upstream compares pairs and, when two ready times (or creation times)
+/// differ but share a log2 bucket, decides by uid at once; such a pairwise
+/// rule is not a total order (Go's sort tolerates that, Rust's does not),
+/// so here the buckets are key parts and the uid comes last: pods in the
+/// same ready-time bucket are ordered by restarts and creation bucket
+/// before their uids.
+type SortKey = (
+    bool,
+    u8,
+    bool,
+    i32,
+    std::cmp::Reverse<usize>,
+    Option<i64>,
+    std::cmp::Reverse<i64>,
+    Option<i64>,
+    String,
+);
 
-/// The deletion order of two pods at `now`: `Less` when `a` goes first.
-pub(crate) fn compare(a: &PodRank, b: &PodRank, now: Timestamp) -> Ordering {
-    if a.node != b.node && (a.node.is_empty() || b.node.is_empty()) {
-        return if a.node.is_empty() {
-            Ordering::Less
-        } else {
-            Ordering::Greater
-        };
-    }
-    let by_uid = || a.uid.cmp(&b.uid);
-    a.phase_ordinal
-        .cmp(&b.phase_ordinal)
-        .then(a.ready.cmp(&b.ready))
-        .then(a.deletion_cost.cmp(&b.deletion_cost))
-        .then(b.colocated.cmp(&a.colocated))
-        .then_with(|| {
-            if a.ready && b.ready {
-                newer_first(a.ready_since, b.ready_since, now).unwrap_or_else(by_uid)
-            } else {
-                Ordering::Equal
-            }
-        })
-        .then(b.restarts.cmp(&a.restarts))
-        .then_with(|| newer_first(a.created, b.created, now).unwrap_or_else(by_uid))
+fn sort_key(r: &PodRank, now: Timestamp) -> SortKey {
+    // Not ready pods skip the ready-time rule: they share one value.
+    let ready_bucket = if r.ready {
+        r.ready_since.map(|t| log_rank(t, now))
+    } else {
+        Some(i64::MIN)
+    };
+    (
+        !r.node.is_empty(),
+        r.phase_ordinal,
+        r.ready,
+        r.deletion_cost,
+        std::cmp::Reverse(r.colocated),
+        ready_bucket,
+        std::cmp::Reverse(r.restarts),
+        r.created.map(|t| log_rank(t, now)),
+        r.uid.clone(),
+    )
 }
 
 /// Sets each pod's count of active `related` pods on its node
@@ -163,7 +162,7 @@ pub(crate) fn deletion_order(pods: &[&Value], related_nodes: &[String], now: Tim
     let mut ranks: Vec<PodRank> = pods.iter().map(|p| PodRank::of(p)).collect();
     rank_by_colocation(&mut ranks, related_nodes);
     let mut order: Vec<usize> = (0..pods.len()).collect();
-    order.sort_by(|&i, &j| compare(&ranks[i], &ranks[j], now));
+    order.sort_by_cached_key(|&i| sort_key(&ranks[i], now));
     order
 }
 
@@ -257,6 +256,27 @@ mod tests {
             pod("a", "n1", "Pending", None, "2026-01-01T11:58:55Z"),
         ];
         assert_eq!(order(&pods, &[]), ["a", "b"]);
+    }
+
+    #[test]
+    fn many_pods_in_shared_buckets_sort_without_an_inconsistent_order() {
+        // Pairwise "same bucket -> uid" is not transitive; the key is.
+        let pods: Vec<Value> = (0..400)
+            .map(|i| {
+                let t = format!("2026-01-01T11:{:02}:{:02}Z", 59 - (i * 7 % 60), i * 13 % 60);
+                let c = format!("2026-01-01T{:02}:00:{:02}Z", 11 - i % 3, i % 60);
+                pod(
+                    &format!("p{i:03}"),
+                    "n1",
+                    "Running",
+                    (i % 5 != 0).then_some(t.as_str()),
+                    &c,
+                )
+            })
+            .collect();
+        let first = order(&pods, &[]);
+        assert_eq!(first.len(), 400);
+        assert_eq!(first, order(&pods, &[]));
     }
 
     #[test]
