@@ -11,6 +11,7 @@
 //! | `latency` | `cargo bench -p ecm --bench latency`, then with `--unthrottled` (Service endpoints latency, as upstream's conformance test) |
 //! | `simulate` | `ecm simulate` (release) on every conformance scenario, timed |
 //! | `scale` | `cargo bench -p ecm --bench scale` at 3 000, 30 000 and 100 000 pods in one namespace (Services of 10 pods), 30 000 over 30 namespaces, and 30 Services of 1 000 pods (`ecm run` as a child process against ecm-apiserver: cold start, churn latency, CPU per change, restart, RSS); prints a table, draws `docs/img/scale-cpu-per-change.png` ([`crate::scale`]) |
+//! | `rollout` | `cargo bench -p ecm --bench rollout`: a rollout restart of 300 replicas behind a Service in the embedded mode (EndpointSlice and Endpoints writes against the lower bound; the slices must end with exactly the new pods) |
 //!
 //! `--quick` shortens criterion's measurement, loads 10 000 pods instead
 //! of 100 000 for the memory figures, and runs `scale` at 3 000 and 10 000
@@ -45,10 +46,12 @@ pub(crate) enum Part {
     Simulate,
     /// ecm at scale: cold start, churn, restart and memory at 3k to 100k pods.
     Scale,
+    /// A 300-replica rollout restart in the embedded mode: writes per rollout.
+    Rollout,
 }
 
 impl Part {
-    pub(crate) const ALL: [Part; 8] = [
+    pub(crate) const ALL: [Part; 9] = [
         Part::Workqueue,
         Part::Informer,
         Part::Selectors,
@@ -57,6 +60,7 @@ impl Part {
         Part::Latency,
         Part::Simulate,
         Part::Scale,
+        Part::Rollout,
     ];
 }
 
@@ -111,6 +115,13 @@ fn command(part: Part, quick: bool) -> Option<Command> {
             );
             if quick {
                 command.env("ECM_MEMORY_PODS", "10000");
+            }
+            Some(command)
+        }
+        Part::Rollout => {
+            let mut command = cmd("cargo", &["bench", "--package", "ecm", "--bench", "rollout"]);
+            if quick {
+                command.args(["--", "60"]);
             }
             Some(command)
         }
@@ -223,6 +234,7 @@ mod tests {
                 Some("cargo bench --package ecm-endpointslice --bench churn".to_owned()),
                 None,
                 None,
+                Some("cargo bench --package ecm --bench rollout".to_owned()),
             ]
         );
     }

@@ -5,12 +5,13 @@ use std::time::Duration;
 use crate::faults::FaultConfig;
 use crate::resources::{ResourceInfo, builtin_resources};
 use crate::reviews::AuthConfig;
+use crate::workloads::WorkloadsConfig;
 
 /// How an [`ApiServer`](crate::ApiServer) behaves. `Default` gives the
 /// built-in resources, namespaces `default`, `kube-system`, `kube-public`
 /// and `kube-node-lease`, 10 000 events of history per resource, bookmarks
-/// every minute, garbage collection on, no kubelet, no faults, and no
-/// token or allow rule for the reviews.
+/// every minute, garbage collection on, no kubelet, no workload simulator,
+/// no faults, and no token or allow rule for the reviews.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub(crate) resources: Vec<ResourceInfo>,
@@ -22,6 +23,7 @@ pub struct Config {
     pub(crate) garbage_collection: bool,
     pub(crate) dangling_owner_delay: Duration,
     pub(crate) kubelet: Option<KubeletConfig>,
+    pub(crate) workloads: Option<WorkloadsConfig>,
     pub(crate) faults: FaultConfig,
     pub(crate) git_version: String,
     pub(crate) auth: AuthConfig,
@@ -41,6 +43,7 @@ impl Default for Config {
             garbage_collection: true,
             dangling_owner_delay: Duration::from_secs(1),
             kubelet: None,
+            workloads: None,
             faults: FaultConfig::default(),
             git_version: "v1.36.0".into(),
             auth: AuthConfig::default(),
@@ -113,6 +116,16 @@ impl Config {
     #[must_use]
     pub fn kubelet(mut self, kubelet: KubeletConfig) -> Self {
         self.kubelet = Some(kubelet);
+        self
+    }
+
+    /// Runs the workload simulator: Deployments and ReplicaSets get
+    /// ReplicaSets and pods, rollouts and statuses (see
+    /// [`WorkloadsConfig`]). Pair it with [`Config::kubelet`] so that the
+    /// pods start and turn Ready.
+    #[must_use]
+    pub fn workloads(mut self, workloads: WorkloadsConfig) -> Self {
+        self.workloads = Some(workloads);
         self
     }
 

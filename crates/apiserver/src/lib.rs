@@ -44,7 +44,7 @@
 //! |---|---|
 //! | discovery: `/version`, `/api`, `/apis`, `/apis/{g}`, `/api/v1`, `/apis/{g}/{v}`, aggregated discovery v2 | yes |
 //! | resources: core v1 (namespaces, pods, services, endpoints, nodes, events, configmaps, secrets, serviceaccounts), discovery.k8s.io/v1, coordination.k8s.io/v1, events.k8s.io/v1, apps/v1, batch/v1 (jobs, cronjobs), policy/v1 (poddisruptionbudgets), rbac.authorization.k8s.io/v1; more with [`Config::resource`] | yes |
-//! | get, list, watch, create, update, patch, delete, deletecollection; `status` subresource | yes |
+//! | get, list, watch, create, update, patch, delete, deletecollection; `status` subresource; `scale` subresource (autoscaling/v1) of Deployments and ReplicaSets | yes |
 //! | JSON patch, JSON merge patch, strategic merge patch (known merge keys and `$patch`/`$retainKeys`/`$setElementOrder`/`$deleteFromPrimitiveList` directives) | yes |
 //! | server-side apply | approximated: strategic merge of the applied object, no managedFields, no conflicts, no field removal |
 //! | uid, creationTimestamp, generateName, global resourceVersion, `generation` as upstream strategies | yes |
@@ -59,6 +59,7 @@
 //! | validation: metadata of every kind, EndpointSlice, Endpoints, pod status IPs | yes; other kinds' specs are not validated |
 //! | defaulting: Service (type, ClusterIP, ports), Pod basics, EndpointSlice/Endpoints port protocol and names | partial |
 //! | fault injection ([`faults`]) and hollow kubelet ([`KubeletConfig`]) | yes |
+//! | Deployments and ReplicaSets simulated: ReplicaSets, pods, rolling updates, statuses ([`WorkloadsConfig`]) | yes, when enabled |
 //! | content negotiation: `Accept` with q-values and several types (`*/*` and no header → JSON), 406 NotAcceptable / 415 UnsupportedMediaType Status bodies | yes, as upstream's negotiation |
 //! | protobuf (`application/vnd.kubernetes.protobuf`): request bodies, objects, lists, Status errors, watch streams (`;stream=watch` frames) | yes, for the built-in kinds (not for kinds added with [`Config::resource`]); schemas of Kubernetes 1.35 (`k8s-pb` 0.9): a 1.36 field unknown to them is dropped, see below |
 //! | Tables in protobuf | no, as upstream: Tables are JSON only (a protobuf-only `as=Table` is 406) |
@@ -66,7 +67,7 @@
 //! | OpenAPI documents: `/openapi/v2` (Swagger 2.0) and `/openapi/v3` (index + one document per group-version) of every served kind, schemas from k8s-openapi's `schemars` output with `x-kubernetes-group-version-kind`, paths with `x-kubernetes-action`; built once, cached, content-hashed (`hash`, `ETag`) | yes, JSON only (406 for a protobuf-only `Accept`, so client-go uses v3); kinds added with [`Config::resource`] get a permissive schema; no `x-kubernetes-patch-strategy`/`-list-type` (k8s-openapi's schemas have none), so strategic merge patch is not offered in the documents and kubectl computes it from its compiled-in types |
 //! | `fieldValidation=Strict` (unknown fields rejected) | no: accepted and ignored, unknown fields are stored |
 //! | `TokenReview` and `SubjectAccessReview` (create only, computed from static tokens and ABAC-style allow rules: [`AuthConfig`]) | yes |
-//! | authentication and authorization of its own requests, admission webhooks, CRDs via apiextensions, managedFields, other subresources (scale, binding, eviction, log, exec) | no |
+//! | authentication and authorization of its own requests, admission webhooks, CRDs via apiextensions, managedFields, other subresources (binding, eviction, log, exec) | no |
 //! | immutability rules of other kinds' specs (e.g. pod spec updates) | not enforced |
 //!
 //! # kubectl
@@ -76,7 +77,8 @@
 //! `create`, `apply` (client-side, with the default strict validation),
 //! `apply --server-side` (approximated), `diff`, `explain` (from the OpenAPI
 //! v3 documents), `replace`, `delete`, `label`, `patch` (strategic, merge,
-//! json) and `wait` work. Helm v4.2 installs, upgrades, rolls back and
+//! json) and `wait` work; with the workload simulator on, so do `scale`,
+//! `expose` and `rollout status|restart|history`. Helm v4.2 installs, upgrades, rolls back and
 //! uninstalls ecm's chart with OpenAPI validation on (its release Secrets
 //! are stored like any other).
 //! kubectl's typed commands (`create namespace`, `create configmap`,
@@ -116,12 +118,14 @@ mod patch;
 mod registry;
 mod resources;
 pub mod reviews;
+mod scale;
 mod selector;
 mod server;
 mod state;
 mod store;
 mod strategy;
 pub mod validation;
+mod workloads;
 mod writelog;
 
 pub use config::Config;
@@ -135,4 +139,5 @@ pub use reviews::{AuthConfig, Policy, StaticToken};
 pub use selector::{FieldSelector, LabelSelector, SelectorError};
 pub use server::{ApiServer, ServeHandle, ServerError, kubeconfig_yaml};
 pub use store::WatchEventType;
+pub use workloads::WorkloadsConfig;
 pub use writelog::{WriteRecord, WriteVerb};

@@ -54,7 +54,8 @@ pub struct ResourceInfo {
     pub kind: String,
     /// Whether objects live in namespaces.
     pub namespaced: bool,
-    /// Subresources served; only `status` is implemented.
+    /// Subresources served: `status`, and `scale` (autoscaling/v1 Scale
+    /// over `spec.replicas`).
     pub subresources: Vec<String>,
     /// Short names advertised in discovery (`kubectl get po`).
     pub short_names: Vec<String>,
@@ -117,6 +118,22 @@ impl ResourceInfo {
     pub fn with_status(mut self) -> Self {
         self.subresources.push("status".into());
         self
+    }
+
+    /// Adds the `scale` subresource (autoscaling/v1 `Scale` of `spec.replicas`).
+    #[must_use]
+    pub fn with_scale(mut self) -> Self {
+        self.subresources.push("scale".into());
+        self
+    }
+
+    /// Group, version and kind a subresource answers with: `autoscaling`,
+    /// `v1`, `Scale` for `scale`; the resource's own for the others.
+    pub fn subresource_kind(&self, subresource: &str) -> (String, String, String) {
+        if subresource == "scale" {
+            return ("autoscaling".into(), "v1".into(), "Scale".into());
+        }
+        (self.group.clone(), self.version.clone(), self.kind.clone())
     }
 
     /// Sets the short names.
@@ -258,11 +275,12 @@ pub fn builtin_resources() -> Vec<ResourceInfo> {
             .field("regarding.namespace")
             .field("regarding.name")
             .field("regarding.uid"),
-        apps("deployments", "Deployment").short_names(&["deploy"]),
+        apps("deployments", "Deployment").with_scale().short_names(&["deploy"]),
         apps("replicasets", "ReplicaSet")
+            .with_scale()
             .short_names(&["rs"])
             .field("status.replicas"),
-        apps("statefulsets", "StatefulSet").short_names(&["sts"]),
+        apps("statefulsets", "StatefulSet").with_scale().short_names(&["sts"]),
         apps("daemonsets", "DaemonSet").short_names(&["ds"]),
         ResourceInfo::new("batch", "v1", "jobs", "Job", true)
             .with_status()

@@ -125,7 +125,8 @@ pub fn kubeconfig_yaml(url: &str) -> String {
 
 impl ApiServer {
     /// Builds a server from `config`: resource table, initial namespaces,
-    /// garbage collector, kubelet. Must run inside a Tokio runtime.
+    /// garbage collector, kubelet, workload simulator. Must run inside a
+    /// Tokio runtime.
     pub fn new(config: Config) -> Result<Self, ServerError> {
         let table = Arc::new(ResourceTable::new(config.resources.clone()));
         let store = Arc::new(Store::new(table.clone(), config.history_size));
@@ -166,6 +167,13 @@ impl ApiServer {
                 Arc::downgrade(&shared),
                 kubelet,
                 store.subscribe_all(crate::kubelet::wants),
+            ));
+        }
+        if let Some(workloads) = shared.config.workloads.clone() {
+            tokio::spawn(crate::workloads::run(
+                Arc::downgrade(&shared),
+                workloads,
+                store.subscribe_all(crate::workloads::wants),
             ));
         }
         Ok(Self { shared })

@@ -145,6 +145,12 @@ fn apply_defaults(info: &ResourceInfo, obj: &mut Value) {
                 }
             }
         }
+        Strategy::SpecGeneration if info.group == "apps" && info.kind == "Deployment" => {
+            crate::workloads::default_deployment(obj);
+        }
+        Strategy::SpecGeneration if info.group == "apps" && info.kind == "ReplicaSet" => {
+            crate::workloads::default_replicaset(obj);
+        }
         _ => {}
     }
 }

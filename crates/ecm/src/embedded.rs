@@ -1,5 +1,7 @@
 //! `ecm run --embedded`: the in-memory API server with its pod-status
-//! simulator, on 127.0.0.1, for trying ecm without a cluster.
+//! simulator and its workload simulator (Deployments and ReplicaSets get
+//! pods, rollouts and statuses), on 127.0.0.1, for trying ecm without a
+//! cluster.
 //!
 //! The embedded API server has no authentication: whoever reaches it can
 //! read and write every object. It listens on loopback unless the user
@@ -12,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use ecm_apiserver::{ApiServer, KubeletConfig, ServeHandle, ServerError};
+use ecm_apiserver::{ApiServer, KubeletConfig, ServeHandle, ServerError, WorkloadsConfig};
 
 use crate::health::Served;
 use crate::listen::{Bound, Listen};
@@ -47,21 +49,31 @@ pub fn check_listen(addr: SocketAddr, allow_remote: bool) -> Result<()> {
     )
 }
 
+/// The embedded API server's configuration: pods get IPs from
+/// 10.244.0.0/16 and fd00:10:244::/64 and turn Ready `ready_delay` after
+/// they start; Deployments and ReplicaSets run their pods (on nodes
+/// `node-1` to `node-3`). Benchmarks and tests build the same server with it.
+pub fn config(ready_delay: Duration) -> ecm_apiserver::Config {
+    let kubelet = KubeletConfig::default()
+        .pod_cidrs(["10.244.0.0/16", "fd00:10:244::/64"])
+        .ready_delay(ready_delay);
+    ecm_apiserver::Config::default()
+        .kubelet(kubelet)
+        .workloads(WorkloadsConfig::default())
+}
+
 /// Starts the embedded API server on `listen` (on a free port instead when
 /// the default is taken, as [`Listen::bind_with`] says), with pods getting
 /// IPs from 10.244.0.0/16 and fd00:10:244::/64 and turning Ready
-/// `ready_delay` after they start, and writes a kubeconfig pointing at the
-/// address actually used to `kubeconfig`.
+/// `ready_delay` after they start, Deployments and ReplicaSets running
+/// their pods (on nodes `node-1` to `node-3`), and writes a kubeconfig
+/// pointing at the address actually used to `kubeconfig`.
 ///
 /// # Errors
 ///
 /// The server cannot be built or bound, or the kubeconfig not written.
 pub async fn start(listen: Listen, kubeconfig: PathBuf, ready_delay: Duration) -> Result<Embedded> {
-    let kubelet = KubeletConfig::default()
-        .pod_cidrs(["10.244.0.0/16", "fd00:10:244::/64"])
-        .ready_delay(ready_delay);
-    let server = ApiServer::new(ecm_apiserver::Config::default().kubelet(kubelet))
-        .context("cannot start the embedded API server")?;
+    let server = ApiServer::new(config(ready_delay)).context("cannot start the embedded API server")?;
     let (handle, bound) = listen
         .bind_with("the embedded API server", |addr| {
             let server = server.clone();
@@ -122,10 +134,11 @@ pub fn instructions(embedded: &Embedded, served: &Served) -> String {
     format!(
         "{notices}\necm is running against an embedded Kubernetes API server at {url}\n\
          \n  export KUBECONFIG={kc}\n\
-         \x20 kubectl apply -f examples/\n\
-         \x20 kubectl get endpoints,endpointslices\n\
-         \x20 kubectl get pods -w\n\
-         \nPods scheduled to a node (spec.nodeName) get an IP and become Ready after a moment.\n\
+         \x20 kubectl create deployment web --image=nginx --replicas=3\n\
+         \x20 kubectl expose deployment web --port 80\n\
+         \x20 kubectl get endpointslices -l kubernetes.io/service-name=web -w\n\
+         \nDeployments get ReplicaSets and pods; pods get an IP and become Ready after a moment\n\
+         (try kubectl scale deployment web --replicas=5, kubectl rollout restart deployment web).\n\
          {endpoints}\
          Stop with Ctrl-C.\n",
         url = embedded.handle.url(),

@@ -115,13 +115,20 @@ pub(crate) fn api_resource_list(table: &ResourceTable, group: &str, version: &st
         }
         resources.push(r);
         for sub in &info.subresources {
-            resources.push(json!({
+            let mut r = json!({
                 "name": format!("{}/{sub}", info.plural),
                 "singularName": "",
                 "namespaced": info.namespaced,
                 "kind": info.kind,
                 "verbs": ["get", "patch", "update"],
-            }));
+            });
+            let (group, version, kind) = info.subresource_kind(sub);
+            if kind != info.kind {
+                r["group"] = json!(group);
+                r["version"] = json!(version);
+                r["kind"] = json!(kind);
+            }
+            resources.push(r);
         }
     }
     if resources.is_empty() {
@@ -156,7 +163,11 @@ fn aggregated_group(table: &ResourceTable, group: &str, versions: &[String]) -> 
                         r["subresources"] = Value::Array(
                             info.subresources
                                 .iter()
-                                .map(|s| json!({"subresource": s, "responseKind": kind, "verbs": ["get", "patch", "update"]}))
+                                .map(|s| {
+                                    let (group, version, kind) = info.subresource_kind(s);
+                                    let kind = json!({"group": group, "version": version, "kind": kind});
+                                    json!({"subresource": s, "responseKind": kind, "verbs": ["get", "patch", "update"]})
+                                })
                                 .collect(),
                         );
                     }

@@ -61,6 +61,19 @@ fn columns(info: &ResourceInfo) -> Vec<Value> {
             col("Up-to-date", "integer", 0),
             col("Available", "integer", 0),
             s("Age"),
+            wide("Containers"),
+            wide("Images"),
+            wide("Selector"),
+        ],
+        ("apps", "replicasets") => vec![
+            s("Name"),
+            col("Desired", "integer", 0),
+            col("Current", "integer", 0),
+            col("Ready", "integer", 0),
+            s("Age"),
+            wide("Containers"),
+            wide("Images"),
+            wide("Selector"),
         ],
         ("", "events") => vec![s("Last Seen"), s("Type"), s("Reason"), s("Object"), s("Message")],
         _ => vec![s("Name"), s("Age")],
@@ -239,15 +252,34 @@ fn cells(info: &ResourceInfo, obj: &Value) -> Vec<Value> {
             ]
         }
         ("", "namespaces") => vec![name, json!(s(obj.pointer("/status/phase"))), json!(age(obj))],
-        ("apps", "deployments") => {
+        ("apps", "deployments" | "replicasets") => {
             let n = |p: &str| obj.pointer(p).and_then(Value::as_i64).unwrap_or(0);
-            vec![
-                name,
-                json!(format!("{}/{}", n("/status/readyReplicas"), n("/spec/replicas"))),
-                json!(n("/status/updatedReplicas")),
-                json!(n("/status/availableReplicas")),
+            let containers = arr(obj.pointer("/spec/template/spec/containers"));
+            let joined = |field: &str| containers.iter().map(|c| s(c.get(field))).collect::<Vec<_>>().join(",");
+            let mut row = if info.plural == "deployments" {
+                vec![
+                    name,
+                    json!(format!("{}/{}", n("/status/readyReplicas"), n("/spec/replicas"))),
+                    json!(n("/status/updatedReplicas")),
+                    json!(n("/status/availableReplicas")),
+                ]
+            } else {
+                vec![
+                    name,
+                    json!(n("/spec/replicas")),
+                    json!(n("/status/replicas")),
+                    json!(n("/status/readyReplicas")),
+                ]
+            };
+            row.extend([
                 json!(age(obj)),
-            ]
+                json!(joined("name")),
+                json!(joined("image")),
+                json!(or_none(crate::workloads::selector_string(
+                    obj.pointer("/spec/selector")
+                ))),
+            ]);
+            row
         }
         ("", "events") => {
             let io = obj.get("involvedObject");

@@ -267,9 +267,17 @@ impl RequestContext<'_> {
         Ok(value_response(201, &answer))
     }
 
+    fn is_scale(&self) -> bool {
+        self.target.subresource.as_deref() == Some("scale")
+    }
+
     fn get(&self) -> Result<Response<ResponseBody>, ApiError> {
         let info = self.info();
         let name = self.target.name.as_deref().unwrap_or("");
+        if self.is_scale() {
+            let scale = crate::scale::get(&self.shared.registry, self.target.res, self.ns(), name)?;
+            return Ok(self.value(200, &scale));
+        }
         let key = store_key(self.ns().filter(|_| info.namespaced), name);
         let obj = self
             .shared
@@ -397,6 +405,11 @@ impl RequestContext<'_> {
         let obj = self.parse_body(body)?;
         let opts = self.options();
         let name = self.target.name.as_deref().unwrap_or("");
+        if self.is_scale() {
+            let stored = crate::scale::update(&self.shared.registry, self.target.res, self.ns(), name, &obj, &opts)?;
+            self.record_object(WriteVerb::Update, &stored, opts.dry_run);
+            return Ok(self.value(200, &crate::scale::scale_of(&stored.value)));
+        }
         let (stored, created) = self.shared.registry.update(
             self.target.res,
             self.ns(),
@@ -419,6 +432,19 @@ impl RequestContext<'_> {
             .ok_or_else(|| ApiError::unsupported_media_type(&self.content_type))?;
         let opts = self.options();
         let name = self.target.name.as_deref().unwrap_or("");
+        if self.is_scale() {
+            let stored = crate::scale::patch(
+                &self.shared.registry,
+                self.target.res,
+                self.ns(),
+                name,
+                kind,
+                body,
+                &opts,
+            )?;
+            self.record_object(WriteVerb::Patch, &stored, opts.dry_run);
+            return Ok(self.value(200, &crate::scale::scale_of(&stored.value)));
+        }
         let (stored, created) = self.shared.registry.patch(
             self.target.res,
             self.ns(),

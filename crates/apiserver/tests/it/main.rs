@@ -13,6 +13,7 @@ mod protobuf;
 mod reviews;
 mod validation;
 mod watch;
+mod workloads;
 
 use std::future::Future;
 use std::time::Duration;
