@@ -83,16 +83,19 @@ fn lease_timing(options: &LeaderOptions) -> (u64, u64) {
 
 /// Returns when this replica can no longer be sure it holds the Lease: it
 /// reads the Lease every retry period; another holder, or a last renewal
-/// older than the renew deadline (unreadable Leases count as not renewed),
-/// deposes it. Called right after the Lease was acquired or renewed.
+/// older than the renew deadline, deposes it. When the deadline computed
+/// from the last renewal it saw comes, it reads once more before deciding
+/// (the library renews on its own clock, so the renewal may have just
+/// happened); a read that fails or does not answer in time counts as no
+/// renewal. Called right after the Lease was acquired or renewed.
 async fn fence(leases: Api<Lease>, options: &LeaderOptions) -> Deposed {
+    // The longest a read may take once the deadline is near: a stop within
+    // the renew deadline plus this, well inside the lease duration.
+    let last_read = options.retry_period.min(Duration::from_millis(200));
     let mut deadline = Instant::now() + options.renew_deadline;
     loop {
-        let now = Instant::now();
-        if now >= deadline {
-            return Deposed::RenewDeadline(options.renew_deadline);
-        }
-        match tokio::time::timeout_at(deadline, leases.get_opt(&options.name)).await {
+        let read_until = deadline.max(Instant::now() + last_read);
+        match tokio::time::timeout_at(read_until, leases.get_opt(&options.name)).await {
             Ok(Ok(lease)) => {
                 let spec = lease.and_then(|l| l.spec).unwrap_or_default();
                 if spec.holder_identity.as_deref() != Some(options.identity.as_str()) {
@@ -103,11 +106,17 @@ async fn fence(leases: Api<Lease>, options: &LeaderOptions) -> Deposed {
                     let age = SystemTime::now()
                         .duration_since(SystemTime::from(renewed.0))
                         .unwrap_or(Duration::ZERO);
-                    deadline = Instant::now() + options.renew_deadline.saturating_sub(age);
+                    if age >= options.renew_deadline {
+                        return Deposed::RenewDeadline(options.renew_deadline);
+                    }
+                    deadline = Instant::now() + (options.renew_deadline - age);
                 }
             }
             Ok(Err(err)) => tracing::warn!(error = %err, "cannot read the leader lease"),
-            Err(_) => continue,
+            Err(_) => tracing::warn!("reading the leader lease timed out"),
+        }
+        if Instant::now() >= deadline {
+            return Deposed::RenewDeadline(options.renew_deadline);
         }
         tokio::time::sleep_until(deadline.min(Instant::now() + options.retry_period)).await;
     }
