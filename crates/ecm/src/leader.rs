@@ -109,7 +109,7 @@ async fn fence(leases: Api<Lease>, options: &LeaderOptions) -> Deposed {
                     if age >= options.renew_deadline {
                         return Deposed::RenewDeadline(options.renew_deadline);
                     }
-                    deadline = Instant::now() + (options.renew_deadline - age);
+                    deadline = Instant::now() + options.renew_deadline.saturating_sub(age);
                 }
             }
             Ok(Err(err)) => tracing::warn!(error = %err, "cannot read the leader lease"),
