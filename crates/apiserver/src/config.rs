@@ -5,7 +5,6 @@ use std::time::Duration;
 use crate::faults::FaultConfig;
 use crate::resources::{ResourceInfo, builtin_resources};
 use crate::reviews::AuthConfig;
-use crate::workloads::WorkloadsConfig;
 
 /// How an [`ApiServer`](crate::ApiServer) behaves. `Default` gives the
 /// built-in resources, namespaces `default`, `kube-system`, `kube-public`
@@ -200,6 +199,34 @@ impl KubeletConfig {
     #[must_use]
     pub fn create_nodes(mut self, on: bool) -> Self {
         self.create_nodes = on;
+        self
+    }
+}
+
+/// Settings of the workload simulator.
+#[derive(Debug, Clone)]
+pub struct WorkloadsConfig {
+    pub(crate) nodes: Vec<String>,
+}
+
+impl Default for WorkloadsConfig {
+    /// Pods go to nodes `node-1`, `node-2` and `node-3`.
+    fn default() -> Self {
+        Self {
+            nodes: ["node-1", "node-2", "node-3"].map(String::from).to_vec(),
+        }
+    }
+}
+
+impl WorkloadsConfig {
+    /// Nodes pods are placed on, round-robin (`spec.nodeName`); at least one
+    /// (an empty list keeps the default).
+    #[must_use]
+    pub fn nodes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, nodes: I) -> Self {
+        let nodes: Vec<String> = nodes.into_iter().map(Into::into).collect();
+        if !nodes.is_empty() {
+            self.nodes = nodes;
+        }
         self
     }
 }

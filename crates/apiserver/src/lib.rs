@@ -104,6 +104,7 @@
 // boxing it would only add allocations to every error.
 #![allow(clippy::result_large_err)]
 
+mod apps_defaults;
 mod config;
 mod error;
 pub mod faults;
@@ -129,6 +130,7 @@ mod workloads;
 mod writelog;
 
 pub use config::Config;
+pub use config::WorkloadsConfig;
 pub use error::{ApiError, StatusCause};
 pub use faults::{FaultAction, FaultConfig, FaultRule};
 pub use http::{ApiService, ResponseBody};
@@ -139,5 +141,4 @@ pub use reviews::{AuthConfig, Policy, StaticToken};
 pub use selector::{FieldSelector, LabelSelector, SelectorError};
 pub use server::{ApiServer, ServeHandle, ServerError, kubeconfig_yaml};
 pub use store::WatchEventType;
-pub use workloads::WorkloadsConfig;
 pub use writelog::{WriteRecord, WriteVerb};

@@ -146,10 +146,10 @@ fn apply_defaults(info: &ResourceInfo, obj: &mut Value) {
             }
         }
         Strategy::SpecGeneration if info.group == "apps" && info.kind == "Deployment" => {
-            crate::workloads::default_deployment(obj);
+            crate::apps_defaults::deployment(obj);
         }
         Strategy::SpecGeneration if info.group == "apps" && info.kind == "ReplicaSet" => {
-            crate::workloads::default_replicaset(obj);
+            crate::apps_defaults::replica_set(obj);
         }
         _ => {}
     }

@@ -27,8 +27,7 @@ use crate::wellknown::DEFAULT_PROTOCOL;
 /// implements [`kube::Resource`] with the Pod's kind, group and version, so
 /// informers, listers and object keys treat it like a Pod, and an informer
 /// can watch it directly (`Informer<PodProjection>`).
-#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
-#[serde(from = "wire::WirePod")]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct PodProjection {
     /// Metadata reduced to name, namespace, uid, resourceVersion, labels,
     /// creationTimestamp and deletionTimestamp.

@@ -5,36 +5,15 @@
 
 use serde_json::{Map, Value, json};
 
+use super::cluster::{Workloads, deleting, int_at, owner_reference};
 use super::rollout::{self, Strategy};
-use super::{Workloads, deleting, int_at, owner_reference, template_hash};
+use super::template_hash;
 use crate::object::{self, meta_str, store_key};
 use crate::store::StoredObject;
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
 const DESIRED_REPLICAS: &str = "deployment.kubernetes.io/desired-replicas";
 const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
-
-/// `SetDefaults_Deployment`: one replica, `RollingUpdate` with 25% surge
-/// and 25% unavailable, ten old ReplicaSets kept, a 600 s progress deadline.
-pub(crate) fn apply_defaults(obj: &mut Value) {
-    let Some(Value::Object(spec)) = obj.get_mut("spec") else {
-        return;
-    };
-    spec.entry("replicas").or_insert_with(|| json!(1));
-    spec.entry("revisionHistoryLimit").or_insert_with(|| json!(10));
-    spec.entry("progressDeadlineSeconds").or_insert_with(|| json!(600));
-    let strategy = spec.entry("strategy").or_insert_with(|| json!({}));
-    if let Value::Object(s) = strategy {
-        let kind = s.entry("type").or_insert_with(|| json!("RollingUpdate"));
-        if kind == "RollingUpdate" {
-            let rolling = s.entry("rollingUpdate").or_insert_with(|| json!({}));
-            if let Value::Object(r) = rolling {
-                r.entry("maxSurge").or_insert_with(|| json!("25%"));
-                r.entry("maxUnavailable").or_insert_with(|| json!("25%"));
-            }
-        }
-    }
-}
 
 /// A ReplicaSet as the Deployment controller reads it.
 struct ReplicaSet {
@@ -475,19 +454,6 @@ fn status(s: &Sync<'_>, new_rs: Option<&ReplicaSet>, old: &[ReplicaSet], created
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn defaults_are_upstreams() {
-        let mut d = json!({"spec": {"template": {}}});
-        apply_defaults(&mut d);
-        assert_eq!(d["spec"]["replicas"], 1);
-        assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
-        assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
-        let mut r = json!({"spec": {"strategy": {"type": "Recreate"}, "replicas": 0}});
-        apply_defaults(&mut r);
-        assert_eq!(r["spec"]["strategy"], json!({"type": "Recreate"}));
-        assert_eq!(r["spec"]["replicas"], 0);
-    }
 
     #[test]
     fn conditions_keep_transition_time_when_only_the_reason_changes() {

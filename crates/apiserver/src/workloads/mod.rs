@@ -32,6 +32,7 @@
 //! scaled by anything but their own `spec.replicas` (that works), and
 //! events. All writes are internal (not in the write log).
 
+mod cluster;
 mod deployment;
 mod ranking;
 mod replicaset;
@@ -39,101 +40,28 @@ mod rollout;
 mod template_hash;
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use serde_json::Value;
+use tokio::sync::mpsc::{self, UnboundedReceiver};
 
-use crate::error::ApiError;
-use crate::object::{self, meta_str, store_key};
-use crate::patch::PatchType;
-use crate::registry::{DeleteOptions, WriteOptions};
-use crate::resources::{ResourceId, ResourceInfo};
+use self::cluster::{Key, Workloads, controller_ref};
+use crate::config::WorkloadsConfig;
+use crate::object::{meta_str, store_key};
+use crate::resources::ResourceInfo;
 use crate::state::Shared;
-use crate::store::{Change, StoredObject, WatchEvent, WatchEventType};
-
-pub(crate) use deployment::apply_defaults as default_deployment;
-pub(crate) use replicaset::apply_defaults as default_replicaset;
-
-/// Settings of the workload simulator.
-#[derive(Debug, Clone)]
-pub struct WorkloadsConfig {
-    pub(crate) nodes: Vec<String>,
-}
-
-impl Default for WorkloadsConfig {
-    /// Pods go to nodes `node-1`, `node-2` and `node-3`.
-    fn default() -> Self {
-        Self {
-            nodes: ["node-1", "node-2", "node-3"].map(String::from).to_vec(),
-        }
-    }
-}
-
-impl WorkloadsConfig {
-    /// Nodes pods are placed on, round-robin (`spec.nodeName`); at least one
-    /// (an empty list keeps the default).
-    #[must_use]
-    pub fn nodes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, nodes: I) -> Self {
-        let nodes: Vec<String> = nodes.into_iter().map(Into::into).collect();
-        if !nodes.is_empty() {
-            self.nodes = nodes;
-        }
-        self
-    }
-}
-
-/// A controller's unit of work.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Key {
-    /// Sync a ReplicaSet (`namespace/name`); ReplicaSets go first in a batch
-    /// so that Deployments see their fresh statuses.
-    ReplicaSet(String),
-    /// Sync a Deployment (`namespace/name`).
-    Deployment(String),
-}
-
-/// The simulator's view of the server.
-pub(crate) struct Workloads {
-    shared: Arc<Shared>,
-    config: WorkloadsConfig,
-    pods: ResourceId,
-    replicasets: ResourceId,
-    deployments: ResourceId,
-    next_node: Arc<AtomicUsize>,
-    requeue: UnboundedSender<(Key, Duration)>,
-}
+use crate::store::{WatchEvent, WatchEventType};
 
 fn is_kind(info: &ResourceInfo, group: &str, kind: &str) -> bool {
     info.group == group && info.kind == kind
-}
-
-/// The controller owner reference (`controller: true`) of an object.
-pub(crate) fn controller_ref(obj: &Value) -> Option<&Value> {
-    obj.pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)?
-        .iter()
-        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
 }
 
 fn controller_of_kind<'a>(obj: &'a Value, kind: &str) -> Option<&'a str> {
     controller_ref(obj)
         .filter(|r| r.get("kind").and_then(Value::as_str) == Some(kind))
         .and_then(|r| r.get("name").and_then(Value::as_str))
-}
-
-/// An owner reference marking `owner` as the controller.
-pub(crate) fn owner_reference(owner: &Value) -> Value {
-    json!({
-        "apiVersion": owner.get("apiVersion").cloned().unwrap_or(json!("apps/v1")),
-        "kind": owner.get("kind"),
-        "name": meta_str(owner, "name"),
-        "uid": meta_str(owner, "uid"),
-        "controller": true,
-        "blockOwnerDeletion": true,
-    })
 }
 
 /// The events the simulator acts on: Deployments, ReplicaSets and pods
@@ -227,123 +155,6 @@ pub(crate) async fn run(shared: Weak<Shared>, config: WorkloadsConfig, mut rx: U
     }
 }
 
-impl Workloads {
-    fn new(
-        shared: Arc<Shared>,
-        config: &WorkloadsConfig,
-        next_node: Arc<AtomicUsize>,
-        requeue: UnboundedSender<(Key, Duration)>,
-    ) -> Option<Self> {
-        let table = &shared.store.table;
-        let pods = table.by_path("", "v1", "pods")?;
-        let replicasets = table.by_path("apps", "v1", "replicasets")?;
-        let deployments = table.by_path("apps", "v1", "deployments")?;
-        Some(Self {
-            shared,
-            config: config.clone(),
-            pods,
-            replicasets,
-            deployments,
-            next_node,
-            requeue,
-        })
-    }
-
-    fn get(&self, res: ResourceId, key: &str) -> Option<StoredObject> {
-        self.shared.store.get(res, key)
-    }
-
-    /// Objects of `res` controlled by the object with `uid`, in name order.
-    fn owned(&self, res: ResourceId, uid: &str) -> Vec<StoredObject> {
-        self.shared
-            .store
-            .dependents(uid)
-            .into_iter()
-            .filter(|(r, _)| *r == res)
-            .filter_map(|(_, key)| self.get(res, &key))
-            .filter(|o| {
-                controller_ref(&o.value)
-                    .and_then(|r| r.get("uid"))
-                    .and_then(Value::as_str)
-                    == Some(uid)
-            })
-            .collect()
-    }
-
-    fn create(&self, res: ResourceId, ns: &str, obj: Value) -> Result<StoredObject, ApiError> {
-        self.shared
-            .registry
-            .create(res, Some(ns), obj, &WriteOptions::default())
-    }
-
-    /// A merge patch of the main resource (strategy applied: generation bumps).
-    fn merge_patch(&self, res: ResourceId, ns: &str, name: &str, patch: &Value) -> Result<StoredObject, ApiError> {
-        let body = serde_json::to_vec(patch).unwrap_or_default();
-        self.shared
-            .registry
-            .patch(
-                res,
-                Some(ns),
-                name,
-                PatchType::Merge,
-                &body,
-                None,
-                &WriteOptions::default(),
-            )
-            .map(|(o, _)| o)
-    }
-
-    /// Replaces `status` (internal write; nothing when unchanged).
-    fn set_status(&self, res: ResourceId, key: &str, uid: &str, status: &Value) {
-        let name = key.rsplit('/').next().unwrap_or(key).to_owned();
-        let _ = self
-            .shared
-            .registry
-            .guaranteed_update(res, key, &name, false, |current| {
-                let obj = current.value.as_ref();
-                if meta_str(obj, "uid") != uid || obj.get("status") == Some(status) {
-                    return Ok(Change::Unchanged);
-                }
-                let mut new = obj.clone();
-                new["status"] = status.clone();
-                Ok(Change::Store(new))
-            });
-    }
-
-    fn delete(&self, res: ResourceId, ns: &str, name: &str, uid: &str) {
-        let opts = DeleteOptions {
-            precondition_uid: Some(uid.to_owned()),
-            ..DeleteOptions::default()
-        };
-        if let Err(e) = self.shared.registry.delete(res, Some(ns), name, &opts)
-            && e.code != 404
-        {
-            tracing::warn!(name, error = %e, "workload simulator could not delete");
-        }
-    }
-
-    /// The node the next pod goes to.
-    fn next_node(&self) -> &str {
-        let i = self.next_node.fetch_add(1, Ordering::Relaxed);
-        &self.config.nodes[i % self.config.nodes.len()]
-    }
-
-    /// Syncs `key` again after `after` (pods turning available).
-    fn requeue(&self, key: Key, after: Duration) {
-        let _ = self.requeue.send((key, after));
-    }
-}
-
-/// Whether an object is being deleted.
-fn deleting(obj: &StoredObject) -> bool {
-    object::is_deleting(&obj.value)
-}
-
-/// An integer field, `default` when absent.
-fn int_at(obj: &Value, pointer: &str, default: i64) -> i64 {
-    obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(default)
-}
-
 /// A label selector (`matchLabels`, `matchExpressions`) as the text form
 /// upstream's `LabelSelectorAsSelector(...).String()` prints (sorted by key).
 pub(crate) fn selector_string(selector: Option<&Value>) -> String {
@@ -382,6 +193,7 @@ pub(crate) fn selector_string(selector: Option<&Value>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn selectors_print_like_upstream() {

@@ -7,19 +7,13 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
-use super::{Key, Workloads, deleting, int_at, owner_reference, ranking};
+use super::cluster::{Key, Workloads, controller_ref, deleting, int_at, owner_reference};
+use super::ranking;
 use crate::object::{meta_str, store_key};
 use crate::store::StoredObject;
 
 /// Pods created per sync at most (upstream's `burstReplicas`).
 const BURST: i64 = 500;
-
-/// `SetDefaults_ReplicaSet`: one replica unless said otherwise.
-pub(crate) fn apply_defaults(obj: &mut Value) {
-    if let Some(Value::Object(spec)) = obj.get_mut("spec") {
-        spec.entry("replicas").or_insert_with(|| json!(1));
-    }
-}
 
 /// `IsPodActive`: not terminated and not being deleted.
 fn is_active(pod: &StoredObject) -> bool {
@@ -84,9 +78,7 @@ fn related_nodes(w: &Workloads, rs: &Value, own: &[StoredObject]) -> Vec<String>
             .unwrap_or("")
             .to_owned()
     };
-    let owner_uid = super::controller_ref(rs)
-        .and_then(|r| r.get("uid"))
-        .and_then(Value::as_str);
+    let owner_uid = controller_ref(rs).and_then(|r| r.get("uid")).and_then(Value::as_str);
     match owner_uid {
         Some(owner) => w
             .owned(w.replicasets, owner)

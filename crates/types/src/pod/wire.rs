@@ -10,15 +10,23 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use super::{NamedPort, PodProjection, ReadyCondition};
 use crate::wellknown::DEFAULT_PROTOCOL;
 
+impl<'de> Deserialize<'de> for PodProjection {
+    /// Reads a Pod's JSON (or any serde format of it), keeping only the
+    /// projection's fields.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        WirePod::deserialize(deserializer).map(Self::from)
+    }
+}
+
 /// The fields of a Pod a projection keeps, as they appear on the wire.
 #[derive(Deserialize, Default)]
 #[serde(default)]
-pub(super) struct WirePod {
+struct WirePod {
     metadata: WireMeta,
     spec: Option<WireSpec>,
     status: Option<WireStatus>,
