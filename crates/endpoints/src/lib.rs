@@ -33,7 +33,7 @@
 //! use ecm_endpoints::{Config, Controller, EVENT_SOURCE_COMPONENT, Informers};
 //! use ecm_informer::InformerFactory;
 //! use ecm_types::PodProjection;
-//! use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+//! use k8s_openapi::api::core::v1::{Endpoints, Service};
 //! use tokio_util::sync::CancellationToken;
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -41,7 +41,7 @@
 //! let factory = InformerFactory::new(client.clone());
 //! let informers = Informers {
 //!     services: factory.informer::<Service>(),
-//!     pods: factory.informer_with_transform::<Pod, PodProjection, _>(PodProjection::from),
+//!     pods: factory.informer::<PodProjection>(),
 //!     endpoints: factory.informer::<Endpoints>(),
 //! };
 //! let writers = Writers {

@@ -46,7 +46,7 @@
 //! use ecm_endpointslice::{Config, Controller, EVENT_SOURCE_COMPONENT, Informers, compact_node};
 //! use ecm_informer::InformerFactory;
 //! use ecm_types::PodProjection;
-//! use k8s_openapi::api::core::v1::{Node, Pod, Service};
+//! use k8s_openapi::api::core::v1::{Node, Service};
 //! use k8s_openapi::api::discovery::v1::EndpointSlice;
 //! use tokio_util::sync::CancellationToken;
 //!
@@ -55,7 +55,7 @@
 //! let factory = InformerFactory::new(client.clone());
 //! let informers = Informers {
 //!     services: factory.informer::<Service>(),
-//!     pods: factory.informer_with_transform::<Pod, PodProjection, _>(PodProjection::from),
+//!     pods: factory.informer::<PodProjection>(),
 //!     slices: factory.informer::<EndpointSlice>(),
 //!     nodes: factory.informer_with_transform::<Node, Node, _>(compact_node),
 //! };
