@@ -164,6 +164,10 @@ impl Expectations for EndpointSliceTracker {
         self.stale_slices(key, cached.iter().map(AsRef::as_ref))
     }
 
+    fn peek_stale(&self, key: &ObjectKey, cached: &[Arc<EndpointSlice>]) -> bool {
+        self.stale_slices(key, cached.iter().map(AsRef::as_ref))
+    }
+
     fn forget(&self, key: &ObjectKey) {
         self.delete_service(key);
     }
