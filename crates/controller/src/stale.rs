@@ -47,6 +47,13 @@ pub trait Expectations: Send + Sync {
 
     /// Forgets every expectation of `key` (its object or owner is gone).
     fn forget(&self, key: &ObjectKey);
+
+    /// The owner of `key` was replaced by a new object of the same name:
+    /// what was written for the old one must no longer make the cache
+    /// stale. Forgets everything unless the store has more to keep.
+    fn owner_replaced(&self, key: &ObjectKey) {
+        self.forget(key);
+    }
 }
 
 /// What one object write expects.
@@ -186,7 +193,8 @@ impl<E: Expectations> StaleCacheGuard<E> {
     /// Notes that the owner of `key` (the Service, say) is the object with
     /// `uid`; call it at the start of each sync that found the owner. When
     /// the owner was re-created since the last call (another uid), the
-    /// expectations recorded for the earlier one are forgotten: what was
+    /// expectations recorded for the earlier one are dropped
+    /// ([`Expectations::owner_replaced`]): what was
     /// written for it is garbage, possibly collected without the cache ever
     /// showing it, and would keep every sync of `key` stale forever.
     pub fn owned_by(&self, key: &ObjectKey, uid: &str) {
@@ -195,7 +203,7 @@ impl<E: Expectations> StaleCacheGuard<E> {
             Some(known) if known == uid => {}
             Some(_) => {
                 tracing::debug!(owner = %key, uid, "owner re-created, forgetting the expectations of the old one");
-                self.expectations.forget(key);
+                self.expectations.owner_replaced(key);
                 owners.insert(key.clone(), uid.to_owned());
             }
             None => {
