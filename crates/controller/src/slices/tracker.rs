@@ -160,7 +160,7 @@ impl EndpointSliceTracker {
     }
 
     /// The Service `service` was re-created: every slice recorded for it
-    /// becomes [`Expected::Superseded`] — never stale, but its deletion by
+    /// becomes superseded — never stale, but its deletion by
     /// someone else still queues the Service (see
     /// [`handle_deletion`](Self::handle_deletion)).
     pub fn owner_replaced(&self, service: &ObjectKey) {
