@@ -11,9 +11,19 @@
 //! fails with a stale-cache error and the work queue retries it with
 //! back-off. The guard also remembers which keys wait, so that an event
 //! handler can queue a key again the moment the cache has caught up
-//! ([`StaleCacheGuard::caught_up`]) instead of waiting out the back-off;
-//! the back-off retry still happens, so nothing is lost if that wake-up is
-//! missed.
+//! ([`StaleCacheGuard::caught_up`]) instead of waiting out the back-off.
+//! That wake-up is what brings back a key the work queue dropped after too
+//! many stale-cache failures, so it must not be missed: a sync marks its
+//! key waiting ([`StaleCacheGuard::begin_read`]) *before* it reads the
+//! cache, so an event that lands between the read and the check still
+//! finds the key waiting and re-checks it against the newer cache.
+//!
+//! Expectations belong to one incarnation of the owner: a Service deleted
+//! and re-created under the same name while an informer was relisting is
+//! seen as an update with a new uid, and the slices the controller wrote
+//! for the old one may be garbage-collected without the slice informer
+//! ever seeing them. [`StaleCacheGuard::owned_by`] drops the expectations
+//! of an earlier uid, which no event would ever meet.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -30,8 +40,20 @@ pub trait Expectations: Send + Sync {
     /// `key`. May forget an expectation the cache has met.
     fn is_stale(&self, key: &ObjectKey, cached: Self::Cached<'_>) -> bool;
 
+    /// Like [`is_stale`](Self::is_stale), but never forgets anything: an
+    /// event handler's look must leave the expectations for the sync it
+    /// wakes (which may still be running on an older read).
+    fn peek_stale(&self, key: &ObjectKey, cached: Self::Cached<'_>) -> bool;
+
     /// Forgets every expectation of `key` (its object or owner is gone).
     fn forget(&self, key: &ObjectKey);
+
+    /// The owner of `key` was replaced by a new object of the same name:
+    /// what was written for the old one must no longer make the cache
+    /// stale. Forgets everything unless the store has more to keep.
+    fn owner_replaced(&self, key: &ObjectKey) {
+        self.forget(key);
+    }
 }
 
 /// What one object write expects.
@@ -92,21 +114,30 @@ impl ObjectVersions {
     }
 }
 
+/// Whether a cache showing `cached_rv` is behind `expectation`.
+fn stale_against(expectation: Option<&Expectation>, cached_rv: Option<&str>) -> bool {
+    match (expectation, cached_rv) {
+        (Some(Expectation::Created), cached) => cached.is_none(),
+        (Some(Expectation::Replaced(old)), Some(cached)) => cached == old,
+        (None, _) | (Some(Expectation::Replaced(_)), None) => false,
+    }
+}
+
 impl Expectations for ObjectVersions {
     /// The cached object's resourceVersion; `None` when the cache has none.
     type Cached<'a> = Option<&'a str>;
 
     fn is_stale(&self, key: &ObjectKey, cached_rv: Option<&str>) -> bool {
         let mut expectations = self.expectations.lock();
-        let stale = match (expectations.get(key), cached_rv) {
-            (Some(Expectation::Created), cached) => cached.is_none(),
-            (Some(Expectation::Replaced(old)), Some(cached)) => cached == old,
-            (None, _) | (Some(Expectation::Replaced(_)), None) => false,
-        };
+        let stale = stale_against(expectations.get(key), cached_rv);
         if !stale {
             expectations.remove(key);
         }
         stale
+    }
+
+    fn peek_stale(&self, key: &ObjectKey, cached_rv: Option<&str>) -> bool {
+        stale_against(self.expectations.lock().get(key), cached_rv)
     }
 
     fn forget(&self, key: &ObjectKey) {
@@ -125,6 +156,7 @@ impl Expectations for ObjectVersions {
 /// let guard = StaleCacheGuard::new(Arc::new(ObjectVersions::default()));
 /// let key = ObjectKey::new("ns", "web");
 /// guard.expectations().created(&key);
+/// guard.begin_read(&key);
 /// assert!(guard.is_behind(&key, None), "the create has not shown up yet");
 /// assert!(guard.is_waiting(&key));
 /// assert!(guard.caught_up(&key, Some("1")), "now it has: wake the key");
@@ -137,6 +169,9 @@ pub struct StaleCacheGuard<E> {
     /// check or [`caught_up`](Self::caught_up) finds it current, or on
     /// [`forget`](Self::forget).
     waiting: Mutex<HashSet<ObjectKey>>,
+    /// The uid of the owner incarnation the expectations of each key were
+    /// recorded for ([`owned_by`](Self::owned_by)).
+    owners: Mutex<HashMap<ObjectKey, String>>,
 }
 
 impl<E: Expectations> StaleCacheGuard<E> {
@@ -146,6 +181,7 @@ impl<E: Expectations> StaleCacheGuard<E> {
         Self {
             expectations,
             waiting: Mutex::default(),
+            owners: Mutex::default(),
         }
     }
 
@@ -154,8 +190,41 @@ impl<E: Expectations> StaleCacheGuard<E> {
         &self.expectations
     }
 
+    /// Notes that the owner of `key` (the Service, say) is the object with
+    /// `uid`; call it at the start of each sync that found the owner. When
+    /// the owner was re-created since the last call (another uid), the
+    /// expectations recorded for the earlier one are dropped
+    /// ([`Expectations::owner_replaced`]): what was
+    /// written for it is garbage, possibly collected without the cache ever
+    /// showing it, and would keep every sync of `key` stale forever.
+    pub fn owned_by(&self, key: &ObjectKey, uid: &str) {
+        let mut owners = self.owners.lock();
+        match owners.get(key) {
+            Some(known) if known == uid => {}
+            Some(_) => {
+                tracing::debug!(owner = %key, uid, "owner re-created, forgetting the expectations of the old one");
+                self.expectations.owner_replaced(key);
+                owners.insert(key.clone(), uid.to_owned());
+            }
+            None => {
+                owners.insert(key.clone(), uid.to_owned());
+            }
+        }
+    }
+
+    /// Marks `key` as waiting before a sync reads its cache for
+    /// [`is_behind`](Self::is_behind): an event that updates the cache
+    /// after the read then finds the key waiting and wakes it
+    /// ([`caught_up`](Self::caught_up)), even if the check that follows
+    /// finds the read behind. Without it such a key would wait for a
+    /// back-off retry that the work queue may no longer hold for it.
+    pub fn begin_read(&self, key: &ObjectKey) {
+        self.waiting.lock().insert(key.clone());
+    }
+
     /// Whether the cache (`cached`) is behind this controller's own writes
-    /// of `key`. A key found behind is remembered as waiting.
+    /// of `key`. A key found behind is remembered as waiting; call
+    /// [`begin_read`](Self::begin_read) before reading `cached`.
     pub fn is_behind(&self, key: &ObjectKey, cached: E::Cached<'_>) -> bool {
         let behind = self.expectations.is_stale(key, cached);
         let mut waiting = self.waiting.lock();
@@ -177,7 +246,7 @@ impl<E: Expectations> StaleCacheGuard<E> {
     /// if so, `key` no longer waits and should be synced again now.
     pub fn caught_up(&self, key: &ObjectKey, cached: E::Cached<'_>) -> bool {
         let mut waiting = self.waiting.lock();
-        if !waiting.contains(key) || self.expectations.is_stale(key, cached) {
+        if !waiting.contains(key) || self.expectations.peek_stale(key, cached) {
             return false;
         }
         waiting.remove(key);
@@ -187,6 +256,7 @@ impl<E: Expectations> StaleCacheGuard<E> {
     /// Forgets `key` entirely: its object or owner is gone.
     pub fn forget(&self, key: &ObjectKey) {
         self.waiting.lock().remove(key);
+        self.owners.lock().remove(key);
         self.expectations.forget(key);
     }
 }
@@ -255,5 +325,67 @@ mod tests {
         assert!(guard.is_behind(&key(), None));
         assert!(!guard.is_behind(&key(), Some("1")));
         assert!(!guard.is_waiting(&key()));
+    }
+
+    #[test]
+    fn an_event_between_the_read_and_the_check_still_wakes_the_key() {
+        // Chaos seed 10: the sync read the cache, the event bringing it up
+        // to date ran before the sync marked the key waiting, and the key,
+        // dropped by the queue after too many stale failures, never came
+        // back.
+        let guard = StaleCacheGuard::new(Arc::new(ObjectVersions::default()));
+        guard.expectations().updated(&key(), "1", "2");
+        guard.begin_read(&key());
+        let read = Some("1");
+        assert!(guard.caught_up(&key(), Some("2")), "the event wakes the key");
+        assert!(guard.is_behind(&key(), read), "the sync's older read is still behind");
+        guard.begin_read(&key());
+        assert!(!guard.is_behind(&key(), Some("2")), "the woken sync is current");
+        assert!(!guard.is_waiting(&key()));
+    }
+
+    #[test]
+    fn waking_leaves_the_expectations_to_the_sync() {
+        let guard = StaleCacheGuard::new(Arc::new(ObjectVersions::default()));
+        guard.expectations().updated(&key(), "1", "2");
+        guard.begin_read(&key());
+        assert!(guard.is_behind(&key(), Some("1")));
+        assert!(guard.caught_up(&key(), Some("2")));
+        assert!(
+            guard.expectations().is_stale(&key(), Some("1")),
+            "not consumed by the wake-up"
+        );
+    }
+
+    fn slice(uid: &str) -> k8s_openapi::api::discovery::v1::EndpointSlice {
+        let mut slice = k8s_openapi::api::discovery::v1::EndpointSlice::default();
+        slice.metadata.namespace = Some("ns".into());
+        slice.metadata.uid = Some(uid.into());
+        slice.metadata.generation = Some(1);
+        slice.metadata.labels = Some(std::collections::BTreeMap::from([(
+            ecm_types::wellknown::LABEL_SERVICE_NAME.to_owned(),
+            "web".to_owned(),
+        )]));
+        slice
+    }
+
+    #[test]
+    fn a_recreated_owner_drops_the_expectations_of_the_old_one() {
+        // Chaos seed 28: svc-1 deleted and re-created while the informers
+        // relisted; a slice written for the old Service was collected
+        // without the slice informer ever seeing it, and every later sync
+        // of svc-1 was stale.
+        let guard = StaleCacheGuard::new(Arc::new(crate::slices::EndpointSliceTracker::new()));
+        guard.owned_by(&key(), "svc-uid-1");
+        guard.expectations().update(&slice("slice-of-old-service"));
+        guard.begin_read(&key());
+        assert!(guard.is_behind(&key(), &[]), "the written slice is not listed yet");
+        guard.owned_by(&key(), "svc-uid-1");
+        assert!(guard.is_behind(&key(), &[]), "same Service: still waiting for it");
+        guard.owned_by(&key(), "svc-uid-2");
+        assert!(!guard.is_behind(&key(), &[]), "new Service: the old slice is garbage");
+        guard.expectations().update(&slice("slice-of-new-service"));
+        guard.owned_by(&key(), "svc-uid-2");
+        assert!(guard.is_behind(&key(), &[]), "the new Service's own writes still count");
     }
 }

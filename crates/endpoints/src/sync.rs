@@ -167,6 +167,7 @@ impl SyncContext {
         scope: &SyncScope,
     ) -> Result<Option<String>, SyncError> {
         let (namespace, name) = (key.namespace(), key.name());
+        self.stale.begin_read(key);
         let current = self.endpoints.get(namespace, name);
         // Computed before deciding anything, so the tracker advances even
         // when this sync turns out to write nothing.

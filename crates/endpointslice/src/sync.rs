@@ -105,6 +105,10 @@ impl SyncContext {
 
     /// Plans and writes `svc`'s slices within `scope`.
     async fn sync_scoped(&self, key: &ObjectKey, svc: &Arc<Service>, scope: &SyncScope) -> Result<(), SyncError> {
+        // Slices written for an earlier Service of this name are garbage.
+        self.stale
+            .owned_by(key, svc.metadata.uid.as_deref().unwrap_or_default());
+        self.stale.begin_read(key);
         let slices = MANAGER.list(&self.slices, key);
         if self.stale.is_behind(key, &slices) {
             return Err(SyncError::StaleCache(key.clone()));

@@ -96,7 +96,7 @@ impl Controller {
             manager: MANAGER,
             guard: Arc::clone(&stale),
             delay: core.config().batch_period,
-            wake_from: None,
+            wake_from: Some(informers.slices.lister()),
             changes: None,
         };
         core.register(slices.register(&informers.slices));

@@ -60,6 +60,10 @@ impl SyncHandler<ObjectKey> for SyncContext {
         let (Decision::Mirror, Some(endpoints)) = (decision, endpoints) else {
             return self.clean_up(key, decision).await;
         };
+        // Slices mirrored from an earlier Endpoints of this name are garbage.
+        self.stale
+            .owned_by(key, endpoints.metadata.uid.as_deref().unwrap_or_default());
+        self.stale.begin_read(key);
         let slices = MANAGER.list(&self.slices, key);
         if self.stale.is_behind(key, &slices) {
             return Err(SyncError::StaleCache(key.clone()));

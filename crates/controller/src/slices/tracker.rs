@@ -28,6 +28,13 @@ enum Expected {
     Generation(i64),
     /// The controller deleted the slice.
     Deletion,
+    /// The controller wrote the slice for an earlier owner of the same
+    /// name ([`EndpointSliceTracker::owner_replaced`]): whether or when the
+    /// cache shows it says nothing about staleness, but its deletion by
+    /// someone else (the garbage collector) still calls for a sync, since
+    /// the new owner's sync may have kept it (a placeholder is reused
+    /// whoever owns it, as upstream).
+    Superseded,
 }
 
 /// Expected EndpointSlice generations, by Service and slice uid.
@@ -90,7 +97,7 @@ impl EndpointSliceTracker {
         };
         match slices.get(uid(slice)) {
             Some(Expected::Generation(recorded)) => generation(slice) > *recorded,
-            None | Some(Expected::Deletion) => true,
+            None | Some(Expected::Deletion | Expected::Superseded) => true,
         }
     }
 
@@ -117,7 +124,7 @@ impl EndpointSliceTracker {
         }
         recorded
             .iter()
-            .any(|(uid, expected)| *expected != Expected::Deletion && !seen.contains(&uid.as_str()))
+            .any(|(uid, expected)| matches!(expected, Expected::Generation(_)) && !seen.contains(&uid.as_str()))
     }
 
     /// Records the generation of `slice`, as returned by a create or update.
@@ -146,7 +153,22 @@ impl EndpointSliceTracker {
         let Some(slices) = services.get_mut(&service_key(slice)) else {
             return true;
         };
-        !matches!(slices.remove(uid(slice)), Some(Expected::Generation(_)))
+        !matches!(
+            slices.remove(uid(slice)),
+            Some(Expected::Generation(_) | Expected::Superseded)
+        )
+    }
+
+    /// The Service `service` was re-created: every slice recorded for it
+    /// becomes superseded — never stale, but its deletion by
+    /// someone else still queues the Service (see
+    /// [`handle_deletion`](Self::handle_deletion)).
+    pub fn owner_replaced(&self, service: &ObjectKey) {
+        if let Some(slices) = self.lock().get_mut(service) {
+            for expected in slices.values_mut() {
+                *expected = Expected::Superseded;
+            }
+        }
     }
 
     /// Forgets everything recorded for the Service `service` (called when the
@@ -164,8 +186,16 @@ impl Expectations for EndpointSliceTracker {
         self.stale_slices(key, cached.iter().map(AsRef::as_ref))
     }
 
+    fn peek_stale(&self, key: &ObjectKey, cached: &[Arc<EndpointSlice>]) -> bool {
+        self.stale_slices(key, cached.iter().map(AsRef::as_ref))
+    }
+
     fn forget(&self, key: &ObjectKey) {
         self.delete_service(key);
+    }
+
+    fn owner_replaced(&self, key: &ObjectKey) {
+        EndpointSliceTracker::owner_replaced(self, key);
     }
 }
 
@@ -256,7 +286,7 @@ mod tests {
             match recorded {
                 Some(Expected::Generation(g)) => tracker.update(&slice("ns1", "svc1", "original", g)),
                 Some(Expected::Deletion) => tracker.expect_deletion(&original()),
-                None => {}
+                None | Some(Expected::Superseded) => {}
             }
             assert_eq!(tracker.stale_slices(&svc1(), &listed), stale, "{name}");
         }
@@ -350,5 +380,24 @@ mod tests {
         assert!(tracker.has(&unlabelled));
         assert!(!tracker.has(&original()));
         assert!(tracker.stale_slices(&ObjectKey::new("ns1", ""), []));
+    }
+
+    #[test]
+    fn slices_of_a_replaced_owner_are_never_stale_but_their_deletion_is_repaired() {
+        // Chaos seed 141: the re-created Service kept the old Service's
+        // placeholder (a placeholder is reused whoever owns it, as
+        // upstream); the garbage collector then deleted it, and only this
+        // deletion event could bring the Service back to a placeholder.
+        let tracker = EndpointSliceTracker::new();
+        tracker.update(&original());
+        tracker.expect_deletion(&slice("ns1", "svc1", "deleted", 1));
+        tracker.owner_replaced(&svc1());
+        assert!(!tracker.stale_slices(&svc1(), []), "not listed: not stale");
+        assert!(!tracker.stale_slices(&svc1(), [&original()]), "listed: not stale");
+        assert!(tracker.has(&original()));
+        assert!(tracker.should_sync(&original()));
+        assert!(!tracker.handle_deletion(&original()), "collected: sync the Service");
+        tracker.update(&slice("ns1", "svc1", "new", 1));
+        assert!(tracker.stale_slices(&svc1(), []), "the new owner's writes count");
     }
 }
