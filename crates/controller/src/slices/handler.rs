@@ -12,7 +12,9 @@
 //! | any event after which a waiting owner's cache has caught up (with [`SliceHandler::wake_from`]) | that owner, at once |
 //!
 //! Queued owners wait [`SliceHandler::delay`]; the controller's own writes
-//! coming back through the watch queue nothing.
+//! coming back through the watch queue nothing, even when they come back
+//! before the API server's answers (the tracker holds such events back
+//! until the writes are recorded, then judges them).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,7 +56,23 @@ impl SliceHandler {
     /// informer.
     pub fn register(self, slices: &Informer<EndpointSlice>) -> HandlerRegistration {
         self.manager.add_index(slices.store());
+        self.requeue_held_events();
         slices.add_event_handler(self)
+    }
+
+    /// Makes the tracker queue, as this handler would, an owner whose slice
+    /// events it held back during a write and then found were not the
+    /// controller's own ([`EndpointSliceTracker::on_requeue`]). Done by
+    /// [`register`](Self::register).
+    pub fn requeue_held_events(&self) {
+        let (queue, changes, delay) = (self.queue.clone(), self.changes.clone(), self.delay);
+        self.tracker().on_requeue(move |owner| {
+            tracing::trace!(%owner, "a slice event held back during the writes was not ours");
+            if let Some(changes) = &changes {
+                changes.note_service(owner);
+            }
+            queue.add_after(owner.clone(), delay);
+        });
     }
 
     fn tracker(&self) -> &EndpointSliceTracker {

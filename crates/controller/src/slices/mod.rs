@@ -21,5 +21,5 @@ pub use config::SliceConfig;
 pub use efficiency::{EfficiencyInfo, SliceEfficiency, SliceTotals};
 pub use handler::SliceHandler;
 pub use manager::{MissingServiceName, SliceManager, owner_key};
-pub use tracker::EndpointSliceTracker;
+pub use tracker::{EndpointSliceTracker, WriteHold};
 pub use writes::{SliceWriteFailure, SliceWriter, SliceWrites, SlicesWritten, write_slices};

@@ -10,10 +10,9 @@
 //! instead of writing on top of an outdated picture.
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-
-use std::sync::Arc;
 
 use ecm_informer::ObjectKey;
 use ecm_types::endpoint_slice::service_name;
@@ -44,11 +43,53 @@ enum Expected {
 /// without the label is filed under an empty name). Safe to share between
 /// workers: one mutex guards all state, and every method holds it only for
 /// its own short duration.
-#[derive(Debug, Default)]
+///
+/// While a Service's writes are in flight ([`hold`](Self::hold)), the
+/// watch may deliver their results before the API server's answers reach
+/// the writer, so before their generations are recorded. Events for that
+/// Service's slices are then held back instead of judged, and judged once
+/// the writes are over and recorded: those that are still not the
+/// controller's own call the requeue hook ([`on_requeue`](Self::on_requeue)).
+/// Upstream judges such an event at once and syncs the Service again for
+/// nothing (a full sync, for a large Service the expensive kind).
+#[derive(Default)]
 pub struct EndpointSliceTracker {
+    state: Mutex<State>,
+    /// Queues an owner whose held-back events turned out not to be the
+    /// controller's own writes.
+    requeue: OnceLock<Requeue>,
+}
+
+/// What an owner whose held-back events call for a sync is handed to.
+type Requeue = Box<dyn Fn(&ObjectKey) + Send + Sync>;
+
+#[derive(Debug, Default)]
+struct State {
     /// Service key → slice uid → expectation. A Service is present once any
     /// of its slices was recorded, even if its map later became empty.
-    services: Mutex<HashMap<ObjectKey, HashMap<String, Expected>>>,
+    services: HashMap<ObjectKey, HashMap<String, Expected>>,
+    /// Services with writes in flight → the events held back meanwhile.
+    held: HashMap<ObjectKey, Held>,
+}
+
+/// The events held back for one Service while its writes are in flight.
+#[derive(Debug, Default)]
+struct Held {
+    /// Open holds ([`WriteHold`]s not yet dropped).
+    holds: usize,
+    /// The slices seen added or updated, by uid, with their generation.
+    changed: Vec<(String, i64)>,
+    /// The uids of slices seen deleted.
+    deleted: Vec<String>,
+}
+
+impl std::fmt::Debug for EndpointSliceTracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointSliceTracker")
+            .field("state", &*self.lock())
+            .field("requeue", &self.requeue.get().is_some())
+            .finish()
+    }
 }
 
 fn service_key(slice: &EndpointSlice) -> ObjectKey {
@@ -66,22 +107,97 @@ fn generation(slice: &EndpointSlice) -> i64 {
     slice.metadata.generation.unwrap_or_default()
 }
 
+impl State {
+    /// Whether a slice of `service` at `generation` is news: the Service or
+    /// the slice is untracked, or the generation is newer than recorded.
+    fn is_news(&self, service: &ObjectKey, uid: &str, generation: i64) -> bool {
+        let Some(slices) = self.services.get(service) else {
+            return true;
+        };
+        match slices.get(uid) {
+            Some(Expected::Generation(recorded)) => generation > *recorded,
+            None | Some(Expected::Deletion | Expected::Superseded) => true,
+        }
+    }
+
+    /// Forgets a deleted slice; whether someone else deleted it (see
+    /// [`EndpointSliceTracker::handle_deletion`]).
+    fn deleted_by_someone_else(&mut self, service: &ObjectKey, uid: &str) -> bool {
+        self.services
+            .get_mut(service)
+            .and_then(|slices| slices.remove(uid))
+            .is_some_and(|expected| matches!(expected, Expected::Generation(_) | Expected::Superseded))
+    }
+
+    /// Judges the events held for `service`, now that its writes are
+    /// recorded: whether any calls for a sync.
+    fn judge(&mut self, service: &ObjectKey, held: Held) -> bool {
+        let mut sync = false;
+        for (uid, generation) in &held.changed {
+            sync |= self.is_news(service, uid, *generation);
+        }
+        for uid in &held.deleted {
+            sync |= self.deleted_by_someone_else(service, uid);
+        }
+        sync
+    }
+}
+
 impl EndpointSliceTracker {
     /// An empty tracker.
     pub fn new() -> Self {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<ObjectKey, HashMap<String, Expected>>> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         // The maps stay consistent even if a holder panicked: every change is
         // a single insert or remove.
-        self.services.lock()
+        self.state.lock()
+    }
+
+    /// Sets what is called with an owner whose events, held back while its
+    /// writes were in flight, call for a sync after all. Set once (by the
+    /// slice handler that queues owners); later calls are ignored. Without
+    /// it such events are judged and dropped.
+    pub fn on_requeue(&self, requeue: impl Fn(&ObjectKey) + Send + Sync + 'static) {
+        let _ = self.requeue.set(Box::new(requeue));
+    }
+
+    /// Holds back the events of `owner`'s slices until the returned guard is
+    /// dropped: wrap the owner's writes and the recording of their results
+    /// in it. Holds nest.
+    pub fn hold(&self, owner: &ObjectKey) -> WriteHold<'_> {
+        self.lock().held.entry(owner.clone()).or_default().holds += 1;
+        WriteHold {
+            tracker: self,
+            owner: owner.clone(),
+        }
+    }
+
+    /// Ends one hold of `owner`; at the last, judges what was held.
+    fn release(&self, owner: &ObjectKey) {
+        let sync = {
+            let mut state = self.lock();
+            let Some(held) = state.held.get_mut(owner) else {
+                return;
+            };
+            held.holds -= 1;
+            if held.holds > 0 {
+                return;
+            }
+            let held = state.held.remove(owner).unwrap_or_default();
+            state.judge(owner, held)
+        };
+        if sync && let Some(requeue) = self.requeue.get() {
+            requeue(owner);
+        }
     }
 
     /// Whether the tracker has an expectation (a generation or a deletion)
     /// for `slice`.
     pub fn has(&self, slice: &EndpointSlice) -> bool {
         self.lock()
+            .services
             .get(&service_key(slice))
             .is_some_and(|slices| slices.contains_key(uid(slice)))
     }
@@ -90,15 +206,17 @@ impl EndpointSliceTracker {
     /// Service: the Service or the slice is untracked, or the slice's
     /// generation is newer than the one recorded (someone else changed it).
     /// A slice expected to be deleted counts as older than any generation.
+    ///
+    /// While the Service's writes are in flight the event is held back and
+    /// the answer is `false`; it is judged when the hold ends.
     pub fn should_sync(&self, slice: &EndpointSlice) -> bool {
-        let services = self.lock();
-        let Some(slices) = services.get(&service_key(slice)) else {
-            return true;
-        };
-        match slices.get(uid(slice)) {
-            Some(Expected::Generation(recorded)) => generation(slice) > *recorded,
-            None | Some(Expected::Deletion | Expected::Superseded) => true,
+        let service = service_key(slice);
+        let mut state = self.lock();
+        if let Some(held) = state.held.get_mut(&service) {
+            held.changed.push((uid(slice).to_owned(), generation(slice)));
+            return false;
         }
+        state.is_news(&service, uid(slice), generation(slice))
     }
 
     /// Whether the slices listed for the Service `service` lag behind this
@@ -109,8 +227,8 @@ impl EndpointSliceTracker {
     where
         I: IntoIterator<Item = &'a EndpointSlice>,
     {
-        let services = self.lock();
-        let Some(recorded) = services.get(service) else {
+        let state = self.lock();
+        let Some(recorded) = state.services.get(service) else {
             return false;
         };
         let mut seen = Vec::new();
@@ -139,6 +257,7 @@ impl EndpointSliceTracker {
 
     fn record(&self, slice: &EndpointSlice, expected: Expected) {
         self.lock()
+            .services
             .entry(service_key(slice))
             .or_default()
             .insert(uid(slice).to_owned(), expected);
@@ -148,15 +267,17 @@ impl EndpointSliceTracker {
     /// whether the deletion was expected — `false` only when the slice was
     /// tracked with a generation, meaning someone else deleted a slice this
     /// controller wrote.
+    ///
+    /// While the Service's writes are in flight the deletion is held back
+    /// and the answer is `true`; it is judged when the hold ends.
     pub fn handle_deletion(&self, slice: &EndpointSlice) -> bool {
-        let mut services = self.lock();
-        let Some(slices) = services.get_mut(&service_key(slice)) else {
+        let service = service_key(slice);
+        let mut state = self.lock();
+        if let Some(held) = state.held.get_mut(&service) {
+            held.deleted.push(uid(slice).to_owned());
             return true;
-        };
-        !matches!(
-            slices.remove(uid(slice)),
-            Some(Expected::Generation(_) | Expected::Superseded)
-        )
+        }
+        !state.deleted_by_someone_else(&service, uid(slice))
     }
 
     /// The Service `service` was re-created: every slice recorded for it
@@ -164,7 +285,7 @@ impl EndpointSliceTracker {
     /// someone else still queues the Service (see
     /// [`handle_deletion`](Self::handle_deletion)).
     pub fn owner_replaced(&self, service: &ObjectKey) {
-        if let Some(slices) = self.lock().get_mut(service) {
+        if let Some(slices) = self.lock().services.get_mut(service) {
             for expected in slices.values_mut() {
                 *expected = Expected::Superseded;
             }
@@ -174,7 +295,27 @@ impl EndpointSliceTracker {
     /// Forgets everything recorded for the Service `service` (called when the
     /// Service is gone).
     pub fn delete_service(&self, service: &ObjectKey) {
-        self.lock().remove(service);
+        self.lock().services.remove(service);
+    }
+}
+
+/// Holds back the events of one owner's slices while it lives (see
+/// [`EndpointSliceTracker::hold`]); dropping it judges them.
+#[must_use = "the events are held only while the guard lives"]
+pub struct WriteHold<'t> {
+    tracker: &'t EndpointSliceTracker,
+    owner: ObjectKey,
+}
+
+impl Drop for WriteHold<'_> {
+    fn drop(&mut self) {
+        self.tracker.release(&self.owner);
+    }
+}
+
+impl std::fmt::Debug for WriteHold<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteHold").field("owner", &self.owner).finish()
     }
 }
 
@@ -200,204 +341,4 @@ impl Expectations for EndpointSliceTracker {
 }
 
 #[cfg(test)]
-mod tests {
-    //! Upstream's `endpointslice_tracker_test.go` cases, in our data.
-    use super::*;
-    use ecm_types::wellknown::LABEL_SERVICE_NAME;
-    use std::collections::BTreeMap;
-
-    fn slice(namespace: &str, service: &str, uid: &str, generation: i64) -> EndpointSlice {
-        let mut slice = EndpointSlice::default();
-        slice.metadata.name = Some(format!("{service}-abcde"));
-        slice.metadata.namespace = Some(namespace.to_owned());
-        slice.metadata.uid = Some(uid.to_owned());
-        slice.metadata.generation = Some(generation);
-        slice.metadata.labels = Some(BTreeMap::from([(LABEL_SERVICE_NAME.to_owned(), service.to_owned())]));
-        slice
-    }
-
-    fn original() -> EndpointSlice {
-        slice("ns1", "svc1", "original", 1)
-    }
-
-    fn svc1() -> ObjectKey {
-        ObjectKey::new("ns1", "svc1")
-    }
-
-    #[test]
-    fn update_then_has_and_should_sync() {
-        type Case = (&'static str, EndpointSlice, bool, bool);
-        let cases: [Case; 4] = [
-            ("same slice", original(), true, false),
-            ("other namespace", slice("ns2", "svc1", "diff-ns", 1), false, true),
-            ("other service", slice("ns1", "svc2", "diff-svc", 1), false, true),
-            ("newer generation", slice("ns1", "svc1", "original", 2), true, true),
-        ];
-        for (name, checked, has, should_sync) in cases {
-            let tracker = EndpointSliceTracker::new();
-            tracker.update(&original());
-            assert_eq!(tracker.has(&checked), has, "{name}: has");
-            assert_eq!(tracker.should_sync(&checked), should_sync, "{name}: should_sync");
-            assert!(!tracker.should_sync(&original()), "{name}: recorded generation kept");
-        }
-    }
-
-    #[test]
-    fn an_older_generation_than_recorded_needs_no_sync() {
-        let tracker = EndpointSliceTracker::new();
-        tracker.update(&slice("ns1", "svc1", "original", 3));
-        assert!(!tracker.should_sync(&slice("ns1", "svc1", "original", 2)));
-    }
-
-    #[test]
-    fn stale_slices_table() {
-        type Case = (&'static str, Option<Expected>, Vec<EndpointSlice>, bool);
-        let cases: Vec<Case> = vec![
-            ("service never recorded", None, vec![], false),
-            (
-                "matching slices",
-                Some(Expected::Generation(1)),
-                vec![original()],
-                false,
-            ),
-            (
-                "newer slice in tracker",
-                Some(Expected::Generation(2)),
-                vec![original()],
-                true,
-            ),
-            (
-                "newer slice listed",
-                Some(Expected::Generation(1)),
-                vec![slice("ns1", "svc1", "original", 2)],
-                false,
-            ),
-            (
-                "listed slice expected deleted",
-                Some(Expected::Deletion),
-                vec![original()],
-                true,
-            ),
-            ("recorded slice not listed", Some(Expected::Generation(1)), vec![], true),
-            ("deleted slice not listed", Some(Expected::Deletion), vec![], false),
-        ];
-        for (name, recorded, listed, stale) in cases {
-            let tracker = EndpointSliceTracker::new();
-            match recorded {
-                Some(Expected::Generation(g)) => tracker.update(&slice("ns1", "svc1", "original", g)),
-                Some(Expected::Deletion) => tracker.expect_deletion(&original()),
-                None | Some(Expected::Superseded) => {}
-            }
-            assert_eq!(tracker.stale_slices(&svc1(), &listed), stale, "{name}");
-        }
-    }
-
-    #[test]
-    fn a_service_whose_slices_were_all_forgotten_is_still_tracked_and_not_stale() {
-        let tracker = EndpointSliceTracker::new();
-        tracker.expect_deletion(&original());
-        assert!(tracker.handle_deletion(&original()));
-        assert!(!tracker.stale_slices(&svc1(), []));
-        assert!(tracker.should_sync(&original()), "forgotten slice is untracked");
-    }
-
-    #[test]
-    fn expect_deletion_then_handle_deletion() {
-        // (name, slice expected deleted, slice checked, has, should_sync, deletion expected)
-        type Case = (&'static str, EndpointSlice, EndpointSlice, bool, bool, bool);
-        let other_ns = slice("ns2", "svc1", "diff-ns", 1);
-        let other_svc = slice("ns1", "svc2", "diff-svc", 1);
-        let newer = slice("ns1", "svc1", "original", 2);
-        let cases: [Case; 7] = [
-            ("same slice", original(), original(), true, true, true),
-            ("other namespace", other_ns.clone(), other_ns.clone(), true, true, false),
-            (
-                "other namespace, check original",
-                other_ns,
-                original(),
-                true,
-                false,
-                false,
-            ),
-            ("other service", other_svc.clone(), other_svc.clone(), true, true, false),
-            (
-                "other service, check original",
-                other_svc,
-                original(),
-                true,
-                false,
-                false,
-            ),
-            ("newer generation", newer.clone(), newer.clone(), true, true, true),
-            ("newer generation, check original", newer, original(), true, true, true),
-        ];
-        for (name, deleted, checked, has, should_sync, expected) in cases {
-            let tracker = EndpointSliceTracker::new();
-            tracker.update(&original());
-            tracker.expect_deletion(&deleted);
-            assert_eq!(tracker.has(&checked), has, "{name}: has");
-            assert_eq!(tracker.should_sync(&checked), should_sync, "{name}: should_sync");
-            assert_eq!(
-                tracker.handle_deletion(&original()),
-                expected,
-                "{name}: handle_deletion"
-            );
-            assert!(!tracker.has(&original()), "{name}: forgotten");
-        }
-    }
-
-    #[test]
-    fn deletion_of_an_untracked_slice_counts_as_expected() {
-        let tracker = EndpointSliceTracker::new();
-        assert!(tracker.handle_deletion(&original()));
-        tracker.update(&slice("ns1", "svc1", "other", 1));
-        assert!(tracker.handle_deletion(&original()));
-    }
-
-    #[test]
-    fn delete_service_forgets_only_that_service() {
-        type Case = (&'static str, ObjectKey, bool, bool);
-        let cases: [Case; 3] = [
-            ("same service", svc1(), false, true),
-            ("other namespace", ObjectKey::new("ns2", "svc1"), true, false),
-            ("other service", ObjectKey::new("ns1", "svc2"), true, false),
-        ];
-        for (name, deleted, has, should_sync) in cases {
-            let tracker = EndpointSliceTracker::new();
-            tracker.update(&original());
-            tracker.delete_service(&deleted);
-            assert_eq!(tracker.has(&original()), has, "{name}: has");
-            assert_eq!(tracker.should_sync(&original()), should_sync, "{name}: should_sync");
-        }
-    }
-
-    #[test]
-    fn slices_without_service_label_share_the_empty_name() {
-        let tracker = EndpointSliceTracker::new();
-        let mut unlabelled = original();
-        unlabelled.metadata.labels = None;
-        tracker.update(&unlabelled);
-        assert!(tracker.has(&unlabelled));
-        assert!(!tracker.has(&original()));
-        assert!(tracker.stale_slices(&ObjectKey::new("ns1", ""), []));
-    }
-
-    #[test]
-    fn slices_of_a_replaced_owner_are_never_stale_but_their_deletion_is_repaired() {
-        // Chaos seed 141: the re-created Service kept the old Service's
-        // placeholder (a placeholder is reused whoever owns it, as
-        // upstream); the garbage collector then deleted it, and only this
-        // deletion event could bring the Service back to a placeholder.
-        let tracker = EndpointSliceTracker::new();
-        tracker.update(&original());
-        tracker.expect_deletion(&slice("ns1", "svc1", "deleted", 1));
-        tracker.owner_replaced(&svc1());
-        assert!(!tracker.stale_slices(&svc1(), []), "not listed: not stale");
-        assert!(!tracker.stale_slices(&svc1(), [&original()]), "listed: not stale");
-        assert!(tracker.has(&original()));
-        assert!(tracker.should_sync(&original()));
-        assert!(!tracker.handle_deletion(&original()), "collected: sync the Service");
-        tracker.update(&slice("ns1", "svc1", "new", 1));
-        assert!(tracker.stale_slices(&svc1(), []), "the new owner's writes count");
-    }
-}
+mod tests;

@@ -112,7 +112,8 @@ pub struct SliceWrites<'p, 'a> {
 ///
 /// Every success is recorded in `tracker` (creates and updates with what the
 /// API returned, deletes as expected deletions) and reported to
-/// `on_success`. A create refused because the namespace is terminating ends
+/// `on_success`; the owner's slice events are held back meanwhile
+/// ([`EndpointSliceTracker::hold`]). A create refused because the namespace is terminating ends
 /// the writes with [`SlicesWritten::NamespaceTerminating`]; any other failure
 /// ends them with the failed write. Deleting a slice that is already gone is
 /// not a failure (and is not reported).
@@ -123,6 +124,8 @@ pub async fn write_slices(
     mut on_success: impl FnMut(WriteOperation),
 ) -> Result<SlicesWritten, SliceWriteFailure> {
     let (owner, namespace) = (writes.owner, writes.owner.namespace());
+    // The watch may bring the results back before the answers do.
+    let _hold = tracker.hold(owner);
     for slice in writes.to_create {
         match writer.create(namespace, slice).await {
             Ok(created) => {

@@ -38,6 +38,33 @@ async fn slice_adds_and_updates_the_tracker_expects_queue_nothing() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn our_writes_seen_before_their_answers_queue_nothing_but_others_changes_do() {
+    let queue = queue();
+    let tracker = Arc::new(EndpointSliceTracker::new());
+    let handler = slice_handler(&queue, &tracker);
+    handler.requeue_held_events();
+    let owner = ObjectKey::new("ns", "web");
+    let ours = slice("s1", "web", OURS, 2);
+    tracker.update(&ours);
+
+    // The update's event arrives before the API server's answer is recorded.
+    let hold = tracker.hold(&owner);
+    let written = slice("s1", "web", OURS, 3);
+    handler.on_update(&ours, &written);
+    tracker.update(&written);
+    drop(hold);
+    assert!(drain(&queue).await.is_empty(), "our own write, early");
+
+    // Someone else's change lands in the middle of our writes.
+    let hold = tracker.hold(&owner);
+    handler.on_update(&written, &slice("s1", "web", OURS, 5));
+    tracker.update(&slice("s1", "web", OURS, 4));
+    assert!(drain(&queue).await.is_empty(), "held while the writes run");
+    drop(hold);
+    assert_eq!(drain(&queue).await, ["ns/web"], "judged after them");
+}
+
+#[tokio::test(start_paused = true)]
 async fn slices_of_other_managers_are_ignored_unless_managed_by_changes() {
     let queue = queue();
     let tracker = Arc::new(EndpointSliceTracker::new());
