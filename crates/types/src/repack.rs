@@ -34,22 +34,24 @@ pub struct RawEndpoint {
     pub ready: bool,
 }
 
-/// A port as a map key: the whole value of the API struct.
-type PortKey = (Option<String>, i32, Option<String>, Option<String>);
+/// A port as a map key and sort key: the whole value of the API struct,
+/// borrowed.
+type PortRef<'a> = (Option<&'a str>, i32, Option<&'a str>, Option<&'a str>);
 
-fn port_key(port: &EndpointPort) -> PortKey {
+fn port_ref(port: &EndpointPort) -> PortRef<'_> {
     (
-        port.name.clone(),
+        port.name.as_deref(),
         port.port,
-        port.protocol.clone(),
-        port.app_protocol.clone(),
+        port.protocol.as_deref(),
+        port.app_protocol.as_deref(),
     )
 }
 
 /// Packs raw per-pod entries into sorted subsets.
 pub fn repack(raw: impl IntoIterator<Item = RawEndpoint>) -> Vec<EndpointSubset> {
+    let raw: Vec<RawEndpoint> = raw.into_iter().collect();
     let mut packer = Packer::default();
-    for entry in raw {
+    for entry in &raw {
         packer.add(&entry.address, entry.port.as_ref(), entry.ready);
     }
     packer.finish()
@@ -72,6 +74,7 @@ pub fn repack_changed(
     drop: impl Fn(&EndpointAddress) -> bool,
     extra: impl IntoIterator<Item = RawEndpoint>,
 ) -> Vec<EndpointSubset> {
+    let extra: Vec<RawEndpoint> = extra.into_iter().collect();
     let mut packer = Packer::default();
     for subset in subsets {
         let ports: Vec<Option<&EndpointPort>> = match subset.ports.as_deref() {
@@ -87,42 +90,41 @@ pub fn repack_changed(
             }
         }
     }
-    for entry in extra {
+    for entry in &extra {
         packer.add(&entry.address, entry.port.as_ref(), entry.ready);
     }
     packer.finish()
 }
 
-/// Accumulates addresses per port.
+/// Accumulates addresses per port, borrowing them until
+/// [`finish`](Packer::finish) copies each into the subsets it lands in.
 #[derive(Default)]
-struct Packer {
+struct Packer<'a> {
     /// Each distinct address (by IP and target uid), as first seen.
-    addresses: Vec<EndpointAddress>,
+    addresses: Vec<&'a EndpointAddress>,
     /// Index into `addresses` by (IP, target uid).
-    address_index: HashMap<(String, String), usize>,
+    address_index: HashMap<(&'a str, &'a str), usize>,
     /// Per port (`None` = no port), address index → ready. Not ready wins
     /// when one address is seen twice for a port.
-    ports: Vec<(Option<EndpointPort>, BTreeMap<usize, bool>)>,
+    ports: Vec<(Option<&'a EndpointPort>, BTreeMap<usize, bool>)>,
     /// Index into `ports` by port value.
-    port_index: HashMap<Option<PortKey>, usize>,
+    port_index: HashMap<Option<PortRef<'a>>, usize>,
 }
 
-impl Packer {
-    fn add(&mut self, address: &EndpointAddress, port: Option<&EndpointPort>, ready: bool) {
-        let uid = address
-            .target_ref
-            .as_ref()
-            .and_then(|t| t.uid.clone())
-            .unwrap_or_default();
+impl<'a> Packer<'a> {
+    fn add(&mut self, address: &'a EndpointAddress, port: Option<&'a EndpointPort>, ready: bool) {
         let next = self.addresses.len();
-        let address_id = *self.address_index.entry((address.ip.clone(), uid)).or_insert(next);
+        let address_id = *self
+            .address_index
+            .entry((address.ip.as_str(), target_uid(address).unwrap_or_default()))
+            .or_insert(next);
         if address_id == next {
-            self.addresses.push(address.clone());
+            self.addresses.push(address);
         }
         let next = self.ports.len();
-        let port_id = *self.port_index.entry(port.map(port_key)).or_insert(next);
+        let port_id = *self.port_index.entry(port.map(port_ref)).or_insert(next);
         if port_id == next {
-            self.ports.push((port.cloned(), BTreeMap::new()));
+            self.ports.push((port, BTreeMap::new()));
         }
         let readiness = self.ports[port_id].1.entry(address_id).or_insert(ready);
         *readiness = *readiness && ready;
@@ -130,7 +132,7 @@ impl Packer {
 
     fn finish(self) -> Vec<EndpointSubset> {
         // Ports served by exactly the same (address, readiness) set share a subset.
-        let mut groups: BTreeMap<Vec<(usize, bool)>, Vec<EndpointPort>> = BTreeMap::new();
+        let mut groups: BTreeMap<Vec<(usize, bool)>, Vec<&EndpointPort>> = BTreeMap::new();
         for (port, members) in self.ports {
             let ports = groups.entry(members.into_iter().collect()).or_default();
             ports.extend(port);
@@ -138,26 +140,26 @@ impl Packer {
         let mut subsets: Vec<EndpointSubset> = groups
             .into_iter()
             .map(|(members, mut ports)| {
-                let (mut ready, mut not_ready): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
+                let (mut ready, mut not_ready): (Vec<&EndpointAddress>, Vec<&EndpointAddress>) =
+                    (Vec::new(), Vec::new());
                 for (id, is_ready) in members {
-                    let address = self.addresses[id].clone();
                     if is_ready {
-                        ready.push(address);
+                        ready.push(self.addresses[id]);
                     } else {
-                        not_ready.push(address);
+                        not_ready.push(self.addresses[id]);
                     }
                 }
-                ready.sort_by(compare_addresses);
-                not_ready.sort_by(compare_addresses);
-                ports.sort_by_key(port_key);
+                ready.sort_by(|a, b| compare_addresses(a, b));
+                not_ready.sort_by(|a, b| compare_addresses(a, b));
+                ports.sort_by(|a, b| port_ref(a).cmp(&port_ref(b)));
                 EndpointSubset {
-                    addresses: non_empty(ready),
-                    not_ready_addresses: non_empty(not_ready),
-                    ports: non_empty(ports),
+                    addresses: non_empty(ready.into_iter().cloned().collect()),
+                    not_ready_addresses: non_empty(not_ready.into_iter().cloned().collect()),
+                    ports: non_empty(ports.into_iter().cloned().collect()),
                 }
             })
             .collect();
-        subsets.sort_by_key(first_port);
+        subsets.sort_by(|a, b| first_port(a).cmp(&first_port(b)));
         subsets
     }
 }
@@ -166,17 +168,20 @@ fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
     (!items.is_empty()).then_some(items)
 }
 
-fn first_port(subset: &EndpointSubset) -> Option<PortKey> {
-    subset.ports.as_deref().and_then(<[_]>::first).map(port_key)
+fn first_port(subset: &EndpointSubset) -> Option<PortRef<'_>> {
+    subset.ports.as_deref().and_then(<[_]>::first).map(port_ref)
+}
+
+fn target_uid(address: &EndpointAddress) -> Option<&str> {
+    address.target_ref.as_ref().map(|t| t.uid.as_deref().unwrap_or_default())
 }
 
 /// Upstream's `LessEndpointAddress` as an ordering: IP string bytes, then
 /// target uid, an address without target first.
 pub fn compare_addresses(a: &EndpointAddress, b: &EndpointAddress) -> Ordering {
-    a.ip.as_bytes().cmp(b.ip.as_bytes()).then_with(|| {
-        let uid = |x: &EndpointAddress| x.target_ref.as_ref().map(|t| t.uid.clone().unwrap_or_default());
-        uid(a).cmp(&uid(b))
-    })
+    a.ip.as_bytes()
+        .cmp(b.ip.as_bytes())
+        .then_with(|| target_uid(a).cmp(&target_uid(b)))
 }
 
 #[cfg(test)]

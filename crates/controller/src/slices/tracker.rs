@@ -131,7 +131,7 @@ impl State {
 
     /// Judges the events held for `service`, now that its writes are
     /// recorded: whether any calls for a sync.
-    fn judge(&mut self, service: &ObjectKey, held: Held) -> bool {
+    fn judge(&mut self, service: &ObjectKey, held: &Held) -> bool {
         let mut sync = false;
         for (uid, generation) in &held.changed {
             sync |= self.is_news(service, uid, *generation);
@@ -186,7 +186,7 @@ impl EndpointSliceTracker {
                 return;
             }
             let held = state.held.remove(owner).unwrap_or_default();
-            state.judge(owner, held)
+            state.judge(owner, &held)
         };
         if sync && let Some(requeue) = self.requeue.get() {
             requeue(owner);
