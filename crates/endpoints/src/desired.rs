@@ -18,7 +18,7 @@ use k8s_openapi::jiff::Timestamp;
 use crate::address::pod_address;
 use crate::capacity::{capacity_annotation_set_correctly, truncate};
 use ecm_controller::ChangedPods;
-use ecm_types::repack::{RawEndpoint, repack, repack_changed, repack_subsets};
+use ecm_types::repack::{RawEndpoint, repack, repack_changed, repacked_eq};
 
 /// The subsets a Service should have, with counts for logging.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -169,7 +169,7 @@ pub(crate) fn plan(
     if let Some(stored) = current.filter(|_| exists) {
         let stored_subsets = stored.subsets.as_deref().unwrap_or_default();
         let same_subsets = endpoint_subsets_eq(Some(stored_subsets), Some(&subsets))
-            || endpoint_subsets_eq(Some(&repack_subsets(stored_subsets)), Some(&subsets));
+            || repacked_eq(stored_subsets, &subsets);
         if same_subsets
             && labels_correct(stored.metadata.labels.as_ref(), svc.metadata.labels.as_ref())
             && capacity_annotation_set_correctly(stored.metadata.annotations.as_ref(), stored_subsets)
@@ -178,7 +178,11 @@ pub(crate) fn plan(
         }
     }
     let mut object = match current.filter(|_| exists) {
-        Some(stored) => stored.clone(),
+        // The subsets are replaced below: only the metadata is kept.
+        Some(stored) => Endpoints {
+            metadata: stored.metadata.clone(),
+            subsets: None,
+        },
         None => Endpoints {
             metadata: ObjectMeta {
                 name: svc.metadata.name.clone(),

@@ -22,6 +22,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::core::v1::{EndpointAddress, EndpointPort, EndpointSubset};
 
+use crate::equality::{endpoint_address_eq, endpoint_port_eq};
+
 /// One address serving one port (or, for a headless Service without ports,
 /// no port), before packing.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,6 +78,16 @@ pub fn repack_changed(
 ) -> Vec<EndpointSubset> {
     let extra: Vec<RawEndpoint> = extra.into_iter().collect();
     let mut packer = Packer::default();
+    add_subsets(&mut packer, subsets, drop);
+    for entry in &extra {
+        packer.add(&entry.address, entry.port.as_ref(), entry.ready);
+    }
+    packer.finish()
+}
+
+/// Adds every address of `subsets` for which `drop` does not hold, for
+/// each port of its subset.
+fn add_subsets<'a>(packer: &mut Packer<'a>, subsets: &'a [EndpointSubset], drop: impl Fn(&EndpointAddress) -> bool) {
     for subset in subsets {
         let ports: Vec<Option<&EndpointPort>> = match subset.ports.as_deref() {
             Some(ports) if !ports.is_empty() => ports.iter().map(Some).collect(),
@@ -90,10 +102,6 @@ pub fn repack_changed(
             }
         }
     }
-    for entry in &extra {
-        packer.add(&entry.address, entry.port.as_ref(), entry.ready);
-    }
-    packer.finish()
 }
 
 /// Accumulates addresses per port, borrowing them until
@@ -130,14 +138,16 @@ impl<'a> Packer<'a> {
         *readiness = *readiness && ready;
     }
 
-    fn finish(self) -> Vec<EndpointSubset> {
+    /// The packed subsets, in order, still borrowing their addresses and
+    /// ports.
+    fn groups(self) -> Vec<Packed<'a>> {
         // Ports served by exactly the same (address, readiness) set share a subset.
-        let mut groups: BTreeMap<Vec<(usize, bool)>, Vec<&EndpointPort>> = BTreeMap::new();
+        let mut groups: BTreeMap<Vec<(usize, bool)>, Vec<&'a EndpointPort>> = BTreeMap::new();
         for (port, members) in self.ports {
             let ports = groups.entry(members.into_iter().collect()).or_default();
             ports.extend(port);
         }
-        let mut subsets: Vec<EndpointSubset> = groups
+        let mut packed: Vec<Packed<'a>> = groups
             .into_iter()
             .map(|(members, mut ports)| {
                 let (mut ready, mut not_ready): (Vec<&EndpointAddress>, Vec<&EndpointAddress>) =
@@ -152,24 +162,65 @@ impl<'a> Packer<'a> {
                 ready.sort_by(|a, b| compare_addresses(a, b));
                 not_ready.sort_by(|a, b| compare_addresses(a, b));
                 ports.sort_by(|a, b| port_ref(a).cmp(&port_ref(b)));
-                EndpointSubset {
-                    addresses: non_empty(ready.into_iter().cloned().collect()),
-                    not_ready_addresses: non_empty(not_ready.into_iter().cloned().collect()),
-                    ports: non_empty(ports.into_iter().cloned().collect()),
+                Packed {
+                    addresses: ready,
+                    not_ready,
+                    ports,
                 }
             })
             .collect();
-        subsets.sort_by(|a, b| first_port(a).cmp(&first_port(b)));
-        subsets
+        packed.sort_by(|a, b| a.first_port().cmp(&b.first_port()));
+        packed
     }
+
+    fn finish(self) -> Vec<EndpointSubset> {
+        self.groups()
+            .into_iter()
+            .map(|packed| EndpointSubset {
+                addresses: non_empty(packed.addresses.into_iter().cloned().collect()),
+                not_ready_addresses: non_empty(packed.not_ready.into_iter().cloned().collect()),
+                ports: non_empty(packed.ports.into_iter().cloned().collect()),
+            })
+            .collect()
+    }
+}
+
+/// One packed subset, borrowing from what was packed.
+struct Packed<'a> {
+    addresses: Vec<&'a EndpointAddress>,
+    not_ready: Vec<&'a EndpointAddress>,
+    ports: Vec<&'a EndpointPort>,
+}
+
+impl Packed<'_> {
+    fn first_port(&self) -> Option<PortRef<'_>> {
+        self.ports.first().map(|p| port_ref(p))
+    }
+
+    /// Semantic equality with `subset` ([`endpoint_subset_eq`](crate::equality::endpoint_subset_eq)).
+    fn eq_subset(&self, subset: &EndpointSubset) -> bool {
+        fn same<T>(packed: &[&T], stored: Option<&[T]>, eq: fn(&T, &T) -> bool) -> bool {
+            let stored = stored.unwrap_or_default();
+            packed.len() == stored.len() && packed.iter().zip(stored).all(|(a, b)| eq(a, b))
+        }
+        same(&self.addresses, subset.addresses.as_deref(), endpoint_address_eq)
+            && same(&self.not_ready, subset.not_ready_addresses.as_deref(), endpoint_address_eq)
+            && same(&self.ports, subset.ports.as_deref(), endpoint_port_eq)
+    }
+}
+
+/// Whether `stored`, repacked ([`repack_subsets`]), is semantically equal
+/// ([`endpoint_subsets_eq`](crate::equality::endpoint_subsets_eq)) to
+/// `subsets`; without building the repacked copy.
+pub fn repacked_eq(stored: &[EndpointSubset], subsets: &[EndpointSubset]) -> bool {
+    let mut packer = Packer::default();
+    add_subsets(&mut packer, stored, |_| false);
+    let packed = packer.groups();
+    packed.len() == subsets.len() && packed.iter().zip(subsets).all(|(p, s)| p.eq_subset(s))
 }
 
 fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
     (!items.is_empty()).then_some(items)
-}
-
-fn first_port(subset: &EndpointSubset) -> Option<PortRef<'_>> {
-    subset.ports.as_deref().and_then(<[_]>::first).map(port_ref)
 }
 
 fn target_uid(address: &EndpointAddress) -> Option<&str> {

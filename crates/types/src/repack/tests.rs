@@ -328,14 +328,27 @@ fn repack_subsets_matches_upstream_pack_subsets_table() {
             ],
         ),
     ];
-    for (case, input, expected) in cases {
-        let packed = repack_subsets(&input);
-        assert_eq!(packed, expected, "{case}");
+    for (case, input, expected) in &cases {
+        let packed = repack_subsets(input);
+        assert_eq!(&packed, expected, "{case}");
         assert_eq!(
             repack_subsets(&packed),
             packed,
             "{case}: repacking the output changes nothing"
         );
+    }
+    // `repacked_eq` answers as comparing with the repacked copy would, for
+    // every input against every case's outcome.
+    for (case, input, _) in &cases {
+        let packed = repack_subsets(input);
+        for (other, _, candidate) in &cases {
+            assert_eq!(
+                repacked_eq(input, candidate),
+                crate::equality::endpoint_subsets_eq(Some(&packed), Some(candidate)),
+                "{case} against the outcome of {other}"
+            );
+        }
+        assert!(repacked_eq(input, &packed), "{case}: equal to its own repacking");
     }
 }
 
