@@ -107,15 +107,15 @@ impl From<kube::Error> for WriteError {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait ObjectWriter<K: Send + Sync + 'static>: Send + Sync {
-    /// Creates `object` in `namespace` (POST) and returns it with the
-    /// metadata the server stored (name, uid, resourceVersion, generation…).
+    /// Creates `object` in `namespace` (POST) and returns the metadata the
+    /// server stored (name, uid, resourceVersion, generation…).
     /// `metadata.generateName` is honoured.
-    async fn create(&self, namespace: &str, object: &K) -> Result<K, WriteError>;
+    async fn create(&self, namespace: &str, object: &K) -> Result<ObjectMeta, WriteError>;
 
-    /// Replaces `object` in `namespace` (PUT) and returns it with the
-    /// metadata the server stored. The object's resourceVersion must be the
-    /// one it was read at, or the server answers Conflict.
-    async fn update(&self, namespace: &str, object: &K) -> Result<K, WriteError>;
+    /// Replaces `object` in `namespace` (PUT) and returns the metadata the
+    /// server stored. The object's resourceVersion must be the one it was
+    /// read at, or the server answers Conflict.
+    async fn update(&self, namespace: &str, object: &K) -> Result<ObjectMeta, WriteError>;
 
     /// Deletes the object `name` in `namespace`.
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), WriteError>;
@@ -160,20 +160,15 @@ struct StoredMetadata {
 }
 
 impl KubeWriter {
-    /// Sends a create or replace request and returns `sent` with the
-    /// metadata of the server's answer (its `managedFields` left out, as the
-    /// informers leave them out).
-    async fn send_for_metadata<K>(&self, request: http::Request<Vec<u8>>, sent: &K) -> Result<K, WriteError>
-    where
-        K: kube::Resource + Clone,
-    {
+    /// Sends a create or replace request and returns the metadata of the
+    /// server's answer (its `managedFields` left out, as the informers leave
+    /// them out).
+    async fn send_for_metadata(&self, request: http::Request<Vec<u8>>) -> Result<ObjectMeta, WriteError> {
         let stored: StoredMetadata = self.client.request(request).await?;
-        let mut object = sent.clone();
-        *object.meta_mut() = ObjectMeta {
+        Ok(ObjectMeta {
             managed_fields: None,
             ..stored.metadata
-        };
-        Ok(object)
+        })
     }
 }
 
@@ -195,21 +190,21 @@ where
         + Sync
         + 'static,
 {
-    async fn create(&self, namespace: &str, object: &K) -> Result<K, WriteError> {
+    async fn create(&self, namespace: &str, object: &K) -> Result<ObjectMeta, WriteError> {
         let body = serde_json::to_vec(object).map_err(kube::Error::SerdeError)?;
         let request = Request::new(K::url_path(&(), Some(namespace)))
             .create(&PostParams::default(), body)
             .map_err(kube::Error::BuildRequest)?;
-        self.send_for_metadata(request, object).await
+        self.send_for_metadata(request).await
     }
 
-    async fn update(&self, namespace: &str, object: &K) -> Result<K, WriteError> {
+    async fn update(&self, namespace: &str, object: &K) -> Result<ObjectMeta, WriteError> {
         let name = object.meta().name.as_deref().unwrap_or_default();
         let body = serde_json::to_vec(object).map_err(kube::Error::SerdeError)?;
         let request = Request::new(K::url_path(&(), Some(namespace)))
             .replace(name, &PostParams::default(), body)
             .map_err(kube::Error::BuildRequest)?;
-        self.send_for_metadata(request, object).await
+        self.send_for_metadata(request).await
     }
 
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), WriteError> {

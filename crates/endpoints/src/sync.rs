@@ -187,7 +187,7 @@ impl SyncContext {
                     Ok(stored) => {
                         record_change(WriteOperation::Create);
                         self.stale.expectations().created(key);
-                        Ok(stored.metadata.resource_version)
+                        Ok(stored.resource_version)
                     }
                     Err(WriteError::NamespaceTerminating(message)) => {
                         tracing::debug!(service = %key, %message, "namespace is terminating, not creating endpoints");
@@ -211,7 +211,7 @@ impl SyncContext {
                 match self.writers.objects.update(namespace, &object).await {
                     Ok(stored) => {
                         record_change(WriteOperation::Update);
-                        let new_rv = stored.metadata.resource_version.unwrap_or_default();
+                        let new_rv = stored.resource_version.unwrap_or_default();
                         self.stale
                             .expectations()
                             .updated(key, cached_rv.as_deref().unwrap_or_default(), &new_rv);

@@ -42,12 +42,12 @@ impl World {
         let (log, reply) = (Arc::clone(&self.writes), answer.clone());
         writer.expect_create().returning(move |_, obj| {
             log.lock().unwrap().push(("create".into(), obj.clone()));
-            reply("create", obj)
+            reply("create", obj).map(|stored| stored.metadata)
         });
         let (log, reply) = (Arc::clone(&self.writes), answer.clone());
         writer.expect_update().returning(move |_, obj| {
             log.lock().unwrap().push(("update".into(), obj.clone()));
-            reply("update", obj)
+            reply("update", obj).map(|stored| stored.metadata)
         });
         let log = Arc::clone(&self.writes);
         writer.expect_delete().returning(move |ns, name| {

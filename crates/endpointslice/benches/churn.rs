@@ -47,6 +47,7 @@ use ecm_endpointslice::{NodeLookup, Reconciler, ReconcilerConfig};
 use ecm_types::PodProjection;
 use ecm_types::endpoint_slice::endpoints;
 use ecm_types::fixtures::{pod, service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use tokio::runtime::Runtime;
@@ -139,7 +140,7 @@ impl MemoryApi {
 
 #[async_trait]
 impl ObjectWriter<EndpointSlice> for MemoryApi {
-    async fn create(&self, _namespace: &str, object: &EndpointSlice) -> Result<EndpointSlice, WriteError> {
+    async fn create(&self, _namespace: &str, object: &EndpointSlice) -> Result<ObjectMeta, WriteError> {
         let mut state = self.state();
         state.writes.creates += 1;
         let name = if let Some(name) = &object.metadata.name {
@@ -161,10 +162,10 @@ impl ObjectWriter<EndpointSlice> for MemoryApi {
         if self.keep {
             state.slices.insert(name, stored.clone());
         }
-        Ok(stored)
+        Ok(stored.metadata)
     }
 
-    async fn update(&self, _namespace: &str, object: &EndpointSlice) -> Result<EndpointSlice, WriteError> {
+    async fn update(&self, _namespace: &str, object: &EndpointSlice) -> Result<ObjectMeta, WriteError> {
         let mut state = self.state();
         state.writes.updates += 1;
         let name = object.metadata.name.clone().unwrap_or_default();
@@ -187,7 +188,7 @@ impl ObjectWriter<EndpointSlice> for MemoryApi {
         if self.keep {
             state.slices.insert(name, stored.clone());
         }
-        Ok(stored)
+        Ok(stored.metadata)
     }
 
     async fn delete(&self, _namespace: &str, name: &str) -> Result<(), WriteError> {

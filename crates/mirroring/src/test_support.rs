@@ -231,7 +231,7 @@ impl FakeApi {
 
 #[async_trait]
 impl ObjectWriter<EndpointSlice> for FakeApi {
-    async fn create(&self, _namespace: &str, object: &EndpointSlice) -> Result<EndpointSlice, WriteError> {
+    async fn create(&self, _namespace: &str, object: &EndpointSlice) -> Result<ObjectMeta, WriteError> {
         let n = self.calls.lock().unwrap().len();
         let mut stored = object.clone();
         let name = format!("{}{n}", object.metadata.generate_name.as_deref().unwrap_or_default());
@@ -239,16 +239,16 @@ impl ObjectWriter<EndpointSlice> for FakeApi {
         stored.metadata.name = Some(name.clone());
         stored.metadata.uid = Some(format!("uid-{name}"));
         stored.metadata.generation = Some(1);
-        Ok(stored)
+        Ok(stored.metadata)
     }
 
-    async fn update(&self, _namespace: &str, object: &EndpointSlice) -> Result<EndpointSlice, WriteError> {
+    async fn update(&self, _namespace: &str, object: &EndpointSlice) -> Result<ObjectMeta, WriteError> {
         let name = object.metadata.name.clone().unwrap_or_default();
         self.record(Verb::Update, name.clone(), Some(object.clone()))?;
         let mut stored = object.clone();
         stored.metadata.uid = Some(format!("uid-{name}"));
         stored.metadata.generation = Some(2);
-        Ok(stored)
+        Ok(stored.metadata)
     }
 
     async fn delete(&self, _namespace: &str, name: &str) -> Result<(), WriteError> {

@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use ecm_controller::{EventRecord, EventRecorder, ObjectWriter, WriteError, Writers};
 use ecm_informer::{Informer, ObjectKey, Store};
 use ecm_mirroring::{Config, Controller, Informers};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::{Value, json};
@@ -45,7 +46,7 @@ impl Cluster {
 
 #[async_trait]
 impl ObjectWriter<EndpointSlice> for Cluster {
-    async fn create(&self, _namespace: &str, object: &EndpointSlice) -> Result<EndpointSlice, WriteError> {
+    async fn create(&self, _namespace: &str, object: &EndpointSlice) -> Result<ObjectMeta, WriteError> {
         let n = self.bump();
         let mut stored = object.clone();
         let name = format!("{}gen{n}", object.metadata.generate_name.as_deref().unwrap_or_default());
@@ -54,10 +55,10 @@ impl ObjectWriter<EndpointSlice> for Cluster {
         stored.metadata.generation = Some(1);
         self.slices.insert(Arc::new(stored.clone()));
         self.count("create");
-        Ok(stored)
+        Ok(stored.metadata)
     }
 
-    async fn update(&self, namespace: &str, object: &EndpointSlice) -> Result<EndpointSlice, WriteError> {
+    async fn update(&self, namespace: &str, object: &EndpointSlice) -> Result<ObjectMeta, WriteError> {
         let name = object.metadata.name.clone().unwrap_or_default();
         let Some(old) = self.slices.get_by_key(&ObjectKey::new(namespace, &name)) else {
             return Err(WriteError::NotFound(name));
@@ -67,7 +68,7 @@ impl ObjectWriter<EndpointSlice> for Cluster {
         stored.metadata.generation = Some(old.metadata.generation.unwrap_or(1) + 1);
         self.slices.insert(Arc::new(stored.clone()));
         self.count("update");
-        Ok(stored)
+        Ok(stored.metadata)
     }
 
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), WriteError> {

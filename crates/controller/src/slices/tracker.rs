@@ -15,7 +15,8 @@ use std::sync::{Arc, OnceLock};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use ecm_informer::ObjectKey;
-use ecm_types::endpoint_slice::service_name;
+use ecm_types::wellknown::LABEL_SERVICE_NAME;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::stale::Expectations;
@@ -93,9 +94,15 @@ impl std::fmt::Debug for EndpointSliceTracker {
 }
 
 fn service_key(slice: &EndpointSlice) -> ObjectKey {
+    meta_service_key(&slice.metadata)
+}
+
+/// The Service a slice with this metadata is filed under.
+fn meta_service_key(meta: &ObjectMeta) -> ObjectKey {
+    let service = meta.labels.as_ref().and_then(|l| l.get(LABEL_SERVICE_NAME));
     ObjectKey::new(
-        slice.metadata.namespace.clone().unwrap_or_default(),
-        service_name(slice).unwrap_or_default(),
+        meta.namespace.as_deref().unwrap_or_default(),
+        service.map(String::as_str).unwrap_or_default(),
     )
 }
 
@@ -247,7 +254,20 @@ impl EndpointSliceTracker {
 
     /// Records the generation of `slice`, as returned by a create or update.
     pub fn update(&self, slice: &EndpointSlice) {
-        self.record(slice, Expected::Generation(generation(slice)));
+        self.written(&slice.metadata);
+    }
+
+    /// Records the generation of a slice from the metadata a create or
+    /// update returned ([`ObjectWriter`](crate::ObjectWriter)'s answer).
+    pub fn written(&self, meta: &ObjectMeta) {
+        self.lock()
+            .services
+            .entry(meta_service_key(meta))
+            .or_default()
+            .insert(
+                meta.uid.clone().unwrap_or_default(),
+                Expected::Generation(meta.generation.unwrap_or_default()),
+            );
     }
 
     /// Records that this controller deleted `slice`.

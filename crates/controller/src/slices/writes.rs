@@ -129,8 +129,8 @@ pub async fn write_slices(
     for slice in writes.to_create {
         match writer.create(namespace, slice).await {
             Ok(created) => {
-                tracing::debug!(owner = %owner, slice = created.metadata.name.as_deref(), "created slice");
-                tracker.update(&created);
+                tracing::debug!(owner = %owner, slice = created.name.as_deref(), "created slice");
+                tracker.written(&created);
                 on_success(WriteOperation::Create);
             }
             Err(WriteError::NamespaceTerminating(message)) => {
@@ -145,7 +145,7 @@ pub async fn write_slices(
         match writer.update(namespace, slice).await {
             Ok(updated) => {
                 tracing::debug!(owner = %owner, slice = name, "updated slice");
-                tracker.update(&updated);
+                tracker.written(&updated);
                 on_success(WriteOperation::Update);
             }
             Err(cause) => {

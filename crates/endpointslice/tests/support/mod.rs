@@ -182,7 +182,7 @@ impl FakeApi {
             stored.metadata.generation = Some(1);
             stored.metadata.resource_version = Some(state.next_resource_version());
             state.slices.insert(name, stored.clone());
-            Ok(stored)
+            Ok(stored.metadata)
         });
         let state = Arc::clone(&self.state);
         mock.expect_update().returning(move |_namespace, slice| {
@@ -209,7 +209,7 @@ impl FakeApi {
             stored.metadata.generation = Some(current.metadata.generation.unwrap_or_default() + 1);
             stored.metadata.resource_version = Some(state.next_resource_version());
             state.slices.insert(name, stored.clone());
-            Ok(stored)
+            Ok(stored.metadata)
         });
         let state = Arc::clone(&self.state);
         mock.expect_delete().returning(move |_namespace, name| {
