@@ -22,6 +22,7 @@ use crate::health::Health;
 use crate::listen::Listen;
 use crate::logging::LogFormat;
 use crate::options::{ControllerOptions, parse_incremental_syncs};
+use crate::runtime::RuntimeFlags;
 use crate::secure::MetricsSecurityFlags;
 use crate::{client, controller_set, embedded, explain, health, leader, logging, shadow, signals, simulate};
 use ecm_controller::IncrementalSyncs;
@@ -150,6 +151,9 @@ struct RunArgs {
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     startup_timeout: Duration,
 
+    #[command(flatten)]
+    runtime: RuntimeFlags,
+
     /// Address serving /healthz and /readyz ("0" disables). With
     /// --embedded and not given: 127.0.0.1 on the same port, or a free port
     /// when that one is taken.
@@ -274,11 +278,7 @@ pub fn main() -> ExitCode {
             }
             Err(err) => Err(err),
         },
-        Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the runtime")
-            .and_then(|rt| rt.block_on(run(*args))),
+        Command::Run(args) => args.runtime.build().and_then(|rt| rt.block_on(run(*args))),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

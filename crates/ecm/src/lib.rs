@@ -28,6 +28,7 @@ pub mod listen;
 pub mod logging;
 pub mod options;
 pub mod parity;
+pub mod runtime;
 pub mod scenario;
 pub mod secure;
 pub mod shadow;

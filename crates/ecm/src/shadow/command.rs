@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::runner::{Shadow, ShadowConfig, routes};
 use super::state::Report;
+use crate::runtime::RuntimeFlags;
 use crate::client::{self, ClientOptions, ClientSource};
 use crate::controller_set::{SHARED_INFORMERS, resync_period};
 use crate::controllers::parse_controllers;
@@ -71,6 +72,9 @@ pub struct ShadowArgs {
     /// `ecm run` (on by default).
     #[command(flatten)]
     pub metrics_security: MetricsSecurityFlags,
+    /// `--worker-threads`, as for `ecm run`.
+    #[command(flatten)]
+    pub runtime: RuntimeFlags,
 }
 
 fn listen(flag: &'static str, value: &str) -> Result<Option<Listen>> {
@@ -112,11 +116,7 @@ pub fn render(report: &Report, output: Output) -> Result<String> {
 /// Runs `ecm shadow` until interrupted, or once with `--once`; returns the
 /// text to print and whether anything diverged.
 pub fn run(args: &ShadowArgs) -> Result<(String, bool)> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
-    runtime.block_on(run_async(args))
+    args.runtime.build()?.block_on(run_async(args))
 }
 
 async fn run_async(args: &ShadowArgs) -> Result<(String, bool)> {
