@@ -48,7 +48,11 @@ mod tests {
 
     #[test]
     fn the_runtime_has_the_threads_asked_for() {
-        for (flag, expected) in [(1, 1), (3, 3), (0, std::thread::available_parallelism().map_or(1, usize::from))] {
+        for (flag, expected) in [
+            (1, 1),
+            (3, 3),
+            (0, std::thread::available_parallelism().map_or(1, usize::from)),
+        ] {
             let runtime = RuntimeFlags { worker_threads: flag }.build().unwrap();
             assert_eq!(runtime.metrics().num_workers(), expected, "--worker-threads={flag}");
         }

@@ -168,8 +168,8 @@ pub(crate) fn plan(
     let exists = current.is_some_and(|c| c.metadata.resource_version.as_deref().is_some_and(|rv| !rv.is_empty()));
     if let Some(stored) = current.filter(|_| exists) {
         let stored_subsets = stored.subsets.as_deref().unwrap_or_default();
-        let same_subsets = endpoint_subsets_eq(Some(stored_subsets), Some(&subsets))
-            || repacked_eq(stored_subsets, &subsets);
+        let same_subsets =
+            endpoint_subsets_eq(Some(stored_subsets), Some(&subsets)) || repacked_eq(stored_subsets, &subsets);
         if same_subsets
             && labels_correct(stored.metadata.labels.as_ref(), svc.metadata.labels.as_ref())
             && capacity_annotation_set_correctly(stored.metadata.annotations.as_ref(), stored_subsets)

@@ -47,9 +47,9 @@ use ecm_endpointslice::{NodeLookup, Reconciler, ReconcilerConfig};
 use ecm_types::PodProjection;
 use ecm_types::endpoint_slice::endpoints;
 use ecm_types::fixtures::{pod, service};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use tokio::runtime::Runtime;
 
 /// Pods behind the Service.

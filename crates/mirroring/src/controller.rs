@@ -81,11 +81,11 @@ impl Controller {
             writers,
         );
         let stale = Arc::new(StaleCacheGuard::new(Arc::clone(reconciler.tracker())));
-        core.register(
-            informers
-                .endpoints
-                .add_event_handler(EndpointsHandler { queue: queue.clone() }),
-        );
+        core.register(informers.endpoints.add_event_handler(EndpointsHandler {
+            queue: queue.clone(),
+            services: informers.services.lister(),
+            slices: informers.slices.lister(),
+        }));
         core.register(
             informers
                 .services

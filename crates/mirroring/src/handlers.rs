@@ -6,8 +6,8 @@
 //!
 //! | event | queued when | delay |
 //! |---|---|---|
-//! | Endpoints add | it may be mirrored ([`should_mirror`]) | none |
-//! | Endpoints update | the old **or** the new object may be mirrored | none |
+//! | Endpoints add | it may be mirrored ([`should_mirror`]), unless its Service has a selector and nothing mirrored from it is cached | none |
+//! | Endpoints update | the old **or** the new object may be mirrored, with the same exception | none |
 //! | Endpoints delete | its last known state may be mirrored | none |
 //! | Service add, delete | it has no selector | none |
 //! | Service update | it gained or lost its selector | none |
@@ -23,27 +23,56 @@
 
 use std::sync::Arc;
 
-use ecm_informer::{Deleted, EventHandler, ObjectKey};
+use ecm_informer::{Deleted, EventHandler, Lister, ObjectKey};
 use ecm_workqueue::RateLimitingQueue;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::slice::{has_selector, should_mirror};
+use crate::sync::MANAGER;
 
 /// Queues Endpoints objects that are, or were, mirrorable.
 pub(crate) struct EndpointsHandler {
     pub(crate) queue: RateLimitingQueue<ObjectKey>,
+    /// The Service cache: an Endpoints object of a Service with a selector
+    /// is not queued when nothing was mirrored from it.
+    pub(crate) services: Lister<Service>,
+    /// The slice cache, with [`MANAGER`]'s index.
+    pub(crate) slices: Lister<EndpointSlice>,
+}
+
+impl EndpointsHandler {
+    fn queue(&self, endpoints: &Endpoints) {
+        let key = ObjectKey::of(endpoints);
+        if self.nothing_to_do(&key) {
+            return;
+        }
+        self.queue.add(key);
+    }
+
+    /// Whether a sync of `key` would find nothing to do: its Service has a
+    /// selector (the sync only deletes what was mirrored) and nothing
+    /// mirrored from it is cached. Upstream queues it anyway; skipping saves
+    /// a queue round and a sync on every change of every Endpoints object
+    /// the Endpoints controller writes.
+    fn nothing_to_do(&self, key: &ObjectKey) -> bool {
+        self.services
+            .get(key.namespace(), key.name())
+            .is_some_and(|svc| has_selector(&svc))
+            && MANAGER.list(&self.slices, key).is_empty()
+    }
 }
 
 impl EventHandler<Endpoints> for EndpointsHandler {
     fn on_add(&self, endpoints: &Arc<Endpoints>, _initial: bool) {
         if should_mirror(endpoints) {
-            self.queue.add(ObjectKey::of(endpoints.as_ref()));
+            self.queue(endpoints);
         }
     }
 
     fn on_update(&self, old: &Arc<Endpoints>, new: &Arc<Endpoints>) {
         if should_mirror(old) || should_mirror(new) {
-            self.queue.add(ObjectKey::of(new.as_ref()));
+            self.queue(new);
         }
     }
 

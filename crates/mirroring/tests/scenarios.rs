@@ -20,9 +20,9 @@ use async_trait::async_trait;
 use ecm_controller::{EventRecord, EventRecorder, ObjectWriter, WriteError, Writers};
 use ecm_informer::{Informer, ObjectKey, Store};
 use ecm_mirroring::{Config, Controller, Informers};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Value, json};
 
 /// A slice API writing straight into the informer store.

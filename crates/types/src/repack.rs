@@ -204,7 +204,11 @@ impl Packed<'_> {
             packed.len() == stored.len() && packed.iter().zip(stored).all(|(a, b)| eq(a, b))
         }
         same(&self.addresses, subset.addresses.as_deref(), endpoint_address_eq)
-            && same(&self.not_ready, subset.not_ready_addresses.as_deref(), endpoint_address_eq)
+            && same(
+                &self.not_ready,
+                subset.not_ready_addresses.as_deref(),
+                endpoint_address_eq,
+            )
             && same(&self.ports, subset.ports.as_deref(), endpoint_port_eq)
     }
 }
@@ -224,7 +228,10 @@ fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
 }
 
 fn target_uid(address: &EndpointAddress) -> Option<&str> {
-    address.target_ref.as_ref().map(|t| t.uid.as_deref().unwrap_or_default())
+    address
+        .target_ref
+        .as_ref()
+        .map(|t| t.uid.as_deref().unwrap_or_default())
 }
 
 /// Upstream's `LessEndpointAddress` as an ordering: IP string bytes, then

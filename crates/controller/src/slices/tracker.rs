@@ -260,14 +260,10 @@ impl EndpointSliceTracker {
     /// Records the generation of a slice from the metadata a create or
     /// update returned ([`ObjectWriter`](crate::ObjectWriter)'s answer).
     pub fn written(&self, meta: &ObjectMeta) {
-        self.lock()
-            .services
-            .entry(meta_service_key(meta))
-            .or_default()
-            .insert(
-                meta.uid.clone().unwrap_or_default(),
-                Expected::Generation(meta.generation.unwrap_or_default()),
-            );
+        self.lock().services.entry(meta_service_key(meta)).or_default().insert(
+            meta.uid.clone().unwrap_or_default(),
+            Expected::Generation(meta.generation.unwrap_or_default()),
+        );
     }
 
     /// Records that this controller deleted `slice`.

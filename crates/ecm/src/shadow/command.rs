@@ -13,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::runner::{Shadow, ShadowConfig, routes};
 use super::state::Report;
-use crate::runtime::RuntimeFlags;
 use crate::client::{self, ClientOptions, ClientSource};
 use crate::controller_set::{SHARED_INFORMERS, resync_period};
 use crate::controllers::parse_controllers;
@@ -22,6 +21,7 @@ use crate::explain::{Output, limits};
 use crate::health::{self, Health};
 use crate::listen::Listen;
 use crate::options::ControllerOptions;
+use crate::runtime::RuntimeFlags;
 use crate::secure::MetricsSecurityFlags;
 
 /// `ecm shadow` arguments.

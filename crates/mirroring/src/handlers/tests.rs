@@ -1,6 +1,7 @@
 //! Which informer events queue which keys, and when.
 
 use super::*;
+use ecm_informer::Store;
 use std::time::Duration;
 
 use ecm_controller::StaleCacheGuard;
@@ -32,10 +33,21 @@ fn leader(name: &str) -> Endpoints {
     ep
 }
 
+/// An Endpoints handler over empty Service and slice caches.
+fn endpoints_handler(queue: &RateLimitingQueue<ObjectKey>) -> EndpointsHandler {
+    let slices = Store::new();
+    MANAGER.add_index(&slices);
+    EndpointsHandler {
+        queue: queue.clone(),
+        services: Lister::new(Store::new()),
+        slices: Lister::new(slices),
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn endpoints_events_queue_mirrorable_endpoints_at_once() {
     let queue = queue();
-    let handler = EndpointsHandler { queue: queue.clone() };
+    let handler = endpoints_handler(&queue);
     handler.on_add(&Arc::new(endpoints("foo", vec![])), true);
     handler.on_add(&Arc::new(skip_mirror("skipped")), true);
     handler.on_add(&Arc::new(leader("lock")), true);
@@ -50,6 +62,32 @@ async fn endpoints_events_queue_mirrorable_endpoints_at_once() {
     handler.on_delete(deleted(endpoints("gone", vec![])));
     handler.on_delete(deleted(skip_mirror("skipped")));
     assert_eq!(drain(&queue).await, ["ns/gone"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn endpoints_of_a_selector_service_are_queued_only_with_something_to_clean_up() {
+    let queue = queue();
+    let handler = endpoints_handler(&queue);
+    let services = handler.services.store();
+    services.insert(Arc::new(service_with_selector("web", &[("app", "web")])));
+    services.insert(Arc::new(service("plain")));
+    let web = Arc::new(endpoints("web", vec![]));
+    handler.on_add(&web, false);
+    handler.on_update(&web, &web);
+    assert!(drain(&queue).await.is_empty(), "the sync would find nothing to do");
+
+    // Slices mirrored before the Service had its selector: the sync deletes them.
+    let mirrored = mirrored_slice(&web, "web-1", "IPv4", vec![], vec![]);
+    handler.slices.store().insert(Arc::new(mirrored));
+    handler.on_update(&web, &web);
+    assert_eq!(drain(&queue).await, ["ns/web"]);
+
+    // Selector-less, or no Service cached: queued as upstream.
+    let plain = Arc::new(endpoints("plain", vec![]));
+    let orphan = Arc::new(endpoints("orphan", vec![]));
+    handler.on_update(&plain, &plain);
+    handler.on_add(&orphan, false);
+    assert_eq!(drain(&queue).await, ["ns/orphan", "ns/plain"]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -295,7 +295,10 @@ fn holds_nest_and_only_the_last_release_judges() {
     assert!(!tracker.should_sync(&slice("ns1", "svc1", "original", 6)), "still held");
     drop(outer);
     assert_eq!(*seen.lock(), [svc1()], "one requeue for all held events");
-    assert!(tracker.should_sync(&slice("ns1", "svc1", "original", 7)), "judged at once again");
+    assert!(
+        tracker.should_sync(&slice("ns1", "svc1", "original", 7)),
+        "judged at once again"
+    );
 }
 
 #[test]
