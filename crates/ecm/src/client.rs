@@ -165,6 +165,19 @@ pub async fn check_reachable(client: &kube::Client, patience: Duration) -> Resul
                 tracing::info!(server = %version.git_version, "connected to the API server");
                 return Ok(());
             }
+            // Credentials or RBAC will not fix themselves while we wait.
+            Ok(Err(kube::Error::Api(status))) if status.code == 401 => bail!(
+                "the API server refused ecm's credentials ({} Unauthorized: {}): check the kubeconfig's user, \
+                 or the service account token mounted in the pod",
+                status.code,
+                status.message
+            ),
+            Ok(Err(kube::Error::Api(status))) if status.code == 403 => bail!(
+                "the API server denied ecm access ({} Forbidden: {}): check the RBAC rules bound to ecm's \
+                 user or service account (the chart's ClusterRole)",
+                status.code,
+                status.message
+            ),
             Ok(Err(err)) if tokio::time::Instant::now() < deadline => {
                 tracing::warn!(error = %err, "API server not reachable yet, retrying");
                 let pause = deadline.saturating_duration_since(tokio::time::Instant::now());

@@ -331,10 +331,13 @@ fn refusing_server(code: u16, reason: &str) -> String {
 }
 
 #[test]
-fn an_expired_token_or_missing_rbac_fails_start_up_with_the_servers_answer() {
+fn an_expired_token_or_missing_rbac_fails_start_up_at_once_with_the_servers_answer() {
     let dir = std::env::temp_dir().join(format!("ecm-cli-refused-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for (code, reason) in [(401, "Unauthorized"), (403, "Forbidden")] {
+    for (code, reason, advice) in [
+        (401, "Unauthorized", "refused ecm's credentials"),
+        (403, "Forbidden", "check the RBAC rules"),
+    ] {
         let url = refusing_server(code, reason);
         let path = dir.join(format!("kubeconfig-{code}"));
         std::fs::write(
@@ -348,8 +351,9 @@ fn an_expired_token_or_missing_rbac_fails_start_up_with_the_servers_answer() {
         .unwrap();
         let out = run_with(&["--kubeconfig", path.to_str().unwrap()], &[]);
         let err = assert_cli_error(&out, reason);
-        assert!(err.contains("cannot reach the API server"), "{code}: {err}");
+        assert!(err.contains(advice), "{code}: says what to fix: {err}");
         assert!(err.contains(reason), "{code}: names the server's answer: {err}");
+        assert!(!err.contains("retrying"), "{code}: fails at the first answer: {err}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
