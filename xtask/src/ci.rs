@@ -18,10 +18,14 @@ fn in_ci() -> bool {
 /// The whole test suite: helm and kubectl installed (`cargo xtask tools`)
 /// and put first on `PATH`, then every crate's unit and integration tests
 /// through nextest (which prints its summary line), the doc tests, which
-/// nextest does not run, then the conformance scenarios. Without the tools
-/// (no network) it says so and runs the rest; their tests skip.
+/// nextest does not run, then the conformance scenarios. Before them, the
+/// module-cycle check and `pb-schema --check` (the committed protobuf
+/// descriptors still match the `k8s-pb` and `k8s-openapi` in Cargo.lock).
+/// Without the tools (no network) it says so and runs the rest; their
+/// tests skip.
 pub(crate) fn test() -> Result<()> {
     module_cycles()?;
+    crate::pb_schema::pb_schema(true)?;
     let path = path_or_warn();
     let profile = if in_ci() { "ci" } else { "default" };
     run(with_path(
