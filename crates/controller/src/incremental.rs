@@ -48,7 +48,7 @@
 //! assert_eq!(changed.selected.len(), 1);
 //! ```
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -56,10 +56,6 @@ use ecm_informer::{Lister, ObjectKey};
 use ecm_types::{PodProjection, service};
 use k8s_openapi::api::core::v1::Service;
 use parking_lot::Mutex;
-
-/// `HashMap` with foldhash, randomly seeded: these maps are hashed on every
-/// event, and SipHash showed in profiles.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The pods of a Service that changed since its last good sync.
 #[derive(Clone, Debug, Default)]

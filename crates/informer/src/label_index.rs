@@ -43,15 +43,11 @@
 //! assert_eq!(store.list_matching("shop", &Selector::everything()).len(), 3);
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ecm_labels::{Operator, Requirement, Selector};
 
 use crate::key::ObjectKey;
-
-/// `HashMap` with foldhash, randomly seeded: these maps are hashed on every
-/// event, and SipHash showed in profiles.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Label value → keys of the objects with that value.
 type Values = HashMap<String, Postings>;

@@ -39,7 +39,7 @@
 //! assert_eq!(registry.matching("shop", &pod).len(), 1);
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -50,10 +50,6 @@ use parking_lot::RwLock;
 use crate::handler::{Deleted, EventHandler};
 use crate::key::ObjectKey;
 use crate::label_index::equality_value;
-
-/// `HashMap` with foldhash, randomly seeded: these maps are hashed on every
-/// event, and SipHash showed in profiles.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Owners' selectors, indexed for "who selects these labels?".
 ///
@@ -308,7 +304,7 @@ impl SelectorRegistry {
     #[doc(hidden)]
     pub fn check(&self) -> Result<(), String> {
         let inner = self.inner.read();
-        let mut expected: HashMap<String, NamespaceOwners> = HashMap::default();
+        let mut expected: HashMap<String, NamespaceOwners> = HashMap::new();
         for (owner, registered) in &inner.owners {
             if registered.selector.is_nothing() {
                 return Err(format!("{owner} registered with the selector that matches nothing"));

@@ -38,7 +38,7 @@
 //! # Ok::<(), ecm_informer::StoreError>(())
 //! ```
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -48,10 +48,6 @@ use parking_lot::{RwLock, RwLockWriteGuard};
 
 use crate::key::ObjectKey;
 use crate::label_index::{LabelIndex, is_equality_only};
-
-/// `HashMap` with foldhash, randomly seeded: these maps are hashed on every
-/// event, and SipHash showed in profiles.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The name of the index every store has: object namespace → keys
 /// (client-go's `cache.NamespaceIndex`). Cluster-scoped objects are indexed
@@ -128,9 +124,9 @@ impl<S: Resource + Send + Sync + 'static> Store<S> {
     pub fn new() -> Self {
         let namespace_index: IndexFn<S> = Arc::new(|obj: &S| vec![obj.meta().namespace.clone().unwrap_or_default()]);
         let inner = StoreInner {
-            items: HashMap::default(),
-            indexers: HashMap::from_iter([(NAMESPACE_INDEX.to_owned(), namespace_index)]),
-            indices: HashMap::from_iter([(NAMESPACE_INDEX.to_owned(), HashMap::default())]),
+            items: HashMap::new(),
+            indexers: HashMap::from([(NAMESPACE_INDEX.to_owned(), namespace_index)]),
+            indices: HashMap::from([(NAMESPACE_INDEX.to_owned(), HashMap::new())]),
             labels: None,
         };
         Self {
@@ -150,7 +146,7 @@ impl<S: Resource + Send + Sync + 'static> Store<S> {
             return Err(StoreError::IndexExists(name));
         }
         let index_fn: IndexFn<S> = Arc::new(index_fn);
-        let mut index: HashMap<String, BTreeSet<ObjectKey>> = HashMap::default();
+        let mut index: HashMap<String, BTreeSet<ObjectKey>> = HashMap::new();
         for (key, obj) in &inner.items {
             for value in index_fn(obj) {
                 index.entry(value).or_default().insert(key.clone());
@@ -425,7 +421,7 @@ impl<S> StoreInner<S> {
         }
         for (name, index_fn) in &self.indexers {
             let index = self.indices.get(name).ok_or_else(|| format!("index {name} missing"))?;
-            let mut expected: HashMap<String, BTreeSet<ObjectKey>> = HashMap::default();
+            let mut expected: HashMap<String, BTreeSet<ObjectKey>> = HashMap::new();
             for (key, obj) in &self.items {
                 for value in index_fn(obj) {
                     expected.entry(value).or_default().insert(key.clone());

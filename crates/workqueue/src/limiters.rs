@@ -17,16 +17,13 @@
 //! **remember to call `forget`** when a key succeeds or is given up on, or the map grows and the
 //! key's backoff stays high.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::time::Instant;
-
-/// `HashMap` with foldhash, randomly seeded: these maps are hashed on every
-/// event, and SipHash showed in profiles.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Decides how long a key waits before it is added again (client-go's `TypedRateLimiter`).
 ///
@@ -119,7 +116,7 @@ impl<K> ItemExponentialFailure<K> {
     /// A backoff from `base` doubling up to `max`.
     pub fn new(base: Duration, max: Duration) -> Self {
         Self {
-            failures: Mutex::new(HashMap::default()),
+            failures: Mutex::new(HashMap::new()),
             base,
             max,
         }
@@ -190,7 +187,7 @@ impl<K> ItemFastSlow<K> {
     /// `fast` for the first `max_fast_attempts` failures of a key, `slow` afterwards.
     pub fn new(fast: Duration, slow: Duration, max_fast_attempts: usize) -> Self {
         Self {
-            failures: Mutex::new(HashMap::default()),
+            failures: Mutex::new(HashMap::new()),
             fast,
             slow,
             max_fast_attempts,

@@ -9,6 +9,7 @@
 //! sync whose listed slices lag behind what was recorded is retried later
 //! instead of writing on top of an outdated picture.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -19,10 +20,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::stale::Expectations;
-
-/// `HashMap` with foldhash, randomly seeded: these maps are hashed on every
-/// event, and SipHash showed in profiles.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// What the tracker expects of one slice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
