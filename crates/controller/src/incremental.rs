@@ -195,6 +195,21 @@ impl ChangeTracker {
         self.pending.lock().contains_key(key)
     }
 
+    /// Whether a changed-pods result of `key` that differs from the full
+    /// recompute (`--incremental-syncs verify`) may be a race rather than
+    /// a mismatch: a change noted since the sync began. The informer
+    /// updates its store before its handlers note the change, so the full
+    /// recompute's snapshot can hold a pod's new state a moment before its
+    /// note exists; this waits that moment ([`RACE_GRACE`]) out before
+    /// answering no. Called only on a difference, in verify mode.
+    pub async fn raced(&self, key: &ObjectKey) -> bool {
+        if self.has_pending(key) {
+            return true;
+        }
+        tokio::time::sleep(RACE_GRACE).await;
+        self.has_pending(key)
+    }
+
     /// Records that the sync of `key` that began with `scope` wrote
     /// everything it had to for `service`: the next one may build on it.
     pub fn succeeded(&self, key: &ObjectKey, service: &Arc<Service>, scope: &SyncScope) {
@@ -241,6 +256,10 @@ impl ChangeTracker {
         self.pending.lock().remove(key);
     }
 }
+
+/// How long [`ChangeTracker::raced`] waits for the note of a change the
+/// full recompute may already have seen.
+pub const RACE_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Counter: syncs by how much they recomputed, labels `controller` and
 /// `scope` = `full`, `changed`, or `fallback` (a changed-pods sync that

@@ -117,7 +117,7 @@ impl SyncContext {
     }
 
     /// The subsets `svc` should have and the trigger time, within `scope`.
-    fn desired(
+    async fn desired(
         &self,
         key: &ObjectKey,
         svc: &Arc<Service>,
@@ -151,8 +151,10 @@ impl SyncContext {
         let changed = changed.within(&pods);
         let incremental = changed_subsets(svc, stored, &changed);
         let desired = desired_subsets(svc, pods.iter().map(AsRef::as_ref));
-        let raced = self.changes.as_ref().is_some_and(|c| c.has_pending(key));
-        if incremental.subsets != desired.subsets && !raced {
+        if incremental.subsets != desired.subsets
+            && let Some(changes) = &self.changes
+            && !changes.raced(key).await
+        {
             report_mismatch(CONTROLLER, key, &incremental.subsets, &desired.subsets);
         }
         (desired, self.trigger_times.compute_changed(svc, &changed))
@@ -171,7 +173,7 @@ impl SyncContext {
         let current = self.endpoints.get(namespace, name);
         // Computed before deciding anything, so the tracker advances even
         // when this sync turns out to write nothing.
-        let (desired, trigger) = self.desired(key, svc, scope, current.as_deref());
+        let (desired, trigger) = self.desired(key, svc, scope, current.as_deref()).await;
         let cached_rv = current.as_ref().and_then(|c| c.metadata.resource_version.clone());
         if self.stale.is_behind(key, cached_rv.as_deref()) {
             return Err(SyncError::StaleCache(key.clone()));

@@ -122,17 +122,22 @@ impl SyncContext {
                 let full = self
                     .reconciler
                     .plan(svc, pods.iter().map(AsRef::as_ref), existing(), None);
-                match self.reconciler.plan_changed(svc, &changed, existing()) {
+                let mismatch = match self.reconciler.plan_changed(svc, &changed, existing()) {
                     Ok(plan) => {
                         record_scope(CONTROLLER, "changed");
-                        // A pod noted meanwhile may have changed before the
-                        // snapshot but after the notes were taken.
-                        let raced = self.changes.as_ref().is_some_and(|c| c.has_pending(key));
-                        if plan != full && !raced {
-                            report_mismatch(CONTROLLER, key, &plan, &full);
-                        }
+                        (plan != full).then_some(plan)
                     }
-                    Err(fallback) => record_fallback(CONTROLLER, fallback.as_str()),
+                    Err(fallback) => {
+                        record_fallback(CONTROLLER, fallback.as_str());
+                        None
+                    }
+                };
+                // A pod noted meanwhile may have changed before the
+                // snapshot but after the notes were taken.
+                if let (Some(plan), Some(changes)) = (mismatch, &self.changes)
+                    && !changes.raced(key).await
+                {
+                    report_mismatch(CONTROLLER, key, &plan, &full);
                 }
                 let mut full = full;
                 full.set_trigger_time(self.trigger_times.compute_changed(svc, &changed));
