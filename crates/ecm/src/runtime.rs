@@ -30,14 +30,21 @@ impl Default for RuntimeFlags {
 }
 
 impl RuntimeFlags {
-    /// Builds the runtime: a multi-threaded Tokio runtime with
-    /// `worker_threads` workers (Tokio's default, one per CPU, for 0), with
-    /// I/O and timers enabled.
+    /// Builds the runtime, with I/O and timers enabled: for one thread,
+    /// Tokio's current-thread runtime (every task runs on the thread that
+    /// called `block_on`, with no work-stealing machinery to pay for); else
+    /// a multi-threaded runtime with `worker_threads` workers (Tokio's
+    /// default, one per CPU, for 0).
     pub fn build(&self) -> Result<Runtime> {
-        let mut builder = Builder::new_multi_thread();
-        if self.worker_threads > 0 {
-            builder.worker_threads(self.worker_threads);
-        }
+        let mut builder = if self.worker_threads == 1 {
+            Builder::new_current_thread()
+        } else {
+            let mut builder = Builder::new_multi_thread();
+            if self.worker_threads > 0 {
+                builder.worker_threads(self.worker_threads);
+            }
+            builder
+        };
         builder.enable_all().build().context("cannot start the runtime")
     }
 }
@@ -55,6 +62,12 @@ mod tests {
         ] {
             let runtime = RuntimeFlags { worker_threads: flag }.build().unwrap();
             assert_eq!(runtime.metrics().num_workers(), expected, "--worker-threads={flag}");
+            let flavor = if flag == 1 {
+                tokio::runtime::RuntimeFlavor::CurrentThread
+            } else {
+                tokio::runtime::RuntimeFlavor::MultiThread
+            };
+            assert_eq!(runtime.handle().runtime_flavor(), flavor, "--worker-threads={flag}");
         }
     }
 }

@@ -23,7 +23,7 @@ use parking_lot::{Mutex, MutexGuard};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use ecm_controller::slices::EfficiencyInfo;
-use ecm_controller::slices::SliceEfficiency;
+use ecm_controller::slices::{SliceEfficiency, SliceTotals};
 use ecm_controller::{SyncResult, WriteOperation};
 use ecm_informer::ObjectKey;
 
@@ -130,6 +130,16 @@ struct CacheState {
     /// `trafficDistribution` value → Services using it. Values stay once
     /// seen, so their gauge drops to 0 rather than disappearing.
     by_traffic_distribution: BTreeMap<String, BTreeSet<ObjectKey>>,
+    /// What the gauges were last set to; most syncs change none of them,
+    /// and are not worth the recorder's look-ups.
+    published: Option<Published>,
+}
+
+/// The values of the gauges [`publish`] sets.
+#[derive(Debug, PartialEq)]
+struct Published {
+    totals: SliceTotals,
+    by_traffic_distribution: Vec<(String, usize)>,
 }
 
 /// Per-Service numbers behind the slice gauges (upstream's metrics
@@ -146,6 +156,7 @@ impl MetricsCache {
             state: Mutex::new(CacheState {
                 efficiency: SliceEfficiency::new(max_endpoints_per_slice).min_desired_slices(1),
                 by_traffic_distribution: BTreeMap::new(),
+                published: None,
             }),
         }
     }
@@ -164,7 +175,7 @@ impl MetricsCache {
     pub(crate) fn update_service(&self, service: &ObjectKey, groups: impl IntoIterator<Item = EfficiencyInfo>) {
         let mut state = self.lock();
         state.efficiency.update(service, groups);
-        publish(&state);
+        publish(&mut state);
     }
 
     /// Records which valid `trafficDistribution` `service` uses (`None`:
@@ -181,7 +192,7 @@ impl MetricsCache {
                 .or_default()
                 .insert(service.clone());
         }
-        publish(&state);
+        publish(&mut state);
     }
 
     /// Forgets `service` (deleted).
@@ -191,12 +202,25 @@ impl MetricsCache {
             services.remove(service);
         }
         state.efficiency.remove(service);
-        publish(&state);
+        publish(&mut state);
     }
 }
 
-fn publish(state: &CacheState) {
+/// Sets the slice gauges from `state`, unless they already hold its values.
+fn publish(state: &mut CacheState) {
     let totals = state.efficiency.totals();
+    let unchanged = state.published.as_ref().is_some_and(|published| {
+        published.totals == totals
+            && published.by_traffic_distribution.len() == state.by_traffic_distribution.len()
+            && published
+                .by_traffic_distribution
+                .iter()
+                .zip(&state.by_traffic_distribution)
+                .all(|((a, count), (b, services))| a == b && *count == services.len())
+    });
+    if unchanged {
+        return;
+    }
     metrics::gauge!(NUM_ENDPOINT_SLICES).set(totals.slices as f64);
     metrics::gauge!(DESIRED_ENDPOINT_SLICES).set(totals.desired_slices as f64);
     metrics::gauge!(ENDPOINTS_DESIRED).set(totals.endpoints as f64);
@@ -204,6 +228,14 @@ fn publish(state: &CacheState) {
         metrics::gauge!(SERVICES_COUNT_BY_TRAFFIC_DISTRIBUTION, "traffic_distribution" => value.clone())
             .set(services.len() as f64);
     }
+    state.published = Some(Published {
+        totals,
+        by_traffic_distribution: state
+            .by_traffic_distribution
+            .iter()
+            .map(|(value, services)| (value.clone(), services.len()))
+            .collect(),
+    });
 }
 
 #[cfg(test)]

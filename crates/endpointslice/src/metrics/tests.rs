@@ -30,6 +30,28 @@ fn gauges_sum_services_and_replace_a_service_on_update() {
 }
 
 #[test]
+fn gauges_are_set_again_only_when_a_value_changes() {
+    let cache = MetricsCache::new(100);
+    let ((), first) = capture(|| cache.update_service(&key("a"), [group(10, 1)]));
+    assert_eq!(first.gauge(ENDPOINTS_DESIRED), Some(10.0));
+    let ((), same) = capture(|| {
+        cache.update_service(&key("a"), [group(10, 1)]);
+        cache.update_traffic_distribution(&key("a"), None);
+    });
+    assert_eq!(same.gauge(ENDPOINTS_DESIRED), None, "nothing changed, nothing set");
+    let ((), changed) = capture(|| cache.update_service(&key("a"), [group(11, 1)]));
+    assert_eq!(changed.gauge(ENDPOINTS_DESIRED), Some(11.0));
+    assert_eq!(
+        changed.gauge(NUM_ENDPOINT_SLICES),
+        Some(1.0),
+        "all of them, when one changes"
+    );
+    let ((), traffic) = capture(|| cache.update_traffic_distribution(&key("a"), Some("PreferClose")));
+    let close = format!("{SERVICES_COUNT_BY_TRAFFIC_DISTRIBUTION}{{traffic_distribution=PreferClose}}");
+    assert_eq!(traffic.gauge(&close), Some(1.0));
+}
+
+#[test]
 fn desired_slices_per_group_round_up_and_a_service_wants_at_least_one() {
     let ((), got) = capture(|| {
         let cache = MetricsCache::new(100);
