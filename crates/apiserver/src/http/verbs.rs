@@ -18,6 +18,7 @@ use super::response::{ResponseBody, error_response, json_response, respond, valu
 use super::table::{self, IncludeObject};
 use super::watch;
 use crate::error::ApiError;
+use crate::field_validation::FieldValidation;
 use crate::object::{meta_str, store_key};
 use crate::patch::PatchType;
 use crate::registry::{DeleteOptions, WriteOptions};
@@ -395,14 +396,28 @@ impl RequestContext<'_> {
 
     fn create(&self, body: &[u8]) -> Result<Response<ResponseBody>, ApiError> {
         let obj = self.parse_body(body)?;
+        let warnings = self.unknown_field_warnings(body, &obj)?;
         let opts = self.options();
         let stored = self.shared.registry.create(self.target.res, self.ns(), obj, &opts)?;
         self.record_object(WriteVerb::Create, &stored, opts.dry_run);
-        Ok(self.object(201, &stored))
+        Ok(with_warnings(self.object(201, &stored), &warnings))
+    }
+
+    /// Applies `fieldValidation` to a create or update body (of the main
+    /// resource; subresources other than `status` are not objects of the
+    /// kind): the warnings to send, or the `Strict` error.
+    fn unknown_field_warnings(&self, body: &[u8], obj: &Value) -> Result<Vec<String>, ApiError> {
+        let validation = FieldValidation::parse(self.q.get("fieldValidation"))?;
+        if self.target.subresource.as_deref().is_some_and(|s| s != "status") {
+            return Ok(Vec::new());
+        }
+        let info = self.info();
+        validation.check(&info.api_version(), &info.kind, body, obj)
     }
 
     fn update(&self, body: &[u8]) -> Result<Response<ResponseBody>, ApiError> {
         let obj = self.parse_body(body)?;
+        let warnings = self.unknown_field_warnings(body, &obj)?;
         let opts = self.options();
         let name = self.target.name.as_deref().unwrap_or("");
         if self.is_scale() {
@@ -424,7 +439,10 @@ impl RequestContext<'_> {
             &stored,
             opts.dry_run,
         );
-        Ok(self.object(if created { 201 } else { 200 }, &stored))
+        Ok(with_warnings(
+            self.object(if created { 201 } else { 200 }, &stored),
+            &warnings,
+        ))
     }
 
     fn patch(&self, body: &[u8]) -> Result<Response<ResponseBody>, ApiError> {
@@ -540,4 +558,16 @@ impl RequestContext<'_> {
             &json!({"kind": info.list_kind(), "apiVersion": info.api_version(), "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
         ))
     }
+}
+
+/// Adds one `Warning: 299 - "<text>"` header per warning (RFC 7234's
+/// format, as kube-apiserver sends them and kubectl prints them).
+fn with_warnings(mut resp: Response<ResponseBody>, warnings: &[String]) -> Response<ResponseBody> {
+    for warning in warnings {
+        let quoted = warning.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(value) = HeaderValue::from_str(&format!("299 - \"{quoted}\"")) {
+            resp.headers_mut().append(header::WARNING, value);
+        }
+    }
+    resp
 }

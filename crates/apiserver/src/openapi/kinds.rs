@@ -29,14 +29,19 @@ pub(crate) struct KnownKind {
     pub(crate) name: fn() -> Cow<'static, str>,
     /// Adds the schema and everything it references to a generator.
     pub(crate) generate: fn(&mut SchemaGenerator) -> Schema,
+    /// The fields of an object of this kind that its type does not have
+    /// (`None` if the type cannot decode it); see
+    /// [`crate::field_validation`].
+    pub(crate) unknown_fields: fn(crate::field_validation::FieldSource<'_>) -> Option<Vec<String>>,
 }
 
-fn known<T: k8s_openapi::Resource + JsonSchema>() -> KnownKind {
+fn known<T: k8s_openapi::Resource + JsonSchema + serde::de::DeserializeOwned>() -> KnownKind {
     KnownKind {
         api_version: T::API_VERSION,
         kind: T::KIND,
         name: T::schema_name,
         generate: SchemaGenerator::subschema_for::<T>,
+        unknown_fields: crate::field_validation::skipped_fields::<T>,
     }
 }
 

@@ -1,0 +1,147 @@
+//! `fieldValidation` on create and update: what to do with fields the kind
+//! does not have.
+//!
+//! kube-apiserver decodes a request body into its Go type; a field the type
+//! lacks is dropped, and the `fieldValidation` query parameter decides what
+//! the client hears of it:
+//!
+//! | value | unknown fields |
+//! |---|---|
+//! | `Ignore` | nothing |
+//! | `Warn` (the default) | one `Warning: 299 - "unknown field \"spec.foo\""` header each |
+//! | `Strict` (kubectl's default for `create`, `apply`, `replace`) | 400 BadRequest: `<Kind> in version "<version>" cannot be handled as a <Kind>: strict decoding error: unknown field "spec.foo", …` |
+//!
+//! Here the body is decoded into the kind's k8s-openapi type and
+//! `serde_ignored` reports every field that type skipped, with upstream's
+//! path notation (`spec.containers[0].imagePullPolicyy`). Kinds without a
+//! k8s-openapi type (custom resources) have no unknown fields, as their
+//! schema here is permissive. A body the type cannot decode at all is left
+//! to the usual validation. Not done: duplicate fields (the body is already
+//! a `serde_json::Value`, which keeps the last), patches (a partial object
+//! is not a decodable one), and dropping the unknown fields from what is
+//! stored (they are kept, as before).
+
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::openapi::kinds::{self, KnownKind};
+
+/// The `fieldValidation` query parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum FieldValidation {
+    /// Unknown fields are dropped silently.
+    Ignore,
+    /// Each unknown field is reported in a warning header.
+    #[default]
+    Warn,
+    /// Any unknown field fails the request.
+    Strict,
+}
+
+impl FieldValidation {
+    /// Parses the parameter (absent: [`Warn`](Self::Warn)); another value is
+    /// a 400, as upstream.
+    pub(crate) fn parse(value: Option<&str>) -> Result<Self, ApiError> {
+        match value {
+            None | Some("" | "Warn") => Ok(Self::Warn),
+            Some("Ignore") => Ok(Self::Ignore),
+            Some("Strict") => Ok(Self::Strict),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "fieldValidation must be one of \"Ignore\", \"Strict\" or \"Warn\", got {other:?}"
+            ))),
+        }
+    }
+
+    /// Checks `body`, an object of `api_version`/`kind` sent as `raw`:
+    /// `Ok` with the warnings to send (none for `Ignore`, or without unknown
+    /// fields), or the `Strict` error.
+    pub(crate) fn check(
+        self,
+        api_version: &str,
+        kind: &str,
+        raw: &[u8],
+        body: &Value,
+    ) -> Result<Vec<String>, ApiError> {
+        if self == Self::Ignore {
+            return Ok(Vec::new());
+        }
+        let Some(known) = kinds::lookup(api_version, kind) else {
+            return Ok(Vec::new());
+        };
+        let unknown = unknown_fields(known, raw, body);
+        if self == Self::Warn || unknown.is_empty() {
+            return Ok(unknown.iter().map(|path| format!("unknown field \"{path}\"")).collect());
+        }
+        let fields: Vec<String> = unknown.iter().map(|path| format!("unknown field \"{path}\"")).collect();
+        let version = api_version.rsplit('/').next().unwrap_or(api_version);
+        Err(ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+            fields.join(", ")
+        )))
+    }
+}
+
+/// The paths of the fields of `body` that `known`'s type does not have:
+/// in the order they were sent when `raw` is JSON the type decodes, else
+/// in key order; empty if the type cannot decode `body`.
+fn unknown_fields(known: KnownKind, raw: &[u8], body: &Value) -> Vec<String> {
+    if let Some(paths) = (known.unknown_fields)(FieldSource::Json(raw)) {
+        return paths;
+    }
+    let mut body = body.clone();
+    // The type checks these two; the request's own are checked elsewhere.
+    if let Some(object) = body.as_object_mut() {
+        object.insert("apiVersion".to_owned(), Value::from(known.api_version));
+        object.insert("kind".to_owned(), Value::from(known.kind));
+    }
+    (known.unknown_fields)(FieldSource::Value(&body)).unwrap_or_default()
+}
+
+/// What [`skipped_fields`] decodes.
+#[derive(Clone, Copy)]
+pub(crate) enum FieldSource<'a> {
+    /// A JSON document, read in order.
+    Json(&'a [u8]),
+    /// An already parsed one (its keys sorted).
+    Value(&'a Value),
+}
+
+/// Decodes `source` as `T`, collecting the paths of the fields it skipped
+/// (`None` if it cannot be decoded).
+pub(crate) fn skipped_fields<T: serde::de::DeserializeOwned>(source: FieldSource<'_>) -> Option<Vec<String>> {
+    let mut paths = Vec::new();
+    let mut record = |path: serde_ignored::Path<'_>| paths.push(upstream_path(&path));
+    let decoded = match source {
+        FieldSource::Json(raw) => {
+            let mut deserializer = serde_json::Deserializer::from_slice(raw);
+            serde_ignored::deserialize::<_, _, T>(&mut deserializer, &mut record)
+                .ok()
+                .filter(|_| deserializer.end().is_ok())
+        }
+        FieldSource::Value(value) => serde_ignored::deserialize::<_, _, T>(value, &mut record).ok(),
+    };
+    decoded.map(|_| paths)
+}
+
+/// `serde_ignored`'s path as kube-apiserver writes it: `a.b[0].c`.
+fn upstream_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", upstream_path(parent)),
+        Path::Map { parent, key } => {
+            let parent = upstream_path(parent);
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
+            upstream_path(parent)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
