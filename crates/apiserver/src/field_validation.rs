@@ -39,16 +39,23 @@ pub(crate) enum FieldValidation {
 }
 
 impl FieldValidation {
-    /// Parses the parameter (absent: [`Warn`](Self::Warn)); another value is
-    /// a 400, as upstream.
-    pub(crate) fn parse(value: Option<&str>) -> Result<Self, ApiError> {
+    /// Parses the parameter of a create or update (absent or empty:
+    /// [`Warn`](Self::Warn)); another value is upstream's 422 on the
+    /// request's options (`options_kind`: `CreateOptions` or
+    /// `UpdateOptions`).
+    pub(crate) fn parse(value: Option<&str>, options_kind: &str) -> Result<Self, ApiError> {
         match value {
             None | Some("" | "Warn") => Ok(Self::Warn),
             Some("Ignore") => Ok(Self::Ignore),
             Some("Strict") => Ok(Self::Strict),
-            Some(other) => Err(ApiError::bad_request(format!(
-                "fieldValidation must be one of \"Ignore\", \"Strict\" or \"Warn\", got {other:?}"
-            ))),
+            Some(other) => Err(ApiError::new(
+                422,
+                "Invalid",
+                format!(
+                    "{options_kind}.meta.k8s.io \"\" is invalid: fieldValidation: Unsupported value: {other:?}: \
+                     supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""
+                ),
+            )),
         }
     }
 

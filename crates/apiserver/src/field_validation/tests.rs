@@ -121,10 +121,24 @@ fn strict_fails_with_upstream_message_ignore_says_nothing() {
 
 #[test]
 fn the_parameter_defaults_to_warn_and_rejects_other_values() {
-    assert_eq!(FieldValidation::parse(None).unwrap(), FieldValidation::Warn);
-    assert_eq!(FieldValidation::parse(Some("Strict")).unwrap(), FieldValidation::Strict);
-    assert_eq!(FieldValidation::parse(Some("Ignore")).unwrap(), FieldValidation::Ignore);
-    assert_eq!(FieldValidation::parse(Some("Warn")).unwrap(), FieldValidation::Warn);
-    let err = FieldValidation::parse(Some("strict")).unwrap_err();
-    assert_eq!(err.code, 400);
+    for (value, expected) in [
+        (None, FieldValidation::Warn),
+        (Some(""), FieldValidation::Warn),
+        (Some("Warn"), FieldValidation::Warn),
+        (Some("Strict"), FieldValidation::Strict),
+        (Some("Ignore"), FieldValidation::Ignore),
+    ] {
+        assert_eq!(
+            FieldValidation::parse(value, "CreateOptions").unwrap(),
+            expected,
+            "{value:?}"
+        );
+    }
+    let err = FieldValidation::parse(Some("strict"), "UpdateOptions").unwrap_err();
+    assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        err.message,
+        "UpdateOptions.meta.k8s.io \"\" is invalid: fieldValidation: Unsupported value: \"strict\": \
+         supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""
+    );
 }

@@ -407,7 +407,12 @@ impl RequestContext<'_> {
     /// resource; subresources other than `status` are not objects of the
     /// kind): the warnings to send, or the `Strict` error.
     fn unknown_field_warnings(&self, body: &[u8], obj: &Value) -> Result<Vec<String>, ApiError> {
-        let validation = FieldValidation::parse(self.q.get("fieldValidation"))?;
+        let options = if self.target.name.is_some() {
+            "UpdateOptions"
+        } else {
+            "CreateOptions"
+        };
+        let validation = FieldValidation::parse(self.q.get("fieldValidation"), options)?;
         if self.target.subresource.as_deref().is_some_and(|s| s != "status") {
             return Ok(Vec::new());
         }
