@@ -24,7 +24,7 @@
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::openapi::kinds::{self, KnownKind};
+use crate::openapi::kinds::{self, FieldSource, KnownKind};
 
 /// The `fieldValidation` query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -76,15 +76,46 @@ impl FieldValidation {
             return Ok(Vec::new());
         };
         let unknown = unknown_fields(known, raw, body);
-        if self == Self::Warn || unknown.is_empty() {
-            return Ok(unknown.iter().map(|path| format!("unknown field \"{path}\"")).collect());
-        }
+        self.report(api_version, kind, &unknown)
+    }
+
+    /// `unknown` (paths) as warnings, or as the `Strict` error.
+    fn report(self, api_version: &str, kind: &str, unknown: &[String]) -> Result<Vec<String>, ApiError> {
         let fields: Vec<String> = unknown.iter().map(|path| format!("unknown field \"{path}\"")).collect();
+        if self != Self::Strict || fields.is_empty() {
+            return Ok(fields);
+        }
         let version = api_version.rsplit('/').next().unwrap_or(api_version);
         Err(ApiError::bad_request(format!(
             "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
             fields.join(", ")
         )))
+    }
+}
+
+impl FieldValidation {
+    /// Checks the result of a patch: the unknown fields of `after` that
+    /// `before` did not already have (stored earlier without `Strict`), as
+    /// [`check`](Self::check) reports them.
+    pub(crate) fn check_patched(
+        self,
+        api_version: &str,
+        kind: &str,
+        before: &Value,
+        after: &Value,
+    ) -> Result<Vec<String>, ApiError> {
+        if self == Self::Ignore {
+            return Ok(Vec::new());
+        }
+        let Some(known) = kinds::lookup(api_version, kind) else {
+            return Ok(Vec::new());
+        };
+        let had = unknown_fields(known, b"", before);
+        let new: Vec<String> = unknown_fields(known, b"", after)
+            .into_iter()
+            .filter(|path| !had.contains(path))
+            .collect();
+        self.report(api_version, kind, &new)
     }
 }
 
@@ -102,52 +133,6 @@ fn unknown_fields(known: KnownKind, raw: &[u8], body: &Value) -> Vec<String> {
         object.insert("kind".to_owned(), Value::from(known.kind));
     }
     (known.unknown_fields)(FieldSource::Value(&body)).unwrap_or_default()
-}
-
-/// What [`skipped_fields`] decodes.
-#[derive(Clone, Copy)]
-pub(crate) enum FieldSource<'a> {
-    /// A JSON document, read in order.
-    Json(&'a [u8]),
-    /// An already parsed one (its keys sorted).
-    Value(&'a Value),
-}
-
-/// Decodes `source` as `T`, collecting the paths of the fields it skipped
-/// (`None` if it cannot be decoded).
-pub(crate) fn skipped_fields<T: serde::de::DeserializeOwned>(source: FieldSource<'_>) -> Option<Vec<String>> {
-    let mut paths = Vec::new();
-    let mut record = |path: serde_ignored::Path<'_>| paths.push(upstream_path(&path));
-    let decoded = match source {
-        FieldSource::Json(raw) => {
-            let mut deserializer = serde_json::Deserializer::from_slice(raw);
-            serde_ignored::deserialize::<_, _, T>(&mut deserializer, &mut record)
-                .ok()
-                .filter(|_| deserializer.end().is_ok())
-        }
-        FieldSource::Value(value) => serde_ignored::deserialize::<_, _, T>(value, &mut record).ok(),
-    };
-    decoded.map(|_| paths)
-}
-
-/// `serde_ignored`'s path as kube-apiserver writes it: `a.b[0].c`.
-fn upstream_path(path: &serde_ignored::Path<'_>) -> String {
-    use serde_ignored::Path;
-    match path {
-        Path::Root => String::new(),
-        Path::Seq { parent, index } => format!("{}[{index}]", upstream_path(parent)),
-        Path::Map { parent, key } => {
-            let parent = upstream_path(parent);
-            if parent.is_empty() {
-                key.clone()
-            } else {
-                format!("{parent}.{key}")
-            }
-        }
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
-            upstream_path(parent)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -142,3 +142,32 @@ fn the_parameter_defaults_to_warn_and_rejects_other_values() {
          supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""
     );
 }
+
+#[test]
+fn a_patch_is_judged_by_the_unknown_fields_it_adds() {
+    let before = pod(&json!({"containers": [], "old": 1}));
+    let after = pod(&json!({"containers": [], "old": 1, "new": 2}));
+    assert_eq!(
+        FieldValidation::Warn
+            .check_patched("v1", "Pod", &before, &after)
+            .unwrap(),
+        ["unknown field \"spec.new\""],
+        "one stored before (without Strict) is not reported again"
+    );
+    let err = FieldValidation::Strict
+        .check_patched("v1", "Pod", &before, &after)
+        .unwrap_err();
+    assert!(
+        err.message
+            .ends_with("strict decoding error: unknown field \"spec.new\""),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        FieldValidation::Strict
+            .check_patched("v1", "Pod", &before, &before)
+            .unwrap(),
+        Vec::<String>::new(),
+        "a patch adding nothing unknown passes, whatever was stored"
+    );
+}

@@ -212,6 +212,7 @@ impl RequestContext<'_> {
         WriteOptions {
             dry_run: self.q.all("dryRun").any(|v| v == "All"),
             skip_validation: false,
+            ..WriteOptions::default()
         }
     }
 
@@ -453,7 +454,10 @@ impl RequestContext<'_> {
     fn patch(&self, body: &[u8]) -> Result<Response<ResponseBody>, ApiError> {
         let kind = PatchType::from_content_type(&self.content_type)
             .ok_or_else(|| ApiError::unsupported_media_type(&self.content_type))?;
-        let opts = self.options();
+        let opts = WriteOptions {
+            field_validation: FieldValidation::parse(self.q.get("fieldValidation"), "PatchOptions")?,
+            ..self.options()
+        };
         let name = self.target.name.as_deref().unwrap_or("");
         if self.is_scale() {
             let stored = crate::scale::patch(
@@ -478,7 +482,11 @@ impl RequestContext<'_> {
             &opts,
         )?;
         self.record_object(WriteVerb::Patch, &stored, opts.dry_run);
-        Ok(self.object(if created { 201 } else { 200 }, &stored))
+        let warnings = opts.warnings.take();
+        Ok(with_warnings(
+            self.object(if created { 201 } else { 200 }, &stored),
+            &warnings,
+        ))
     }
 
     fn delete_options(&self, body: &[u8]) -> Result<DeleteOptions, ApiError> {

@@ -32,7 +32,7 @@ pub(crate) struct KnownKind {
     /// The fields of an object of this kind that its type does not have
     /// (`None` if the type cannot decode it); see
     /// [`crate::field_validation`].
-    pub(crate) unknown_fields: fn(crate::field_validation::FieldSource<'_>) -> Option<Vec<String>>,
+    pub(crate) unknown_fields: fn(FieldSource<'_>) -> Option<Vec<String>>,
 }
 
 fn known<T: k8s_openapi::Resource + JsonSchema + serde::de::DeserializeOwned>() -> KnownKind {
@@ -41,7 +41,7 @@ fn known<T: k8s_openapi::Resource + JsonSchema + serde::de::DeserializeOwned>() 
         kind: T::KIND,
         name: T::schema_name,
         generate: SchemaGenerator::subschema_for::<T>,
-        unknown_fields: crate::field_validation::skipped_fields::<T>,
+        unknown_fields: skipped_fields::<T>,
     }
 }
 
@@ -95,6 +95,52 @@ fn known_kinds() -> [KnownKind; 45] {
         known::<admissionregistration::ValidatingWebhookConfiguration>(),
         known::<apiextensions::CustomResourceDefinition>(),
     ]
+}
+
+/// What a kind's [`KnownKind::unknown_fields`] decodes.
+#[derive(Clone, Copy)]
+pub(crate) enum FieldSource<'a> {
+    /// A JSON document, read in order.
+    Json(&'a [u8]),
+    /// An already parsed one (its keys sorted).
+    Value(&'a serde_json::Value),
+}
+
+/// Decodes `source` as `T`, collecting the paths of the fields it skipped
+/// (`None` if it cannot be decoded).
+fn skipped_fields<T: serde::de::DeserializeOwned>(source: FieldSource<'_>) -> Option<Vec<String>> {
+    let mut paths = Vec::new();
+    let mut record = |path: serde_ignored::Path<'_>| paths.push(upstream_path(&path));
+    let decoded = match source {
+        FieldSource::Json(raw) => {
+            let mut deserializer = serde_json::Deserializer::from_slice(raw);
+            serde_ignored::deserialize::<_, _, T>(&mut deserializer, &mut record)
+                .ok()
+                .filter(|_| deserializer.end().is_ok())
+        }
+        FieldSource::Value(value) => serde_ignored::deserialize::<_, _, T>(value, &mut record).ok(),
+    };
+    decoded.map(|_| paths)
+}
+
+/// `serde_ignored`'s path as kube-apiserver writes it: `a.b[0].c`.
+fn upstream_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", upstream_path(parent)),
+        Path::Map { parent, key } => {
+            let parent = upstream_path(parent);
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
+            upstream_path(parent)
+        }
+    }
 }
 
 /// The k8s-openapi kind of `api_version`/`kind`, if there is one.

@@ -233,6 +233,24 @@ spec:
     );
     let out = k.run(&["apply", "-f", "-"], Some(&typo("strict"))).await;
     assert!(!out.status.success(), "apply creates with the same check");
+    // An apply to an existing object is a patch: judged by what it adds.
+    let clean = typo("patched")
+        .replace("targetPortt", "targetPort")
+        .replace("  clusterIPz: None\n", "");
+    let out = k.run(&["apply", "-f", "-"], Some(&clean)).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = k
+        .run(
+            &["apply", "-f", "-"],
+            Some(&clean.replace("selector:", "selectorr: {x: y}\n  selector:")),
+        )
+        .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("strict decoding error: unknown field \"spec.selectorr\""),
+        "{stderr}"
+    );
     // Warn: created, each field reported.
     let out = k
         .run(&["create", "--validate=warn", "-f", "-"], Some(&typo("warn")))
