@@ -1,5 +1,5 @@
-//! `fieldValidation` on create and update: what to do with fields the kind
-//! does not have.
+//! `fieldValidation` on create, update and patch: what to do with fields
+//! the kind does not have.
 //!
 //! kube-apiserver decodes a request body into its Go type; a field the type
 //! lacks is dropped, and the `fieldValidation` query parameter decides what
@@ -16,10 +16,12 @@
 //! path notation (`spec.containers[0].imagePullPolicyy`). Kinds without a
 //! k8s-openapi type (custom resources) have no unknown fields, as their
 //! schema here is permissive. A body the type cannot decode at all is left
-//! to the usual validation. Not done: duplicate fields (the body is already
-//! a `serde_json::Value`, which keeps the last), patches (a partial object
-//! is not a decodable one), and dropping the unknown fields from what is
-//! stored (they are kept, as before).
+//! to the usual validation. A patch is judged by its result: the unknown
+//! fields it has that the stored object did not (the patch itself is a
+//! partial object, which the type cannot decode). Not done: duplicate
+//! fields (the body is already a `serde_json::Value`, which keeps the
+//! last), and dropping the unknown fields from what is stored (they are
+//! kept, as before).
 
 use serde_json::Value;
 
