@@ -13,7 +13,7 @@
 //!
 //! Here the body is decoded into the kind's k8s-openapi type and
 //! `serde_ignored` reports every field that type skipped, with upstream's
-//! path notation (`spec.containers[0].imagePullPolicyy`). Kinds without a
+//! path notation (`spec.containers[0].imagePullPolicyy`), in key order. Kinds without a
 //! k8s-openapi type (custom resources) have no unknown fields, as their
 //! schema here is permissive. A body the type cannot decode at all is left
 //! to the usual validation. A patch is judged by its result: the unknown
@@ -26,7 +26,7 @@
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::openapi::kinds::{self, FieldSource, KnownKind};
+use crate::openapi::kinds::{self, KnownKind};
 
 /// The `fieldValidation` query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,23 +61,17 @@ impl FieldValidation {
         }
     }
 
-    /// Checks `body`, an object of `api_version`/`kind` sent as `raw`:
-    /// `Ok` with the warnings to send (none for `Ignore`, or without unknown
-    /// fields), or the `Strict` error.
-    pub(crate) fn check(
-        self,
-        api_version: &str,
-        kind: &str,
-        raw: &[u8],
-        body: &Value,
-    ) -> Result<Vec<String>, ApiError> {
+    /// Checks `body`, an object of `api_version`/`kind`: `Ok` with the
+    /// warnings to send (none for `Ignore`, or without unknown fields), or
+    /// the `Strict` error.
+    pub(crate) fn check(self, api_version: &str, kind: &str, body: &Value) -> Result<Vec<String>, ApiError> {
         if self == Self::Ignore {
             return Ok(Vec::new());
         }
         let Some(known) = kinds::lookup(api_version, kind) else {
             return Ok(Vec::new());
         };
-        let unknown = unknown_fields(known, raw, body);
+        let unknown = unknown_fields(known, body);
         self.report(api_version, kind, &unknown)
     }
 
@@ -112,8 +106,8 @@ impl FieldValidation {
         let Some(known) = kinds::lookup(api_version, kind) else {
             return Ok(Vec::new());
         };
-        let had = unknown_fields(known, b"", before);
-        let new: Vec<String> = unknown_fields(known, b"", after)
+        let had = unknown_fields(known, before);
+        let new: Vec<String> = unknown_fields(known, after)
             .into_iter()
             .filter(|path| !had.contains(path))
             .collect();
@@ -121,20 +115,18 @@ impl FieldValidation {
     }
 }
 
-/// The paths of the fields of `body` that `known`'s type does not have:
-/// in the order they were sent when `raw` is JSON the type decodes, else
-/// in key order; empty if the type cannot decode `body`.
-fn unknown_fields(known: KnownKind, raw: &[u8], body: &Value) -> Vec<String> {
-    if let Some(paths) = (known.unknown_fields)(FieldSource::Json(raw)) {
-        return paths;
-    }
+/// The paths of the fields of `body` that `known`'s type does not have,
+/// in key order (kubectl sends its keys sorted, so that is also the order
+/// kube-apiserver names them in for kubectl); empty if the type cannot
+/// decode `body`.
+fn unknown_fields(known: KnownKind, body: &Value) -> Vec<String> {
     let mut body = body.clone();
     // The type checks these two; the request's own are checked elsewhere.
     if let Some(object) = body.as_object_mut() {
         object.insert("apiVersion".to_owned(), Value::from(known.api_version));
         object.insert("kind".to_owned(), Value::from(known.kind));
     }
-    (known.unknown_fields)(FieldSource::Value(&body)).unwrap_or_default()
+    (known.unknown_fields)(&body).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -438,9 +438,7 @@ impl Registry {
         if kind == PatchType::Apply && self.store.get(res, &key).is_none() && subresource.is_none() {
             let mut obj = patch.clone();
             set_meta(&mut obj, "name", Some(json!(name)));
-            *opts.warnings.borrow_mut() = opts
-                .field_validation
-                .check(&info.api_version(), &info.kind, body, &obj)?;
+            *opts.warnings.borrow_mut() = opts.field_validation.check(&info.api_version(), &info.kind, &obj)?;
             match self.create(res, ns, obj, opts) {
                 Ok(created) => return Ok((created, true)),
                 Err(e) if e.reason == "AlreadyExists" => {}

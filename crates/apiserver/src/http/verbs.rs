@@ -397,7 +397,7 @@ impl RequestContext<'_> {
 
     fn create(&self, body: &[u8]) -> Result<Response<ResponseBody>, ApiError> {
         let obj = self.parse_body(body)?;
-        let warnings = self.unknown_field_warnings(body, &obj)?;
+        let warnings = self.unknown_field_warnings(&obj)?;
         let opts = self.options();
         let stored = self.shared.registry.create(self.target.res, self.ns(), obj, &opts)?;
         self.record_object(WriteVerb::Create, &stored, opts.dry_run);
@@ -407,7 +407,7 @@ impl RequestContext<'_> {
     /// Applies `fieldValidation` to a create or update body (of the main
     /// resource; subresources other than `status` are not objects of the
     /// kind): the warnings to send, or the `Strict` error.
-    fn unknown_field_warnings(&self, body: &[u8], obj: &Value) -> Result<Vec<String>, ApiError> {
+    fn unknown_field_warnings(&self, obj: &Value) -> Result<Vec<String>, ApiError> {
         let options = if self.target.name.is_some() {
             "UpdateOptions"
         } else {
@@ -418,12 +418,12 @@ impl RequestContext<'_> {
             return Ok(Vec::new());
         }
         let info = self.info();
-        validation.check(&info.api_version(), &info.kind, body, obj)
+        validation.check(&info.api_version(), &info.kind, obj)
     }
 
     fn update(&self, body: &[u8]) -> Result<Response<ResponseBody>, ApiError> {
         let obj = self.parse_body(body)?;
-        let warnings = self.unknown_field_warnings(body, &obj)?;
+        let warnings = self.unknown_field_warnings(&obj)?;
         let opts = self.options();
         let name = self.target.name.as_deref().unwrap_or("");
         if self.is_scale() {

@@ -32,7 +32,7 @@ pub(crate) struct KnownKind {
     /// The fields of an object of this kind that its type does not have
     /// (`None` if the type cannot decode it); see
     /// [`crate::field_validation`].
-    pub(crate) unknown_fields: fn(FieldSource<'_>) -> Option<Vec<String>>,
+    pub(crate) unknown_fields: fn(&serde_json::Value) -> Option<Vec<String>>,
 }
 
 fn known<T: k8s_openapi::Resource + JsonSchema + serde::de::DeserializeOwned>() -> KnownKind {
@@ -97,30 +97,14 @@ fn known_kinds() -> [KnownKind; 45] {
     ]
 }
 
-/// What a kind's [`KnownKind::unknown_fields`] decodes.
-#[derive(Clone, Copy)]
-pub(crate) enum FieldSource<'a> {
-    /// A JSON document, read in order.
-    Json(&'a [u8]),
-    /// An already parsed one (its keys sorted).
-    Value(&'a serde_json::Value),
-}
-
-/// Decodes `source` as `T`, collecting the paths of the fields it skipped
-/// (`None` if it cannot be decoded).
-fn skipped_fields<T: serde::de::DeserializeOwned>(source: FieldSource<'_>) -> Option<Vec<String>> {
+/// Decodes `body` as `T`, collecting the paths of the fields it skipped,
+/// in key order (`None` if it cannot be decoded). One decoder (over a
+/// `serde_json::Value`) keeps the code generated per kind to one copy.
+fn skipped_fields<T: serde::de::DeserializeOwned>(body: &serde_json::Value) -> Option<Vec<String>> {
     let mut paths = Vec::new();
-    let mut record = |path: serde_ignored::Path<'_>| paths.push(upstream_path(&path));
-    let decoded = match source {
-        FieldSource::Json(raw) => {
-            let mut deserializer = serde_json::Deserializer::from_slice(raw);
-            serde_ignored::deserialize::<_, _, T>(&mut deserializer, &mut record)
-                .ok()
-                .filter(|_| deserializer.end().is_ok())
-        }
-        FieldSource::Value(value) => serde_ignored::deserialize::<_, _, T>(value, &mut record).ok(),
-    };
-    decoded.map(|_| paths)
+    serde_ignored::deserialize::<_, _, T>(body, |path| paths.push(upstream_path(&path)))
+        .ok()
+        .map(|_| paths)
 }
 
 /// `serde_ignored`'s path as kube-apiserver writes it: `a.b[0].c`.
