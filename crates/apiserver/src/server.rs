@@ -150,7 +150,6 @@ impl ApiServer {
                 let opts = crate::registry::WriteOptions {
                     dry_run: false,
                     skip_validation: true,
-                    ..Default::default()
                 };
                 let _ = shared
                     .registry

@@ -29,19 +29,14 @@ pub(crate) struct KnownKind {
     pub(crate) name: fn() -> Cow<'static, str>,
     /// Adds the schema and everything it references to a generator.
     pub(crate) generate: fn(&mut SchemaGenerator) -> Schema,
-    /// The fields of an object of this kind that its type does not have
-    /// (`None` if the type cannot decode it); see
-    /// [`crate::field_validation`].
-    pub(crate) unknown_fields: fn(&serde_json::Value) -> Option<Vec<String>>,
 }
 
-fn known<T: k8s_openapi::Resource + JsonSchema + serde::de::DeserializeOwned>() -> KnownKind {
+fn known<T: k8s_openapi::Resource + JsonSchema>() -> KnownKind {
     KnownKind {
         api_version: T::API_VERSION,
         kind: T::KIND,
         name: T::schema_name,
         generate: SchemaGenerator::subschema_for::<T>,
-        unknown_fields: skipped_fields::<T>,
     }
 }
 
@@ -95,36 +90,6 @@ fn known_kinds() -> [KnownKind; 45] {
         known::<admissionregistration::ValidatingWebhookConfiguration>(),
         known::<apiextensions::CustomResourceDefinition>(),
     ]
-}
-
-/// Decodes `body` as `T`, collecting the paths of the fields it skipped,
-/// in key order (`None` if it cannot be decoded). One decoder (over a
-/// `serde_json::Value`) keeps the code generated per kind to one copy.
-fn skipped_fields<T: serde::de::DeserializeOwned>(body: &serde_json::Value) -> Option<Vec<String>> {
-    let mut paths = Vec::new();
-    serde_ignored::deserialize::<_, _, T>(body, |path| paths.push(upstream_path(&path)))
-        .ok()
-        .map(|_| paths)
-}
-
-/// `serde_ignored`'s path as kube-apiserver writes it: `a.b[0].c`.
-fn upstream_path(path: &serde_ignored::Path<'_>) -> String {
-    use serde_ignored::Path;
-    match path {
-        Path::Root => String::new(),
-        Path::Seq { parent, index } => format!("{}[{index}]", upstream_path(parent)),
-        Path::Map { parent, key } => {
-            let parent = upstream_path(parent);
-            if parent.is_empty() {
-                key.clone()
-            } else {
-                format!("{parent}.{key}")
-            }
-        }
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
-            upstream_path(parent)
-        }
-    }
 }
 
 /// The k8s-openapi kind of `api_version`/`kind`, if there is one.

@@ -9,7 +9,7 @@
 //! v3 index's `serverRelativeURL`s and the `ETag`), so clients may cache
 //! them as they cache a kube-apiserver's.
 
-pub(crate) mod kinds;
+mod kinds;
 mod paths;
 mod schemas;
 mod v2;
