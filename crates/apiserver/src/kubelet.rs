@@ -308,6 +308,7 @@ fn ensure_node(shared: &Shared, kubelet: &Kubelet, node: &str) -> String {
         &WriteOptions {
             dry_run: false,
             skip_validation: true,
+            ..WriteOptions::default()
         },
     ) {
         Ok(created) => internal_ip(&created.value),

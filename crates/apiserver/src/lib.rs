@@ -65,7 +65,7 @@
 //! | Tables in protobuf | no, as upstream: Tables are JSON only (a protobuf-only `as=Table` is 406) |
 //! | CBOR, YAML responses | no (406; YAML request bodies are read) |
 //! | OpenAPI documents: `/openapi/v2` (Swagger 2.0) and `/openapi/v3` (index + one document per group-version) of every served kind, schemas from k8s-openapi's `schemars` output with `x-kubernetes-group-version-kind`, paths with `x-kubernetes-action`; built once, cached, content-hashed (`hash`, `ETag`) | yes, JSON only (406 for a protobuf-only `Accept`, so client-go uses v3); kinds added with [`Config::resource`] get a permissive schema; no `x-kubernetes-patch-strategy`/`-list-type` (k8s-openapi's schemas have none), so strategic merge patch is not offered in the documents and kubectl computes it from its compiled-in types |
-//! | `fieldValidation=Strict` (unknown fields rejected) | no: accepted and ignored, unknown fields are stored |
+//! | `fieldValidation` on create, update and patch: `Strict` (kubectl's default) rejects unknown fields with upstream's `strict decoding error` message, `Warn` (the default) sends a `Warning` header per field, `Ignore` says nothing | yes, for the kinds with a k8s-openapi type (a patch is judged by the unknown fields it adds); no duplicate-field check, and unknown fields are stored rather than dropped |
 //! | `TokenReview` and `SubjectAccessReview` (create only, computed from static tokens and ABAC-style allow rules: [`AuthConfig`]) | yes |
 //! | authentication and authorization of its own requests, admission webhooks, CRDs via apiextensions, managedFields, other subresources (binding, eviction, log, exec) | no |
 //! | immutability rules of other kinds' specs (e.g. pod spec updates) | not enforced |
@@ -108,6 +108,7 @@ mod apps_defaults;
 mod config;
 mod error;
 pub mod faults;
+mod field_validation;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gc;

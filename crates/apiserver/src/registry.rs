@@ -5,6 +5,7 @@
 //! The HTTP layer, the garbage collector and the kubelet simulator all write
 //! through here; only the HTTP layer records writes in the write log.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -12,6 +13,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
+use crate::field_validation::FieldValidation;
 use crate::object::{self, meta_str, metadata, metadata_mut, set_meta, store_key};
 use crate::patch::{self, PatchError, PatchType};
 use crate::resources::{ResourceId, ResourceInfo, Strategy};
@@ -26,6 +28,11 @@ pub(crate) struct WriteOptions {
     pub(crate) dry_run: bool,
     /// Skip validation (internal writers).
     pub(crate) skip_validation: bool,
+    /// What a patch does with fields its kind does not have (creates and
+    /// updates are checked before they reach the registry).
+    pub(crate) field_validation: FieldValidation,
+    /// The `fieldValidation` warnings of a patch, for the response.
+    pub(crate) warnings: RefCell<Vec<String>>,
 }
 
 /// `DeleteOptions`.
@@ -427,9 +434,11 @@ impl Registry {
         let info = self.info(res);
         let patch = patch::parse_patch(kind, body).map_err(|e| patch_error(info, name, e))?;
         let key = store_key(ns.filter(|_| info.namespaced), name);
+        let checked = subresource.is_none_or(|s| s == "status");
         if kind == PatchType::Apply && self.store.get(res, &key).is_none() && subresource.is_none() {
             let mut obj = patch.clone();
             set_meta(&mut obj, "name", Some(json!(name)));
+            *opts.warnings.borrow_mut() = opts.field_validation.check(&info.api_version(), &info.kind, &obj)?;
             match self.create(res, ns, obj, opts) {
                 Ok(created) => return Ok((created, true)),
                 Err(e) if e.reason == "AlreadyExists" => {}
@@ -439,6 +448,11 @@ impl Registry {
         let stored = self.guaranteed_update(res, &key, name, opts.dry_run, |current| {
             let mut new = patch::apply(kind, &current.value, &patch).map_err(|e| patch_error(info, name, e))?;
             Self::check_type(info, &mut new)?;
+            if checked {
+                *opts.warnings.borrow_mut() =
+                    opts.field_validation
+                        .check_patched(&info.api_version(), &info.kind, &current.value, &new)?;
+            }
             if meta_str(&new, "name") != name || (info.namespaced && meta_str(&new, "namespace") != ns.unwrap_or("")) {
                 return Err(ApiError::bad_request(
                     "metadata.name and metadata.namespace cannot be changed by a patch",

@@ -150,6 +150,7 @@ impl ApiServer {
                 let opts = crate::registry::WriteOptions {
                     dry_run: false,
                     skip_validation: true,
+                    ..Default::default()
                 };
                 let _ = shared
                     .registry

@@ -18,6 +18,7 @@ use super::response::{ResponseBody, error_response, json_response, respond, valu
 use super::table::{self, IncludeObject};
 use super::watch;
 use crate::error::ApiError;
+use crate::field_validation::FieldValidation;
 use crate::object::{meta_str, store_key};
 use crate::patch::PatchType;
 use crate::registry::{DeleteOptions, WriteOptions};
@@ -211,6 +212,7 @@ impl RequestContext<'_> {
         WriteOptions {
             dry_run: self.q.all("dryRun").any(|v| v == "All"),
             skip_validation: false,
+            ..WriteOptions::default()
         }
     }
 
@@ -395,14 +397,33 @@ impl RequestContext<'_> {
 
     fn create(&self, body: &[u8]) -> Result<Response<ResponseBody>, ApiError> {
         let obj = self.parse_body(body)?;
+        let warnings = self.unknown_field_warnings(&obj)?;
         let opts = self.options();
         let stored = self.shared.registry.create(self.target.res, self.ns(), obj, &opts)?;
         self.record_object(WriteVerb::Create, &stored, opts.dry_run);
-        Ok(self.object(201, &stored))
+        Ok(with_warnings(self.object(201, &stored), &warnings))
+    }
+
+    /// Applies `fieldValidation` to a create or update body (of the main
+    /// resource; subresources other than `status` are not objects of the
+    /// kind): the warnings to send, or the `Strict` error.
+    fn unknown_field_warnings(&self, obj: &Value) -> Result<Vec<String>, ApiError> {
+        let options = if self.target.name.is_some() {
+            "UpdateOptions"
+        } else {
+            "CreateOptions"
+        };
+        let validation = FieldValidation::parse(self.q.get("fieldValidation"), options)?;
+        if self.target.subresource.as_deref().is_some_and(|s| s != "status") {
+            return Ok(Vec::new());
+        }
+        let info = self.info();
+        validation.check(&info.api_version(), &info.kind, obj)
     }
 
     fn update(&self, body: &[u8]) -> Result<Response<ResponseBody>, ApiError> {
         let obj = self.parse_body(body)?;
+        let warnings = self.unknown_field_warnings(&obj)?;
         let opts = self.options();
         let name = self.target.name.as_deref().unwrap_or("");
         if self.is_scale() {
@@ -424,13 +445,19 @@ impl RequestContext<'_> {
             &stored,
             opts.dry_run,
         );
-        Ok(self.object(if created { 201 } else { 200 }, &stored))
+        Ok(with_warnings(
+            self.object(if created { 201 } else { 200 }, &stored),
+            &warnings,
+        ))
     }
 
     fn patch(&self, body: &[u8]) -> Result<Response<ResponseBody>, ApiError> {
         let kind = PatchType::from_content_type(&self.content_type)
             .ok_or_else(|| ApiError::unsupported_media_type(&self.content_type))?;
-        let opts = self.options();
+        let opts = WriteOptions {
+            field_validation: FieldValidation::parse(self.q.get("fieldValidation"), "PatchOptions")?,
+            ..self.options()
+        };
         let name = self.target.name.as_deref().unwrap_or("");
         if self.is_scale() {
             let stored = crate::scale::patch(
@@ -455,7 +482,11 @@ impl RequestContext<'_> {
             &opts,
         )?;
         self.record_object(WriteVerb::Patch, &stored, opts.dry_run);
-        Ok(self.object(if created { 201 } else { 200 }, &stored))
+        let warnings = opts.warnings.take();
+        Ok(with_warnings(
+            self.object(if created { 201 } else { 200 }, &stored),
+            &warnings,
+        ))
     }
 
     fn delete_options(&self, body: &[u8]) -> Result<DeleteOptions, ApiError> {
@@ -540,4 +571,16 @@ impl RequestContext<'_> {
             &json!({"kind": info.list_kind(), "apiVersion": info.api_version(), "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
         ))
     }
+}
+
+/// Adds one `Warning: 299 - "<text>"` header per warning (RFC 7234's
+/// format, as kube-apiserver sends them and kubectl prints them).
+fn with_warnings(mut resp: Response<ResponseBody>, warnings: &[String]) -> Response<ResponseBody> {
+    for warning in warnings {
+        let quoted = warning.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(value) = HeaderValue::from_str(&format!("299 - \"{quoted}\"")) {
+            resp.headers_mut().append(header::WARNING, value);
+        }
+    }
+    resp
 }

@@ -92,6 +92,11 @@ fn known_kinds() -> [KnownKind; 45] {
     ]
 }
 
+/// Every kind with a k8s-openapi schema.
+pub(crate) fn all() -> impl Iterator<Item = KnownKind> {
+    known_kinds().into_iter()
+}
+
 /// The k8s-openapi kind of `api_version`/`kind`, if there is one.
 pub(crate) fn lookup(api_version: &str, kind: &str) -> Option<KnownKind> {
     known_kinds()

@@ -9,9 +9,9 @@
 //! v3 index's `serverRelativeURL`s and the `ETag`), so clients may cache
 //! them as they cache a kube-apiserver's.
 
-mod kinds;
+pub(crate) mod kinds;
 mod paths;
-mod schemas;
+pub(crate) mod schemas;
 mod v2;
 mod v3;
 

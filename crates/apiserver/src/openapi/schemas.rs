@@ -31,7 +31,7 @@ pub(crate) enum Flavor {
 }
 
 impl Flavor {
-    fn settings(self) -> SchemaSettings {
+    pub(crate) fn settings(self) -> SchemaSettings {
         match self {
             Self::V2 => SchemaSettings::draft07().with(|s| {
                 s.meta_schema = None;

@@ -200,6 +200,80 @@ endpoints: [{addresses: [\"127.0.0.1\"]}]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_field_validation_strict_warn_and_ignore() {
+    if !kubectl_available() {
+        return;
+    }
+    let h = start(Config::default()).await;
+    let k = Kubectl::new(&h, "fields");
+    let typo = |name: &str| {
+        format!(
+            "apiVersion: v1
+kind: Service
+metadata: {{name: {name}}}
+spec:
+  selector: {{app: web}}
+  ports: [{{port: 80, targetPortt: 8080}}]
+  clusterIPz: None
+"
+        )
+    };
+    // kubectl's default: strict, as on a real cluster. (kubectl sends the
+    // manifest as JSON with its keys sorted; fields are named in the order
+    // sent.)
+    let out = k.run(&["create", "-f", "-"], Some(&typo("strict"))).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "Service in version \"v1\" cannot be handled as a Service: strict decoding error: \
+             unknown field \"spec.clusterIPz\", unknown field \"spec.ports[0].targetPortt\""
+        ),
+        "{stderr}"
+    );
+    let out = k.run(&["apply", "-f", "-"], Some(&typo("strict"))).await;
+    assert!(!out.status.success(), "apply creates with the same check");
+    // An apply to an existing object is a patch: judged by what it adds.
+    let clean = typo("patched")
+        .replace("targetPortt", "targetPort")
+        .replace("  clusterIPz: None\n", "");
+    let out = k.run(&["apply", "-f", "-"], Some(&clean)).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = k
+        .run(
+            &["apply", "-f", "-"],
+            Some(&clean.replace("selector:", "selectorr: {x: y}\n  selector:")),
+        )
+        .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("strict decoding error: unknown field \"spec.selectorr\""),
+        "{stderr}"
+    );
+    // Warn: created, each field reported.
+    let out = k
+        .run(&["create", "--validate=warn", "-f", "-"], Some(&typo("warn")))
+        .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Warning: unknown field \"spec.ports[0].targetPortt\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Warning: unknown field \"spec.clusterIPz\""),
+        "{stderr}"
+    );
+    // Ignore: created, nothing said.
+    let out = k
+        .run(&["create", "--validate=false", "-f", "-"], Some(&typo("ignore")))
+        .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("unknown field"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_get_watch_streams_changes() {
     if !kubectl_available() {
         return;
