@@ -417,7 +417,7 @@ where
                 Take::ShutDown => return None,
                 Take::Empty => {}
             }
-            if !yielded {
+            if !yielded && yield_before_sleeping() {
                 // Before going to sleep, give producers one scheduler turn. A worker that is
                 // faster than its producer would otherwise sleep after every key and need a
                 // wake-up (a thread unpark) per add.
@@ -678,6 +678,17 @@ async fn unfinished_work_loop<K>(queue: Weak<Shared<K>>, stop: CancellationToken
             metrics.update_unfinished_work(ages);
         }
     }
+}
+
+/// Whether [`Queue::get`] should yield once before sleeping on an empty
+/// queue. On a multi-threaded runtime the yield lets a producer on another
+/// worker add the next key before this one parks its thread. On a
+/// current-thread runtime every task already shares the thread, so parking is
+/// only a task switch, and a yield would cost an extra poll of the I/O driver
+/// (an `epoll_wait`) per key.
+fn yield_before_sleeping() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|rt| rt.runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread)
 }
 
 #[cfg(test)]
@@ -1141,5 +1152,17 @@ mod tests {
         q.done(&got);
         drop(got);
         assert_eq!(Arc::strong_count(&key), 1);
+    }
+
+    #[test]
+    fn get_yields_before_sleeping_only_on_a_multi_threaded_runtime() {
+        assert!(!yield_before_sleeping(), "outside a runtime");
+        let current = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        assert!(!current.block_on(async { yield_before_sleeping() }));
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        assert!(multi.block_on(async { yield_before_sleeping() }));
     }
 }
