@@ -11,20 +11,25 @@
 //! controllers' RBAC roles grant no `patch` on their objects, and optimistic
 //! concurrency turns a stale cache into a 409 Conflict that is retried.
 //!
-//! [`KubeWriter`] decodes only the `metadata` of the server's answer to a
-//! create or update and returns the object it sent with that metadata: the
-//! controllers read back only what the server assigns there (name, uid,
-//! resourceVersion, generation), and skipping the rest of the body saves a
-//! full decode per write.
+//! [`KubeWriter`] decodes only what the server assigns in the `metadata` of
+//! its answer to a create or update ([`ObjectWriter::create`] lists the
+//! fields), straight from the body's bytes: the controllers read back
+//! nothing else, and serde skips the rest of the answer (labels, the
+//! object's content, the `managedFields` a real API server adds) without
+//! building it.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use http_body_util::BodyExt;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, PostParams};
-use kube::core::Request;
+use kube::client::Body;
+use kube::core::{Request, Status};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -108,13 +113,18 @@ impl From<kube::Error> for WriteError {
 #[async_trait]
 pub trait ObjectWriter<K: Send + Sync + 'static>: Send + Sync {
     /// Creates `object` in `namespace` (POST) and returns the metadata the
-    /// server stored (name, uid, resourceVersion, generation…).
+    /// server assigned or stored: `name`, `generateName`, `namespace`,
+    /// `uid`, `resourceVersion`, `generation`, `creationTimestamp`,
+    /// `deletionTimestamp` and `labels` (which name a slice's Service for
+    /// the [`EndpointSliceTracker`](crate::slices::EndpointSliceTracker));
+    /// other fields are left empty.
     /// `metadata.generateName` is honoured.
     async fn create(&self, namespace: &str, object: &K) -> Result<ObjectMeta, WriteError>;
 
     /// Replaces `object` in `namespace` (PUT) and returns the metadata the
-    /// server stored. The object's resourceVersion must be the one it was
-    /// read at, or the server answers Conflict.
+    /// server assigned, as [`create`](Self::create) does. The object's
+    /// resourceVersion must be the one it was read at, or the server answers
+    /// Conflict.
     async fn update(&self, namespace: &str, object: &K) -> Result<ObjectMeta, WriteError>;
 
     /// Deletes the object `name` in `namespace`.
@@ -154,22 +164,68 @@ impl KubeWriter {
 /// The part of a written object's answer [`KubeWriter`] decodes; serde
 /// skips every other field without building it.
 #[derive(Deserialize)]
-struct StoredMetadata {
+struct Answer {
     #[serde(default)]
-    metadata: ObjectMeta,
+    metadata: AssignedMetadata,
+}
+
+/// The fields of `metadata` the server assigns or echoes that a writer's
+/// callers read ([`ObjectWriter::create`]).
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssignedMetadata {
+    name: Option<String>,
+    generate_name: Option<String>,
+    namespace: Option<String>,
+    uid: Option<String>,
+    resource_version: Option<String>,
+    generation: Option<i64>,
+    creation_timestamp: Option<Time>,
+    deletion_timestamp: Option<Time>,
+    labels: Option<BTreeMap<String, String>>,
+}
+
+impl From<AssignedMetadata> for ObjectMeta {
+    fn from(meta: AssignedMetadata) -> Self {
+        ObjectMeta {
+            name: meta.name,
+            generate_name: meta.generate_name,
+            namespace: meta.namespace,
+            uid: meta.uid,
+            resource_version: meta.resource_version,
+            generation: meta.generation,
+            creation_timestamp: meta.creation_timestamp,
+            deletion_timestamp: meta.deletion_timestamp,
+            labels: meta.labels,
+            ..ObjectMeta::default()
+        }
+    }
 }
 
 impl KubeWriter {
-    /// Sends a create or replace request and returns the metadata of the
-    /// server's answer (its `managedFields` left out, as the informers leave
-    /// them out).
+    /// Sends a create or replace request and returns the assigned metadata
+    /// of the server's answer, decoded from its bytes.
     async fn send_for_metadata(&self, request: http::Request<Vec<u8>>) -> Result<ObjectMeta, WriteError> {
-        let stored: StoredMetadata = self.client.request(request).await?;
-        Ok(ObjectMeta {
-            managed_fields: None,
-            ..stored.metadata
-        })
+        let response = self.client.send(request.map(Body::from)).await?;
+        let code = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        if code.is_client_error() || code.is_server_error() {
+            return Err(api_error(code.as_u16(), &body).into());
+        }
+        let answer: Answer = serde_json::from_slice(&body).map_err(kube::Error::SerdeError)?;
+        Ok(answer.metadata.into())
     }
+}
+
+/// The error of an unsuccessful answer: its `Status` when the body is one,
+/// else a `Status` made of the body's text and the HTTP code (a proxy's or
+/// load balancer's page), as `kube::Client` makes it.
+fn api_error(code: u16, body: &[u8]) -> kube::Error {
+    let status = serde_json::from_slice::<Status>(body).unwrap_or_else(|_| {
+        let text = String::from_utf8_lossy(body);
+        Status::failure(text.trim(), "Failed to parse error data").with_code(code)
+    });
+    kube::Error::Api(status.boxed())
 }
 
 impl Debug for KubeWriter {

@@ -126,7 +126,10 @@ async fn kube_writer_returns_the_server_s_metadata() {
         stored["metadata"]["uid"] = json!("u-1");
         stored["metadata"]["resourceVersion"] = json!("7");
         stored["metadata"]["generation"] = json!(1);
+        stored["metadata"]["creationTimestamp"] = json!("2026-12-07T04:00:00Z");
         stored["metadata"]["managedFields"] = json!([{"manager": "ecm", "operation": "Update"}]);
+        stored["metadata"]["labels"] = json!({"kubernetes.io/service-name": "web"});
+        stored["metadata"]["annotations"] = json!({"added-by": "a-webhook"});
         // A field the server defaulted: skipped, never built.
         stored["ports"] = json!([{"port": 80, "protocol": "TCP"}]);
         (201, stored)
@@ -147,7 +150,47 @@ async fn kube_writer_returns_the_server_s_metadata() {
     assert_eq!(created.resource_version.as_deref(), Some("7"));
     assert_eq!(created.generation, Some(1));
     assert_eq!(created.generate_name.as_deref(), Some("web-"));
-    assert_eq!(created.managed_fields, None, "managedFields are dropped");
+    assert!(created.creation_timestamp.is_some());
+    assert_eq!(created.managed_fields, None, "managedFields are not decoded");
+    assert_eq!(
+        created.labels,
+        Some([("kubernetes.io/service-name".to_owned(), "web".to_owned())].into()),
+        "the slice tracker finds the Service by its label"
+    );
+    assert_eq!(created.annotations, None, "only the fields callers read are decoded");
+}
+
+#[tokio::test]
+async fn kube_writer_reports_an_answer_that_is_not_a_status() {
+    let service = tower::service_fn(|_req: Request<Body>| async {
+        let response = Response::builder()
+            .status(503)
+            .header("content-type", "text/plain")
+            .body(Body::from(Bytes::from_static(b"upstream connect error\n")))
+            .unwrap();
+        Ok::<_, kube::Error>(response)
+    });
+    let writer = KubeWriter::new(kube::Client::new(service, "default"));
+    let err = ObjectWriter::<Endpoints>::update(&writer, "ns", &endpoints("e", Some("1")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        WriteError::Api {
+            code: 503,
+            reason: "Failed to parse error data".into(),
+            message: "upstream connect error".into(),
+        }
+    );
+}
+
+#[tokio::test]
+async fn kube_writer_reports_an_undecodable_answer_as_transport() {
+    let (client, _) = stub_client(|_| (200, json!("not an object")));
+    let err = ObjectWriter::<Endpoints>::update(&KubeWriter::new(client), "ns", &endpoints("e", Some("1")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WriteError::Transport(_)), "{err:?}");
 }
 
 #[tokio::test]
@@ -193,4 +236,52 @@ async fn the_mock_stands_in_for_a_writer() {
         .returning(|_, _| Err(WriteError::NotFound("gone".into())));
     let writer: Box<dyn ObjectWriter<Endpoints>> = Box::new(mock);
     assert!(writer.delete("prod", "web").await.unwrap_err().is_not_found());
+}
+
+/// The slice tracker recognises the echo of a slice written through
+/// `KubeWriter`: the writer's answer must carry what the tracker keys its
+/// expectations by (the service-name label, the uid and the generation),
+/// or every write would queue its Service again.
+#[tokio::test]
+async fn the_tracker_recognises_the_echo_of_a_slice_written_through_kube_writer() {
+    use crate::slices::{EndpointSliceTracker, SliceWrites, write_slices};
+    use ecm_informer::ObjectKey;
+
+    let (client, _) = stub_client(|seen| {
+        let mut stored = seen.body.clone();
+        stored["metadata"]["name"] = json!("web-abcde");
+        stored["metadata"]["uid"] = json!("uid-1");
+        stored["metadata"]["resourceVersion"] = json!("9");
+        stored["metadata"]["generation"] = json!(1);
+        (201, stored)
+    });
+    let writer = KubeWriter::new(client);
+    let tracker = EndpointSliceTracker::new();
+    let owner = ObjectKey::new("prod", "web");
+    let slice = EndpointSlice {
+        metadata: ObjectMeta {
+            generate_name: Some("web-".into()),
+            namespace: Some("prod".into()),
+            labels: Some([("kubernetes.io/service-name".to_owned(), "web".to_owned())].into()),
+            ..ObjectMeta::default()
+        },
+        address_type: "IPv4".into(),
+        ..EndpointSlice::default()
+    };
+    let writes = SliceWrites {
+        owner: &owner,
+        to_create: std::slice::from_ref(&slice),
+        to_update: &[],
+        to_delete: &[],
+    };
+    write_slices(&writer, &tracker, writes, |_| {}).await.unwrap();
+
+    let mut echo = slice.clone();
+    echo.metadata.name = Some("web-abcde".into());
+    echo.metadata.uid = Some("uid-1".into());
+    echo.metadata.resource_version = Some("9".into());
+    echo.metadata.generation = Some(1);
+    assert!(!tracker.should_sync(&echo), "the controller's own write queues nothing");
+    echo.metadata.generation = Some(2);
+    assert!(tracker.should_sync(&echo), "someone else's change does");
 }
