@@ -11,14 +11,13 @@
 //! controllers' RBAC roles grant no `patch` on their objects, and optimistic
 //! concurrency turns a stale cache into a 409 Conflict that is retried.
 //!
-//! [`KubeWriter`] decodes only what the server assigns in the `metadata` of
-//! its answer to a create or update ([`ObjectWriter::create`] lists the
-//! fields), straight from the body's bytes: the controllers read back
-//! nothing else, and serde skips the rest of the answer (labels, the
-//! object's content, the `managedFields` a real API server adds) without
-//! building it.
+//! [`KubeWriter`] decodes only the part of the `metadata` of its answer to
+//! a create or update that the controllers read back
+//! ([`ObjectWriter::create`] lists the fields), straight from the body's
+//! bytes, and stops reading at the end of `metadata`: the object's content
+//! and the `managedFields` a real API server adds are never built, and
+//! the content, which follows `metadata`, is not even scanned.
 
-use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -26,12 +25,11 @@ use async_trait::async_trait;
 use http_body_util::BodyExt;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::client::Body;
-use kube::core::{Request, Status};
+use kube::core::Request;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use crate::events::EventRecorder;
 
@@ -161,47 +159,6 @@ impl KubeWriter {
     }
 }
 
-/// The part of a written object's answer [`KubeWriter`] decodes; serde
-/// skips every other field without building it.
-#[derive(Deserialize)]
-struct Answer {
-    #[serde(default)]
-    metadata: AssignedMetadata,
-}
-
-/// The fields of `metadata` the server assigns or echoes that a writer's
-/// callers read ([`ObjectWriter::create`]).
-#[derive(Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AssignedMetadata {
-    name: Option<String>,
-    generate_name: Option<String>,
-    namespace: Option<String>,
-    uid: Option<String>,
-    resource_version: Option<String>,
-    generation: Option<i64>,
-    creation_timestamp: Option<Time>,
-    deletion_timestamp: Option<Time>,
-    labels: Option<BTreeMap<String, String>>,
-}
-
-impl From<AssignedMetadata> for ObjectMeta {
-    fn from(meta: AssignedMetadata) -> Self {
-        ObjectMeta {
-            name: meta.name,
-            generate_name: meta.generate_name,
-            namespace: meta.namespace,
-            uid: meta.uid,
-            resource_version: meta.resource_version,
-            generation: meta.generation,
-            creation_timestamp: meta.creation_timestamp,
-            deletion_timestamp: meta.deletion_timestamp,
-            labels: meta.labels,
-            ..ObjectMeta::default()
-        }
-    }
-}
-
 impl KubeWriter {
     /// Sends a create or replace request and returns the assigned metadata
     /// of the server's answer, decoded from its bytes.
@@ -210,22 +167,11 @@ impl KubeWriter {
         let code = response.status();
         let body = response.into_body().collect().await?.to_bytes();
         if code.is_client_error() || code.is_server_error() {
-            return Err(api_error(code.as_u16(), &body).into());
+            return Err(answer::api_error(code.as_u16(), &body).into());
         }
-        let answer: Answer = serde_json::from_slice(&body).map_err(kube::Error::SerdeError)?;
-        Ok(answer.metadata.into())
+        let assigned = answer::assigned_metadata(&body).map_err(kube::Error::SerdeError)?;
+        Ok(assigned.into())
     }
-}
-
-/// The error of an unsuccessful answer: its `Status` when the body is one,
-/// else a `Status` made of the body's text and the HTTP code (a proxy's or
-/// load balancer's page), as `kube::Client` makes it.
-fn api_error(code: u16, body: &[u8]) -> kube::Error {
-    let status = serde_json::from_slice::<Status>(body).unwrap_or_else(|_| {
-        let text = String::from_utf8_lossy(body);
-        Status::failure(text.trim(), "Failed to parse error data").with_code(code)
-    });
-    kube::Error::Api(status.boxed())
 }
 
 impl Debug for KubeWriter {
@@ -269,6 +215,8 @@ where
         Ok(())
     }
 }
+
+mod answer;
 
 #[cfg(test)]
 pub(crate) mod tests;
