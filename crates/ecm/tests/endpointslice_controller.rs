@@ -23,12 +23,12 @@ use std::sync::{Arc, Mutex};
 use ecm::controllers::ControllerName;
 use ecm_apiserver::{ApiServer, ServeHandle, WriteRecord};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use serde_json::{Value, json};
-use support::{QUIET_DEADLINE, RunningController, http_client};
+use support::{QUIET_DEADLINE, RunningController, create_node, http_client};
 use tokio::time::Instant;
 
 /// User agent of the controller under test; the test itself uses another.
@@ -59,15 +59,7 @@ impl Cluster {
         let server = ApiServer::new(ecm_apiserver::Config::default()).unwrap();
         let listener = server.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let client = http_client(&listener.url(), "test");
-        let node: Node = serde_json::from_value(json!({
-            "metadata": {"name": "node-a", "labels": {"topology.kubernetes.io/zone": "zone-a"}},
-            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
-        }))
-        .unwrap();
-        Api::<Node>::all(client.clone())
-            .create(&PostParams::default(), &node)
-            .await
-            .unwrap();
+        create_node(&client, "node-a", "zone-a").await;
         Self {
             server,
             listener,

@@ -18,11 +18,11 @@ use std::sync::OnceLock;
 
 use ecm::controllers::ControllerName;
 use ecm_apiserver::{ApiServer, WriteVerb};
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use serde_json::json;
-use support::{RunningController, http_client};
+use support::{RunningController, create_node, http_client};
 
 const NAMESPACE: &str = "default";
 const PODS: usize = 10;
@@ -79,15 +79,7 @@ async fn each_readiness_flip_costs_each_controller_one_sync_and_one_write() {
     let server = ApiServer::new(ecm_apiserver::Config::default()).unwrap();
     let listener = server.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let client = http_client(&listener.url(), "test");
-    let node: Node = serde_json::from_value(json!({
-        "metadata": {"name": "node-a", "labels": {"topology.kubernetes.io/zone": "zone-a"}},
-        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
-    }))
-    .unwrap();
-    Api::<Node>::all(client.clone())
-        .create(&PostParams::default(), &node)
-        .await
-        .unwrap();
+    create_node(&client, "node-a", "zone-a").await;
     let service: Service = serde_json::from_value(json!({
         "metadata": {"name": "web"},
         "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},

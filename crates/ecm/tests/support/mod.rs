@@ -33,6 +33,20 @@ pub(crate) fn http_client(url: &str, agent: &str) -> kube::Client {
     kube::Client::try_from(config).unwrap()
 }
 
+/// Creates the Ready node `name` in `zone` (what the EndpointSlice
+/// controller looks up for each pod's `nodeName`).
+pub(crate) async fn create_node(client: &kube::Client, name: &str, zone: &str) {
+    let node: k8s_openapi::api::core::v1::Node = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": zone}},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }))
+    .unwrap();
+    kube::Api::<k8s_openapi::api::core::v1::Node>::all(client.clone())
+        .create(&kube::api::PostParams::default(), &node)
+        .await
+        .unwrap();
+}
+
 /// One running controller runtime, as the binary wires it.
 pub(crate) struct RunningController {
     pub(crate) runtime: Arc<ControllerSet>,
