@@ -523,11 +523,22 @@ fn workspace_root() -> anyhow::Result<PathBuf> {
         .context("xtask has no parent folder")
 }
 
-/// The source folder of a dependency, from `cargo metadata`.
+/// The source folder of a dependency, from `cargo metadata` for the host
+/// platform only: unfiltered, cargo resolves (and must have downloaded)
+/// the dependencies of every platform, Windows-only crates included, which
+/// a fresh Linux machine never fetched.
 fn package_dir(name: &str) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline"])
+    let host = host_triple(&cargo)?;
+    let out = Command::new(&cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--locked",
+            "--filter-platform",
+            &host,
+        ])
         .current_dir(workspace_root()?)
         .output()
         .context("running cargo metadata")?;
@@ -543,4 +554,20 @@ fn package_dir(name: &str) -> anyhow::Result<PathBuf> {
         .and_then(|p| p["manifest_path"].as_str())
         .and_then(|m| Path::new(m).parent().map(Path::to_path_buf))
         .with_context(|| format!("package {name} not in cargo metadata"))
+}
+
+/// The target triple of the machine, from `rustc -vV` (the rustc next to
+/// `cargo`).
+fn host_triple(cargo: &str) -> anyhow::Result<String> {
+    let rustc = Path::new(cargo).with_file_name("rustc");
+    let rustc = if rustc.is_file() { rustc } else { PathBuf::from("rustc") };
+    let out = Command::new(&rustc).arg("-vV").output().context("running rustc -vV")?;
+    if !out.status.success() {
+        bail!("rustc -vV failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(str::to_owned)
+        .context("rustc -vV printed no host line")
 }
