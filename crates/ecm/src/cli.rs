@@ -278,7 +278,10 @@ pub fn main() -> ExitCode {
             }
             Err(err) => Err(err),
         },
-        Command::Run(args) => args.runtime.build().and_then(|rt| rt.block_on(run(*args))),
+        Command::Run(args) => {
+            args.runtime.place_code();
+            args.runtime.build().and_then(|rt| rt.block_on(run(*args)))
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

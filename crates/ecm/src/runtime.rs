@@ -1,4 +1,5 @@
-//! The Tokio runtime `ecm run` and `ecm shadow` run on (`--worker-threads`).
+//! The Tokio runtime `ecm run` and `ecm shadow` run on (`--worker-threads`),
+//! and where ecm's code lives in memory (`--huge-text-pages`).
 //!
 //! ecm's work is mostly waiting on the API server between short syncs. On
 //! one thread nothing is handed between threads: no thread is woken to
@@ -9,11 +10,17 @@
 //! 99th percentile. More threads pay off where CPU-bound work piles up: the
 //! first list of a very large cluster, or Services of thousands of
 //! endpoints changing all the time.
+//!
+//! Waking up for each event onto caches and TLBs that other processes used
+//! in between is a large part of what a change costs. Before the runtime
+//! starts, `ecm run` moves its machine code onto transparent huge pages
+//! (ecm-hugetext), so that the code needs a few TLB entries instead of
+//! thousands (docs/benchmarks.md, "Code on huge pages").
 
 use anyhow::{Context as _, Result};
 use tokio::runtime::{Builder, Runtime};
 
-/// `--worker-threads`.
+/// `--worker-threads` and `--huge-text-pages`.
 #[derive(clap::Args, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RuntimeFlags {
     /// Threads running ecm's controllers, informers and servers (0: one per
@@ -21,15 +28,47 @@ pub struct RuntimeFlags {
     /// clusters faster.
     #[arg(long, default_value_t = 1)]
     pub worker_threads: usize,
+
+    /// Move ecm's machine code onto transparent huge pages at start-up
+    /// (x86-64 Linux, where the node's THP setting is not `never`): less
+    /// CPU per change, for the size of the code (about 16 MB) in resident
+    /// memory. Turn it off to profile with perf, which cannot name
+    /// functions in the moved code.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub huge_text_pages: bool,
 }
 
 impl Default for RuntimeFlags {
     fn default() -> Self {
-        Self { worker_threads: 1 }
+        Self {
+            worker_threads: 1,
+            huge_text_pages: true,
+        }
     }
 }
 
 impl RuntimeFlags {
+    /// With `--huge-text-pages`, moves the code onto huge pages and logs
+    /// what it did. Call it before anything starts a thread: the move is
+    /// refused (and logged) otherwise.
+    pub fn place_code(&self) {
+        if !self.huge_text_pages {
+            tracing::debug!("code left on small pages (--huge-text-pages=false)");
+            return;
+        }
+        match ecm_hugetext::remap_text() {
+            Ok(remapped) => tracing::info!(
+                copied_bytes = remapped.copied,
+                huge_bytes = remapped.huge,
+                "code moved onto huge pages: {remapped}"
+            ),
+            Err(err @ (ecm_hugetext::Error::Unsupported | ecm_hugetext::Error::HugePagesDisabled)) => {
+                tracing::info!("code left on small pages: {err}");
+            }
+            Err(err) => tracing::warn!(error = %err, "code left on small pages"),
+        }
+    }
+
     /// Builds the runtime, with I/O and timers enabled: for one thread,
     /// Tokio's current-thread runtime (every task runs on the thread that
     /// called `block_on`, with no work-stealing machinery to pay for); else
@@ -60,7 +99,12 @@ mod tests {
             (3, 3),
             (0, std::thread::available_parallelism().map_or(1, usize::from)),
         ] {
-            let runtime = RuntimeFlags { worker_threads: flag }.build().unwrap();
+            let runtime = RuntimeFlags {
+                worker_threads: flag,
+                ..RuntimeFlags::default()
+            }
+            .build()
+            .unwrap();
             assert_eq!(runtime.metrics().num_workers(), expected, "--worker-threads={flag}");
             let flavor = if flag == 1 {
                 tokio::runtime::RuntimeFlavor::CurrentThread
