@@ -30,6 +30,10 @@
 //! | [`maps`] | parsing `/proc/self/maps` and planning the ranges (pure) |
 //! | `remap` | the system calls (the crate's only `unsafe` code) |
 //!
+//! `tests/remap_self.rs` runs the real remap on its own test process (a
+//! test without libtest's harness, since the remap refuses to run beside
+//! other threads).
+//!
 //! # Example
 //!
 //! ```no_run
