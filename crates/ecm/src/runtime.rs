@@ -57,14 +57,20 @@ impl RuntimeFlags {
             return;
         }
         match ecm_hugetext::remap_text() {
+            Ok(remapped) if remapped.huge == 0 => tracing::warn!(
+                copied_bytes = remapped.copied,
+                "code moved, but the kernel gave it no huge pages yet: {remapped}"
+            ),
             Ok(remapped) => tracing::info!(
                 copied_bytes = remapped.copied,
                 huge_bytes = remapped.huge,
                 "code moved onto huge pages: {remapped}"
             ),
-            Err(err @ (ecm_hugetext::Error::Unsupported | ecm_hugetext::Error::HugePagesDisabled)) => {
-                tracing::info!("code left on small pages: {err}");
-            }
+            Err(
+                err @ (ecm_hugetext::Error::Unsupported
+                | ecm_hugetext::Error::HugePagesDisabled
+                | ecm_hugetext::Error::CodeDiffers),
+            ) => tracing::info!("code left on small pages: {err}"),
             Err(err) => tracing::warn!(error = %err, "code left on small pages"),
         }
     }

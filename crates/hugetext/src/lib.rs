@@ -17,7 +17,13 @@
 //! process's resident memory (the size of `.text`, rounded up to 2 MiB),
 //! where before only the pages used did, shared with the page cache.
 //! Profilers that resolve symbols through the file mapping (`perf`) see the
-//! moved code as anonymous: leave the remap out to profile.
+//! moved code as anonymous: leave the remap out to profile. Uprobes
+//! (`perf probe`, bpftrace, eBPF agents) attached after the move do not
+//! fire in the moved code; if one is attached before, the code in memory
+//! differs from the file and the remap refuses ([`Error::CodeDiffers`]).
+//! The copy is read from the executable's file and compared with the code
+//! in memory, and the unused address space a range reaches into is
+//! reserved before anything is copied.
 //!
 //! It only works before any other thread starts (it checks), on x86-64
 //! Linux with transparent huge pages not `never`; elsewhere it returns an
@@ -52,22 +58,38 @@ mod remap;
 use std::fmt;
 use std::ops::Range;
 
-/// Why the code was not remapped. Nothing was changed, except after a
-/// failed [`Error::System`] call, where the ranges before it are remapped.
+/// Why the code was not remapped, in full or in part: an error on one
+/// range leaves it and the ranges after it as they were (the ranges before
+/// it stay moved). The one failure that cannot be undone, of the final
+/// `mremap` after the kernel has unmapped the original (for lack of
+/// memory), would end the process; the map count limit is checked first.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Not x86-64 Linux.
     #[error("only supported on x86-64 Linux")]
     Unsupported,
-    /// Transparent huge pages are off (`never`) or not built in.
+    /// Transparent huge pages are off (`never`), not built in, or disabled
+    /// for this process (`prctl(PR_SET_THP_DISABLE)`).
     #[error("transparent huge pages are disabled")]
     HugePagesDisabled,
     /// Other threads run: remapping code under them is not safe.
     #[error("{0} threads are running; remap before starting any")]
     Threads(usize),
-    /// No part of the executable's code spans a whole huge page.
+    /// No part of the executable's code spans a whole huge page (or the
+    /// code was moved already).
     #[error("the executable's code spans no whole huge page")]
     NothingToRemap,
+    /// Something was mapped in the address space a range was to take.
+    #[error("another mapping took the address space around the code")]
+    Conflict,
+    /// The code in memory is not what the executable's file holds: a
+    /// debugger breakpoint or a uprobe (perf, bpftrace, eBPF agents) is set
+    /// in it, and moving it would break them.
+    #[error("the code in memory differs from the executable (a breakpoint or uprobe is set)")]
+    CodeDiffers,
+    /// The process is near `vm.max_map_count`.
+    #[error("too close to vm.max_map_count ({0} mappings allowed)")]
+    TooManyMappings(usize),
     /// Reading `/proc` or `/sys` failed.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -127,8 +149,6 @@ pub fn remap_text() -> Result<Remapped, Error> {
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux {
-    use std::os::unix::fs::MetadataExt as _;
-
     use super::{Error, Remapped, maps};
 
     fn read(path: &'static str) -> Result<String, Error> {
@@ -138,18 +158,21 @@ mod linux {
     /// The threads of this process, from `/proc/self/status`.
     fn threads() -> Result<usize, Error> {
         let status = read("/proc/self/status")?;
-        Ok(status
+        status
             .lines()
             .find_map(|line| line.strip_prefix("Threads:"))
             .and_then(|count| count.trim().parse().ok())
-            .unwrap_or(0))
+            .ok_or_else(|| Error::Read {
+                path: "/proc/self/status",
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, "no Threads: line"),
+            })
     }
 
     /// The huge page size, unless transparent huge pages are off.
     fn huge_page_size() -> Result<usize, Error> {
         let enabled = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
             .map_err(|_| Error::HugePagesDisabled)?;
-        if enabled.contains("[never]") {
+        if enabled.contains("[never]") || crate::remap::disabled_for_process() {
             return Err(Error::HugePagesDisabled);
         }
         let size = read("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")?;
@@ -159,34 +182,44 @@ mod linux {
         }
     }
 
-    /// The executable's (device, inode), as `/proc/self/maps` shows them.
-    fn executable() -> Result<((u32, u32), u64), Error> {
-        let metadata = std::fs::metadata("/proc/self/exe").map_err(|source| Error::Read {
-            path: "/proc/self/exe",
-            source,
-        })?;
-        let device = metadata.dev();
-        Ok(((libc::major(device), libc::minor(device)), metadata.ino()))
-    }
-
     pub(super) fn remap_text() -> Result<Remapped, Error> {
         let huge_page = huge_page_size()?;
         match threads()? {
             1 => {}
             n => return Err(Error::Threads(n)),
         }
-        let executable = executable()?;
         let mappings = maps::parse(&read("/proc/self/maps")?);
-        let plans = maps::plan(&mappings, executable, huge_page);
+        // The code is that of the file mapped where this function is, as
+        // /proc/self/maps names it (stat of /proc/self/exe may show another
+        // device on overlayfs before Linux 6.8, or on btrfs subvolumes).
+        let here = maps::containing(&mappings, remap_text as fn() -> _ as usize).ok_or(Error::NothingToRemap)?;
+        let plans = maps::plan(&mappings, (here.device, here.inode), huge_page);
         if plans.is_empty() {
             return Err(Error::NothingToRemap);
         }
+        // Each range takes up to four more mappings while it moves.
+        let limit = read("/proc/sys/vm/max_map_count")
+            .ok()
+            .and_then(|limit| limit.trim().parse::<usize>().ok())
+            .unwrap_or(usize::MAX);
+        if mappings.len() + 4 * plans.len() + 64 > limit {
+            return Err(Error::TooManyMappings(limit));
+        }
+        // The executable's bytes as the file holds them: the copy must not
+        // take along breakpoints written into the code in memory. Read
+        // through the link, which reaches the file even once it is
+        // replaced or deleted; each range checks it is the same code.
+        let file = std::fs::File::open("/proc/self/exe").map_err(|source| Error::Read {
+            path: "/proc/self/exe",
+            source,
+        })?;
         for plan in &plans {
-            // SAFETY: the plan was made from the current maps a moment ago
-            // and only this thread runs (checked above), so nothing has
-            // changed them since; each remap leaves the others' ranges as
-            // they were.
-            unsafe { crate::remap::remap(plan, huge_page)? };
+            // SAFETY: the plan was made from the current maps a moment ago;
+            // only this thread runs (checked above) and nothing in between
+            // maps memory near the executable: the ranges' gaps are
+            // reserved before anything is copied, which fails rather than
+            // replaces. Each remap leaves the others' ranges as they were.
+            unsafe { crate::remap::remap(plan, huge_page, &file)? };
         }
         let starts: Vec<usize> = plans.iter().map(|plan| plan.target.start).collect();
         let huge = read("/proc/self/smaps").map_or(0, |smaps| maps::huge_bytes(&smaps, &starts));

@@ -10,6 +10,8 @@ pub struct Mapping {
     pub range: Range<usize>,
     /// The four permission characters, e.g. `r-xp`.
     pub perms: String,
+    /// Offset in the mapped file of the mapping's first byte.
+    pub offset: u64,
     /// Device of the mapped file (major, minor); (0, 0) when anonymous.
     pub device: (u32, u32),
     /// Inode of the mapped file; 0 when anonymous.
@@ -35,7 +37,7 @@ impl Mapping {
         let mut fields = line.split_ascii_whitespace();
         let (start, end) = fields.next()?.split_once('-')?;
         let perms = fields.next()?;
-        let _offset = fields.next()?;
+        let offset = u64::from_str_radix(fields.next()?, 16).ok()?;
         let (major, minor) = fields.next()?.split_once(':')?;
         let inode = fields.next()?.parse().ok()?;
         let path = fields.collect::<Vec<_>>().join(" ");
@@ -46,6 +48,7 @@ impl Mapping {
         Some(Self {
             range,
             perms: perms.to_owned(),
+            offset,
             device: (
                 u32::from_str_radix(major, 16).ok()?,
                 u32::from_str_radix(minor, 16).ok()?,
@@ -61,6 +64,11 @@ pub fn parse(maps: &str) -> Vec<Mapping> {
     maps.lines().filter_map(Mapping::parse).collect()
 }
 
+/// The mapping that holds `address`.
+pub fn containing(mappings: &[Mapping], address: usize) -> Option<&Mapping> {
+    mappings.iter().find(|mapping| mapping.range.contains(&address))
+}
+
 /// One region to move onto huge pages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
@@ -70,6 +78,8 @@ pub struct Plan {
     /// The part of `target` holding the executable's code, copied; the rest
     /// of `target` was unmapped and is filled with zeros.
     pub copy: Range<usize>,
+    /// Where `copy` starts in the executable's file.
+    pub file_offset: u64,
 }
 
 /// The regions to remap: for every code mapping of the file
@@ -79,7 +89,9 @@ pub struct Plan {
 /// no other mapping uses (the gaps a linker leaves when it aligns segments
 /// to 2 MiB); where a neighbour is closer than the next boundary, the range
 /// stops at the boundary inside the code, which then keeps its small pages
-/// for that part. Mappings that hold no whole huge page yield nothing.
+/// for that part. A range never extends past the first or last mapping
+/// (towards address 0 or the end of the address space), and mappings that
+/// hold no whole huge page yield nothing.
 pub fn plan(mappings: &[Mapping], file: ((u32, u32), u64), huge_page: usize) -> Vec<Plan> {
     debug_assert!(huge_page.is_power_of_two());
     let down = |address: usize| address & !(huge_page - 1);
@@ -89,8 +101,9 @@ pub fn plan(mappings: &[Mapping], file: ((u32, u32), u64), huge_page: usize) -> 
         if !mapping.is_code() || (mapping.device, mapping.inode) != file || mapping.inode == 0 {
             continue;
         }
-        let previous_end = i.checked_sub(1).map_or(0, |p| mappings[p].range.end);
-        let next_start = mappings.get(i + 1).map_or(usize::MAX, |n| n.range.start);
+        // No neighbour: treat the mapping's own ends as the limits.
+        let previous_end = i.checked_sub(1).map_or(mapping.range.start, |p| mappings[p].range.end);
+        let next_start = mappings.get(i + 1).map_or(mapping.range.end, |n| n.range.start);
         let start = if down(mapping.range.start) >= previous_end {
             down(mapping.range.start)
         } else {
@@ -104,9 +117,11 @@ pub fn plan(mappings: &[Mapping], file: ((u32, u32), u64), huge_page: usize) -> 
         if start >= end {
             continue;
         }
+        let copy = start.max(mapping.range.start)..end.min(mapping.range.end);
         plans.push(Plan {
+            file_offset: mapping.offset + (copy.start - mapping.range.start) as u64,
             target: start..end,
-            copy: start.max(mapping.range.start)..end.min(mapping.range.end),
+            copy,
         });
     }
     plans
@@ -138,8 +153,10 @@ mod tests {
 
     fn line(start: usize, end: usize, perms: &str, file: Option<((u32, u32), u64)>) -> Mapping {
         let ((major, minor), inode) = file.unwrap_or(((0, 0), 0));
+        // The file offset: the address's low 32 bits (the tables' base has none).
+        let offset = start & 0xffff_ffff;
         Mapping::parse(&format!(
-            "{start:x}-{end:x} {perms} 00000000 {major:02x}:{minor:02x} {inode} {}",
+            "{start:x}-{end:x} {perms} {offset:08x} {major:02x}:{minor:02x} {inode} {}",
             if inode == 0 { "" } else { "/usr/bin/ecm" }
         ))
         .unwrap()
@@ -184,6 +201,7 @@ not a mapping
             [Plan {
                 target: base + 4 * MIB..base + 18 * MIB,
                 copy: base + 4 * MIB..base + 18 * MIB,
+                file_offset: 4 << 20,
             }]
         );
     }
@@ -205,8 +223,35 @@ not a mapping
             [Plan {
                 target: base + 4 * MIB..base + 22 * MIB,
                 copy: base + 0x5c_7000..base + 0x152_e000,
+                file_offset: 0x5c_7000,
             }]
         );
+    }
+
+    #[test]
+    fn never_extends_past_the_first_or_last_mapping() {
+        // Code alone in the table (as if at the bottom and the top of the
+        // address space): only its aligned inside.
+        let maps = [line(MIB, 5 * MIB + 0x1000, "r-xp", Some(EXE))];
+        assert_eq!(
+            plan(&maps, EXE, HUGE),
+            [Plan {
+                target: 2 * MIB..4 * MIB,
+                copy: 2 * MIB..4 * MIB,
+                file_offset: 2 << 20,
+            }]
+        );
+    }
+
+    #[test]
+    fn finds_the_mapping_of_an_address() {
+        let base = 0x5600_0000_0000;
+        let maps = [
+            line(base, base + MIB, "r--p", Some(EXE)),
+            line(base + MIB, base + 3 * MIB, "r-xp", Some(EXE)),
+        ];
+        assert_eq!(containing(&maps, base + 2 * MIB), Some(&maps[1]));
+        assert_eq!(containing(&maps, base + 3 * MIB), None);
     }
 
     #[test]

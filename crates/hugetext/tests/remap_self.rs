@@ -1,13 +1,14 @@
 //! The real remap, on this test's own process. The remap refuses to run
 //! beside other threads and libtest runs each test on a thread of its own,
-//! so this test has no harness: `main` speaks just enough of libtest's
-//! command line for `cargo test` and `cargo nextest` (`--list`, a name
-//! filter, `--exact`).
+//! so this test has no harness: `main` speaks enough of libtest's command
+//! line for `cargo test` and `cargo nextest` (`--list`, name filters,
+//! `--exact`, `--skip`, `--ignored`, and the flags that take a value).
 
 // Test code: a failed unwrap is a failed test; it reports on stdout as libtest does.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::fs::File;
+use std::ops::Range;
 use std::os::unix::fs::FileExt as _;
 use std::process::ExitCode;
 
@@ -16,31 +17,64 @@ use ecm_hugetext::{Error, remap_text};
 
 const NAME: &str = "remaps_its_own_code_and_keeps_running_it";
 
+/// libtest's flags that take a value as the next argument.
+const WITH_VALUE: [&str; 7] = [
+    "--test-threads",
+    "--format",
+    "--logfile",
+    "--color",
+    "--shuffle-seed",
+    "--report-time",
+    "-Z",
+];
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|arg| arg == "--list") {
-        if !args.iter().any(|arg| arg == "--ignored") {
+    let mut args = std::env::args().skip(1);
+    let (mut filters, mut skips) = (Vec::new(), Vec::new());
+    let (mut list, mut exact, mut ignored_only) = (false, false, false);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--list" => list = true,
+            "--exact" => exact = true,
+            "--ignored" => ignored_only = true,
+            "--skip" => skips.extend(args.next()),
+            flag if WITH_VALUE.contains(&flag) => {
+                args.next();
+            }
+            flag if flag.starts_with('-') => {}
+            _ => filters.push(arg),
+        }
+    }
+    let matches = |pattern: &String| {
+        if exact {
+            pattern == NAME
+        } else {
+            NAME.contains(pattern.as_str())
+        }
+    };
+    // The one test is not ignored: `--ignored` selects nothing.
+    let selected = !ignored_only && (filters.is_empty() || filters.iter().any(matches)) && !skips.iter().any(matches);
+    if list {
+        if selected {
             println!("{NAME}: test");
         }
         return ExitCode::SUCCESS;
     }
-    let exact = args.iter().any(|arg| arg == "--exact");
-    let selected = args.iter().filter(|arg| !arg.starts_with('-')).all(|filter| {
-        if exact {
-            filter == NAME
-        } else {
-            NAME.contains(filter.as_str())
-        }
-    });
+    println!("\nrunning {} test", u8::from(selected));
     if selected {
         remaps_its_own_code_and_keeps_running_it();
         println!("test {NAME} ... ok");
     }
+    println!(
+        "\ntest result: ok. {} passed; 0 failed; 0 ignored; 0 measured; {} filtered out\n",
+        u8::from(selected),
+        u8::from(!selected)
+    );
     ExitCode::SUCCESS
 }
 
 /// Bytes at `range` of this process's memory, read through `/proc/self/mem`.
-fn memory(range: &std::ops::Range<usize>) -> Vec<u8> {
+fn memory(range: &Range<usize>) -> Vec<u8> {
     let mut bytes = vec![0; range.len()];
     File::open("/proc/self/mem")
         .unwrap()
@@ -53,6 +87,10 @@ fn maps_now() -> Vec<Mapping> {
     maps::parse(&std::fs::read_to_string("/proc/self/maps").unwrap())
 }
 
+fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
+    a.start < b.end && b.start < a.end
+}
+
 fn remaps_its_own_code_and_keeps_running_it() {
     let huge_pages = cfg!(all(target_os = "linux", target_arch = "x86_64"))
         && std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
@@ -62,13 +100,17 @@ fn remaps_its_own_code_and_keeps_running_it() {
             remap_text(),
             Err(Error::Unsupported | Error::HugePagesDisabled)
         ));
-        println!("note: no transparent huge pages here; only the refusal was checked");
+        println!("skipped: no transparent huge pages here; only the refusal was checked");
         return;
     }
-    let code: Vec<Mapping> = maps_now()
-        .into_iter()
-        .filter(|mapping| mapping.is_code() && mapping.inode != 0)
-        .filter(|mapping| !mapping.path.contains(".so"))
+    let maps_before = maps_now();
+    let this = maps::containing(&maps_before, main as fn() -> ExitCode as usize)
+        .expect("the mapping of this test's code")
+        .clone();
+    let code: Vec<Mapping> = maps_before
+        .iter()
+        .filter(|mapping| mapping.is_code() && (mapping.device, mapping.inode) == (this.device, this.inode))
+        .cloned()
         .collect();
     let before: Vec<Vec<u8>> = code.iter().map(|mapping| memory(&mapping.range)).collect();
 
@@ -94,7 +136,27 @@ fn remaps_its_own_code_and_keeps_running_it() {
             .expect("a mapping at each remapped range");
         assert_eq!((mapping.perms.as_str(), mapping.inode), ("r-xp", 0), "{mapping:?}");
         assert!(mapping.path.is_empty(), "{mapping:?}");
+        // Where the range reached past the code, into unused address
+        // space, it holds zeros.
+        let inside: Vec<&Mapping> = code.iter().filter(|c| overlaps(&c.range, range)).collect();
+        let first = inside.iter().map(|c| c.range.start).min().unwrap();
+        let last = inside.iter().map(|c| c.range.end).max().unwrap();
+        for gap in [range.start..first.max(range.start), last.min(range.end)..range.end] {
+            assert!(memory(&gap).iter().all(|&byte| byte == 0), "{gap:x?} is not zeros");
+        }
     }
+    // Every file mapping outside the moved ranges is as it was.
+    let outside = |maps: &[Mapping]| -> Vec<Mapping> {
+        maps.iter()
+            .filter(|m| m.inode != 0 && !remapped.ranges.iter().any(|r| overlaps(r, &m.range)))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        outside(&after),
+        outside(&maps_before),
+        "file mappings outside the moved ranges changed"
+    );
 
     // Still running the moved code: formatting, allocation, a panic caught.
     let hook = std::panic::take_hook();
