@@ -83,6 +83,16 @@ fn memory(range: &Range<usize>) -> Vec<u8> {
     bytes
 }
 
+/// Writes `byte` at `address` through `/proc/self/mem`, as a debugger
+/// does (read-only code included); false where the kernel does not allow it.
+fn poke(address: usize, byte: u8) -> bool {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/self/mem")
+        .and_then(|mem| mem.write_at(&[byte], address as u64))
+        .is_ok_and(|written| written == 1)
+}
+
 fn maps_now() -> Vec<Mapping> {
     maps::parse(&std::fs::read_to_string("/proc/self/maps").unwrap())
 }
@@ -113,6 +123,27 @@ fn remaps_its_own_code_and_keeps_running_it() {
         .cloned()
         .collect();
     let before: Vec<Vec<u8>> = code.iter().map(|mapping| memory(&mapping.range)).collect();
+
+    // A breakpoint in the code (as a debugger or uprobe writes one): the
+    // remap must refuse rather than copy it. Written into a run of the
+    // linker's int3 padding between functions, which never runs.
+    let (mapping, bytes) = code.iter().zip(&before).next().unwrap();
+    let padding = bytes.windows(8).position(|run| run.iter().all(|&b| b == 0xcc));
+    match padding.map(|at| mapping.range.start + at + 4) {
+        Some(address) if poke(address, 0xcd) => {
+            assert!(matches!(remap_text(), Err(Error::CodeDiffers)));
+            let files = |maps: Vec<Mapping>| -> Vec<Mapping> {
+                maps.into_iter().filter(|m| m.inode != 0 || m.is_executable()).collect()
+            };
+            assert_eq!(
+                files(maps_now()),
+                files(maps_before.clone()),
+                "a refused remap changed the file or code mappings"
+            );
+            assert!(poke(address, 0xcc));
+        }
+        _ => println!("note: could not set a breakpoint; the refusal was not checked"),
+    }
 
     let remapped = remap_text().expect("the remap");
     println!("{remapped}");
