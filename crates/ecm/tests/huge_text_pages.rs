@@ -20,12 +20,18 @@ fn huge_pages_available() -> bool {
             .is_ok_and(|enabled| !enabled.contains("[never]"))
 }
 
+/// A running `ecm run --embedded` with the scratch directory of its
+/// kubeconfig (removed when dropped, after the process is stopped).
+struct Running {
+    ecm: Ecm,
+    _dir: tempfile::TempDir,
+}
+
 /// Starts `ecm run --embedded` with `flag`, waits until it is ready, and
 /// returns it with its executable mappings and the `AnonHugePages` of the
 /// anonymous ones.
-fn ready_ecm(flag: &str) -> (Ecm, Vec<Mapping>, usize) {
-    let dir = std::env::temp_dir().join(format!("ecm-hugetext-{}-{flag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+fn ready_ecm(flag: &str) -> (Running, Vec<Mapping>, usize) {
+    let dir = tempfile::Builder::new().prefix("ecm-hugetext-").tempdir().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_ecm"));
     command
         .args(["run", "--embedded", "--embedded-listen", "127.0.0.1:0"])
@@ -33,7 +39,7 @@ fn ready_ecm(flag: &str) -> (Ecm, Vec<Mapping>, usize) {
         .args(["--metrics-bind-address", "0", "--leader-elect=false"])
         .arg(flag)
         .arg("--embedded-kubeconfig")
-        .arg(dir.join("kubeconfig"));
+        .arg(dir.path().join("kubeconfig"));
     let mut ecm = Ecm::spawn(command);
     let probes: SocketAddr = eventually(Duration::from_secs(60), "the probes' address", || {
         assert!(ecm.running(), "ecm stopped:\n{}", ecm.stdout());
@@ -57,7 +63,7 @@ fn ready_ecm(flag: &str) -> (Ecm, Vec<Mapping>, usize) {
         .map(|mapping| mapping.range.start)
         .collect();
     let huge = maps::huge_bytes(&smaps, &anonymous);
-    (ecm, executable, huge)
+    (Running { ecm, _dir: dir }, executable, huge)
 }
 
 #[test]
