@@ -6,6 +6,7 @@
 //! | `workqueue` | `cargo bench -p ecm-workqueue --bench throughput` (queue vs a bare mpsc channel) |
 //! | `informer` | `cargo test --release -p ecm-informer --test memory -- --ignored` (bytes per cached pod) |
 //! | `selectors` | `cargo bench -p ecm-informer --bench selector_index` (a Service's pods and a pod's Services, scan vs index) |
+//! | `decode` | `cargo bench -p ecm-informer --bench decode` (watched objects as kube-apiserver sends them: decoded in full then stripped of `managedFields`, and without building them) |
 //! | `apiserver` | `cargo bench -p ecm-apiserver --bench throughput` (writes/s in-process and over HTTP, watch fan-out) |
 //! | `churn` | `cargo bench -p ecm-endpointslice --bench churn` (writes per change, reconcile time) |
 //! | `latency` | `cargo bench -p ecm --bench latency`, then with `--unthrottled` (Service endpoints latency, as upstream's conformance test) |
@@ -36,6 +37,8 @@ pub(crate) enum Part {
     Informer,
     /// Selector lookups with and without the label index and the registry.
     Selectors,
+    /// Decoding watched objects with and without building their managedFields.
+    Decode,
     /// In-memory API server throughput.
     Apiserver,
     /// EndpointSlice churn: writes per change.
@@ -51,10 +54,11 @@ pub(crate) enum Part {
 }
 
 impl Part {
-    pub(crate) const ALL: [Part; 9] = [
+    pub(crate) const ALL: [Part; 10] = [
         Part::Workqueue,
         Part::Informer,
         Part::Selectors,
+        Part::Decode,
         Part::Apiserver,
         Part::Churn,
         Part::Latency,
@@ -96,6 +100,7 @@ fn command(part: Part, quick: bool) -> Option<Command> {
     match part {
         Part::Workqueue => Some(criterion("ecm-workqueue", "throughput", quick)),
         Part::Selectors => Some(criterion("ecm-informer", "selector_index", quick)),
+        Part::Decode => Some(criterion("ecm-informer", "decode", quick)),
         Part::Apiserver => Some(criterion("ecm-apiserver", "throughput", quick)),
         Part::Churn => Some(criterion("ecm-endpointslice", "churn", quick)),
         Part::Informer => {
@@ -230,6 +235,7 @@ mod tests {
                 Some("cargo bench --package ecm-workqueue --bench throughput".to_owned()),
                 Some("cargo test --release --package ecm-informer --test memory -- --ignored --nocapture".to_owned()),
                 Some("cargo bench --package ecm-informer --bench selector_index".to_owned()),
+                Some("cargo bench --package ecm-informer --bench decode".to_owned()),
                 Some("cargo bench --package ecm-apiserver --bench throughput".to_owned()),
                 Some("cargo bench --package ecm-endpointslice --bench churn".to_owned()),
                 None,

@@ -8,6 +8,9 @@
 //! `metadata.managedFields` ([`strip_managed_fields`], as
 //! kube-controller-manager's `trim` transform), or any compact projection
 //! built by a transform `Fn(K) -> S` ([`Informer::with_transform`]).
+//! Objects are decoded without their managedFields in the first place
+//! ([`WithoutManagedFields`]; [`InformerConfig::managed_fields`] to keep
+//! them for a transform that reads them).
 //!
 //! # What it adds to kube's watcher
 //!
@@ -52,6 +55,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, DefaultBackoff};
@@ -69,6 +73,7 @@ use crate::lister::Lister;
 use crate::metrics::InformerMetrics;
 use crate::store::{Store, StoreError};
 use crate::tap::{BOOKMARK_MARKER_REASON, Tap};
+use crate::without_managed_fields::WithoutManagedFields;
 
 /// The longest the informer waits before replacing a watcher that cannot
 /// recover by itself (the backoff's own cap is the same).
@@ -112,9 +117,23 @@ pub struct InformerConfig {
     /// period; kube-controller-manager's `--min-resync-period`). `None`, the
     /// default: never.
     pub resync_period: Option<Duration>,
+    /// Whether objects are decoded with their `metadata.managedFields`, for
+    /// a transform that reads them. `false`, the default: they are skipped
+    /// unread ([`WithoutManagedFields`]), which saves the decoding of a
+    /// tree the default transform throws away.
+    pub managed_fields: bool,
 }
 
 impl InformerConfig {
+    /// Decodes `metadata.managedFields` (`true`) or skips them unread
+    /// (`false`, the default). Only a transform sees them: the default one,
+    /// [`strip_managed_fields`], drops them either way.
+    #[must_use]
+    pub fn managed_fields(mut self, decode: bool) -> Self {
+        self.managed_fields = decode;
+        self
+    }
+
     /// Sets the resync period (`None` or zero: no resync).
     #[must_use]
     pub fn resync_period(mut self, period: Option<Duration>) -> Self {
@@ -239,6 +258,7 @@ struct Shared<K, S> {
     /// informer, whose store is filled by hand.
     source: Option<Source<K, S>>,
     watcher_config: watcher::Config,
+    managed_fields: bool,
     resync_period: Option<Duration>,
     store: Store<S>,
     /// The handlers, behind the delivery lock. Whoever changes the store
@@ -269,6 +289,37 @@ struct Handlers<S> {
 enum Step<K> {
     Event(watcher::Event<K>),
     Bookmark(String),
+}
+
+/// The watcher's items, sorted into events, bookmarks and errors.
+type Steps<K> = BoxStream<'static, Result<Step<K>, watcher::Error>>;
+
+/// A watcher over `client`'s collection of `K`, decoding objects without
+/// their managedFields unless `managed_fields`.
+fn watch_steps<K>(client: kube::Client, config: watcher::Config, managed_fields: bool) -> Steps<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + fmt::Debug + Send + Sync + 'static,
+{
+    if managed_fields {
+        let api: Api<K> = Api::all_with(client, &());
+        watcher::watcher(api, config).map(classify).boxed()
+    } else {
+        let api: Api<WithoutManagedFields<K>> = Api::all_with(client, &());
+        watcher::watcher(api, config)
+            .map(|item| classify(item.map(unwrap_event)))
+            .boxed()
+    }
+}
+
+/// A watcher event over the objects decoded by [`WithoutManagedFields`].
+fn unwrap_event<K>(event: watcher::Event<WithoutManagedFields<K>>) -> watcher::Event<K> {
+    match event {
+        watcher::Event::Apply(obj) => watcher::Event::Apply(obj.0),
+        watcher::Event::Delete(obj) => watcher::Event::Delete(obj.0),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitApply(obj) => watcher::Event::InitApply(obj.0),
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    }
 }
 
 fn classify<K>(item: Result<watcher::Event<K>, watcher::Error>) -> Result<Step<K>, watcher::Error> {
@@ -377,6 +428,7 @@ where
                 name: name.into(),
                 source,
                 watcher_config: config.watcher,
+                managed_fields: config.managed_fields,
                 resync_period: config.resync_period.filter(|p| !p.is_zero()),
                 store,
                 handlers: Mutex::new(Handlers {
@@ -517,7 +569,7 @@ where
         let url = source.api.resource_url();
         let rewrite = (url != all_url).then(|| (all_url, url.to_owned()));
         let tap = Tap::new(Arc::clone(&shared.name), rewrite, metrics.clone());
-        let api: Api<K> = Api::all_with(tap.wrap(source.api.clone().into_client()), &());
+        let client = tap.wrap(source.api.clone().into_client());
 
         let mut cancelled = pin!(shutdown.cancelled_owned());
         let mut resync = shared.resync_period.map(|period| {
@@ -531,8 +583,7 @@ where
         loop {
             let mut buffer = None;
             let mut stream = pin!(
-                watcher::watcher(api.clone(), shared.watcher_config.clone())
-                    .map(classify)
+                watch_steps::<K>(client.clone(), shared.watcher_config.clone(), shared.managed_fields)
                     .default_backoff()
             );
             loop {

@@ -24,6 +24,7 @@
 //! | [`handler`] | [`EventHandler`], [`Deleted`], [`Notification`] |
 //! | [`key`] | [`ObjectKey`]: the `namespace/name` key of stores, queues and controllers |
 //! | [`metrics`] | metric names |
+//! | [`without_managed_fields`] | [`WithoutManagedFields`]: decoding objects without building their `managedFields` |
 //! | `tap` (private) | how list and bookmark resourceVersions are recovered |
 //!
 //! # Example
@@ -186,6 +187,7 @@ pub mod selector;
 pub mod selector_registry;
 pub mod store;
 mod tap;
+pub mod without_managed_fields;
 
 pub use factory::InformerFactory;
 pub use handler::{Deleted, EventHandler, FnHandler, Notification, handler_fn};
@@ -195,3 +197,4 @@ pub use lister::Lister;
 pub use selector::{Selector, SelectorError};
 pub use selector_registry::SelectorRegistry;
 pub use store::{IndexFn, NAMESPACE_INDEX, Store, StoreError};
+pub use without_managed_fields::WithoutManagedFields;

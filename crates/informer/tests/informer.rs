@@ -556,6 +556,44 @@ async fn projections_are_cached_and_diffed_like_objects<H: ApiHarness>(server: H
     shutdown.cancel();
 }
 
+/// The transform sees each object's managedFields only when the config asks
+/// for them: by default they are skipped while decoding, in the list and
+/// in watch events alike.
+async fn managed_fields_reach_a_transform_only_when_asked<H: ApiHarness>(server: H) {
+    server.create(&pod("default", "a", "web")).await;
+    for decode in [false, true] {
+        // What each object's managedFields held when the transform saw it.
+        let seen: Arc<parking_lot::Mutex<Vec<(String, usize)>>> = Arc::default();
+        let informer: Informer<Pod, Pod> = Informer::with_transform(
+            Api::all(server.client()),
+            InformerConfig::default().managed_fields(decode),
+            {
+                let seen = Arc::clone(&seen);
+                move |pod: Pod| {
+                    let entries = pod.metadata.managed_fields.as_ref().map_or(0, Vec::len);
+                    seen.lock().push((pod.name_any(), entries));
+                    pod
+                }
+            },
+        );
+        let shutdown = spawn(&informer);
+        within("sync", informer.wait_for_sync()).await;
+        wait_for_request(&server, 0, "watch", |r| r.watch).await;
+        let name = format!("b-{decode}");
+        let b = server.create(&pod("default", &name, "web")).await;
+        wait_for_rv(&informer, &rv(&b)).await;
+        let entries = usize::from(decode);
+        let mut seen = seen.lock().clone();
+        seen.retain(|(n, _)| n == "a" || *n == name);
+        assert_eq!(
+            seen,
+            [("a".to_owned(), entries), (name, entries)],
+            "managed_fields({decode})"
+        );
+        shutdown.cancel();
+    }
+}
+
 async fn factory_shares_informers_and_starts_them_once<H: ApiHarness>(server: H) {
     server.create(&pod("default", "a", "web")).await;
     let factory = InformerFactory::new(server.client());
@@ -656,6 +694,11 @@ async fn cluster_scoped_objects_should_be_keyed_by_name() {
 #[tokio::test(start_paused = true)]
 async fn projections_should_be_cached_and_diffed_like_objects() {
     Box::pin(projections_are_cached_and_diffed_like_objects(StubApiServer::new())).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn managed_fields_should_reach_a_transform_only_when_asked() {
+    Box::pin(managed_fields_reach_a_transform_only_when_asked(StubApiServer::new())).await;
 }
 
 #[tokio::test(start_paused = true)]
