@@ -23,7 +23,8 @@ fn huge_pages_available() -> bool {
 /// A running `ecm run --embedded` with the scratch directory of its
 /// kubeconfig (removed when dropped, after the process is stopped).
 struct Running {
-    ecm: Ecm,
+    /// Stopped when dropped, before the directory is removed.
+    _ecm: Ecm,
     _dir: tempfile::TempDir,
 }
 
@@ -63,7 +64,7 @@ fn ready_ecm(flag: &str) -> (Running, Vec<Mapping>, usize) {
         .map(|mapping| mapping.range.start)
         .collect();
     let huge = maps::huge_bytes(&smaps, &anonymous);
-    (Running { ecm, _dir: dir }, executable, huge)
+    (Running { _ecm: ecm, _dir: dir }, executable, huge)
 }
 
 #[test]
