@@ -19,11 +19,12 @@ use anyhow::{Context, Result, bail};
 use crate::run::{display, repo_root, run, target_dir};
 
 /// The fuzz targets, in the order they run (the `[[bin]]`s of `fuzz/Cargo.toml`).
-pub(crate) const TARGETS: [&str; 4] = [
+pub(crate) const TARGETS: [&str; 5] = [
     "labels_selector",
     "target_port",
     "apiserver_decode",
     "mirroring_endpoints",
+    "informer_decode",
 ];
 
 /// The figures of one run, from libFuzzer's output.

@@ -178,6 +178,26 @@ fn what_a_full_decode_refuses_it_refuses_too() {
 }
 
 #[test]
+fn managed_fields_of_the_wrong_shape_are_skipped_like_any_other() {
+    for odd in [
+        json!(5),
+        json!("text"),
+        json!({"not": "a list"}),
+        json!([{"manager": 7}]),
+    ] {
+        let mut json = slice_json();
+        json["metadata"]["managedFields"] = odd;
+        let text = serde_json::to_string(&json).unwrap();
+        assert!(serde_json::from_str::<EndpointSlice>(&text).is_err(), "{text}");
+        let lean = serde_json::from_str::<WithoutManagedFields<EndpointSlice>>(&text)
+            .unwrap()
+            .0;
+        json["metadata"].as_object_mut().unwrap().remove("managedFields");
+        assert_eq!(lean, serde_json::from_value::<EndpointSlice>(json).unwrap());
+    }
+}
+
+#[test]
 fn it_serializes_as_the_object_and_reads_the_same_collection() {
     use kube::Resource;
     let slice = serde_json::from_value::<EndpointSlice>(slice_json()).unwrap();
