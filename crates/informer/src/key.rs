@@ -49,16 +49,27 @@ pub struct ObjectKey {
 
 impl ObjectKey {
     /// The key of `name` in `namespace` (empty for cluster-scoped objects).
+    /// One allocation: the text is assembled on the stack first when it
+    /// fits (every valid namespace and name does).
     pub fn new(namespace: impl AsRef<str>, name: impl AsRef<str>) -> Self {
+        /// Room for the longest namespace (63) and name (253) and the `/`.
+        const ON_STACK: usize = 320;
         let (namespace, name) = (namespace.as_ref(), name.as_ref());
+        let len = namespace.len() + 1 + name.len();
         let text: Arc<str> = if namespace.is_empty() {
             Arc::from(name)
+        } else if len <= ON_STACK {
+            let mut buf = [0u8; ON_STACK];
+            buf[..namespace.len()].copy_from_slice(namespace.as_bytes());
+            buf[namespace.len()] = b'/';
+            buf[namespace.len() + 1..len].copy_from_slice(name.as_bytes());
+            match std::str::from_utf8(&buf[..len]) {
+                Ok(text) => Arc::from(text),
+                // Two strings joined by `/` are UTF-8; never taken.
+                Err(_) => Arc::from(format!("{namespace}/{name}")),
+            }
         } else {
-            let mut text = String::with_capacity(namespace.len() + 1 + name.len());
-            text.push_str(namespace);
-            text.push('/');
-            text.push_str(name);
-            Arc::from(text)
+            Arc::from(format!("{namespace}/{name}"))
         };
         Self {
             text,
@@ -131,10 +142,34 @@ impl PartialEq<&str> for ObjectKey {
     }
 }
 
+/// Hashes the namespace, then the name, as [`KeyRef`] does, so that a hash
+/// map keyed by `ObjectKey` can be searched with a borrowed pair.
 impl Hash for ObjectKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.namespace_len.hash(state);
-        self.text.hash(state);
+        self.namespace().hash(state);
+        self.name().hash(state);
+    }
+}
+
+/// A borrowed `(namespace, name)` that finds an [`ObjectKey`] in a
+/// `hashbrown` map without building one: it hashes as the key does and is
+/// [`Equivalent`](hashbrown::Equivalent) to the key with the same parts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KeyRef<'a> {
+    pub(crate) namespace: &'a str,
+    pub(crate) name: &'a str,
+}
+
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.namespace.hash(state);
+        self.name.hash(state);
+    }
+}
+
+impl hashbrown::Equivalent<ObjectKey> for KeyRef<'_> {
+    fn equivalent(&self, key: &ObjectKey) -> bool {
+        key.namespace() == self.namespace && key.name() == self.name
     }
 }
 
@@ -202,6 +237,57 @@ mod tests {
             assert_eq!(key, ObjectKey::new(ns, name));
             assert_eq!(key, text);
         }
+    }
+
+    #[test]
+    fn a_borrowed_pair_hashes_and_matches_as_its_key() {
+        use hashbrown::Equivalent;
+        use std::hash::BuildHasher;
+
+        let hasher = std::hash::RandomState::new();
+        let long = "x".repeat(300);
+        let pairs = [
+            ("default", "web"),
+            ("", "node-a"),
+            ("kube-system", "coredns-abc"),
+            ("ns", long.as_str()),
+            ("ünïcode", "name"),
+        ];
+        for (namespace, name) in pairs {
+            let key = ObjectKey::new(namespace, name);
+            let borrowed = KeyRef { namespace, name };
+            assert_eq!(hasher.hash_one(&key), hasher.hash_one(borrowed), "{key}");
+            assert!(borrowed.equivalent(&key), "{key}");
+            for (other_namespace, other_name) in pairs {
+                let other = KeyRef {
+                    namespace: other_namespace,
+                    name: other_name,
+                };
+                assert_eq!(
+                    other.equivalent(&key),
+                    (other_namespace, other_name) == (namespace, name),
+                    "{key} against {other:?}"
+                );
+            }
+        }
+        // Same text, other split: neither equal nor equivalent.
+        let key = ObjectKey::new("a", "b");
+        assert!(
+            !KeyRef {
+                namespace: "",
+                name: "a/b"
+            }
+            .equivalent(&key)
+        );
+        assert_ne!(key, ObjectKey::new("", "a/b"));
+    }
+
+    #[test]
+    fn a_long_key_is_built_whole() {
+        let (namespace, name) = ("n".repeat(200), "x".repeat(200));
+        let key = ObjectKey::new(&namespace, &name);
+        assert_eq!((key.namespace(), key.name()), (namespace.as_str(), name.as_str()));
+        assert_eq!(key.as_str(), format!("{namespace}/{name}"));
     }
 
     #[test]

@@ -40,13 +40,14 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::hash::RandomState;
 use std::sync::Arc;
 
 use ecm_labels::Selector;
 use kube::Resource;
 use parking_lot::{RwLock, RwLockWriteGuard};
 
-use crate::key::ObjectKey;
+use crate::key::{KeyRef, ObjectKey};
 use crate::label_index::{LabelIndex, is_equality_only};
 
 /// The name of the index every store has: object namespace → keys
@@ -105,7 +106,9 @@ impl<S> fmt::Debug for Store<S> {
 /// value sets are never left empty. When `labels` is set, it indexes the
 /// labels of exactly the objects of `items` (see [`LabelIndex`]).
 pub(crate) struct StoreInner<S> {
-    items: HashMap<ObjectKey, Arc<S>>,
+    /// A `hashbrown` map (with std's hasher), so that [`Store::get_by_name`]
+    /// can search it with a borrowed [`KeyRef`].
+    items: hashbrown::HashMap<ObjectKey, Arc<S>, RandomState>,
     indexers: HashMap<String, IndexFn<S>>,
     /// index name → index value → keys. Keys are shared with `items`.
     indices: HashMap<String, HashMap<String, BTreeSet<ObjectKey>>>,
@@ -124,7 +127,7 @@ impl<S: Resource + Send + Sync + 'static> Store<S> {
     pub fn new() -> Self {
         let namespace_index: IndexFn<S> = Arc::new(|obj: &S| vec![obj.meta().namespace.clone().unwrap_or_default()]);
         let inner = StoreInner {
-            items: HashMap::new(),
+            items: hashbrown::HashMap::default(),
             indexers: HashMap::from([(NAMESPACE_INDEX.to_owned(), namespace_index)]),
             indices: HashMap::from([(NAMESPACE_INDEX.to_owned(), HashMap::new())]),
             labels: None,
@@ -204,6 +207,12 @@ impl<S: Resource + Send + Sync + 'static> Store<S> {
     /// The object stored under `key`.
     pub fn get_by_key(&self, key: &ObjectKey) -> Option<Arc<S>> {
         self.inner.read().items.get(key).cloned()
+    }
+
+    /// The object `name` in `namespace` (empty for a cluster-scoped kind),
+    /// found without building its key: no allocation.
+    pub fn get_by_name(&self, namespace: &str, name: &str) -> Option<Arc<S>> {
+        self.inner.read().items.get(&KeyRef { namespace, name }).cloned()
     }
 
     /// The object with the same key as `obj`.
