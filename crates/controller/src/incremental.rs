@@ -281,11 +281,59 @@ pub fn describe_metrics() {
     );
 }
 
-/// Counts a sync of `controller` that recomputed `scope` (`full` or
-/// `changed`).
-pub fn record_scope(controller: &'static str, scope: &'static str) {
-    metrics::counter!(INCREMENTAL_SYNCS_TOTAL, "controller" => controller, "scope" => scope, "reason" => "")
-        .increment(1);
+/// What a sync recomputed, the `scope` label of [`INCREMENTAL_SYNCS_TOTAL`]
+/// (a fallback is counted by [`record_fallback`], with its reason).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every pod of the Service (`full`).
+    Full,
+    /// Only the pods that changed (`changed`).
+    Changed,
+}
+
+/// A controller's label sets of [`INCREMENTAL_SYNCS_TOTAL`] for the two
+/// [`Scope`]s, fixed at compile time so that counting a sync (every sync
+/// does) allocates nothing:
+///
+/// ```
+/// use ecm_controller::incremental::{Scope, ScopeLabels, record_scope};
+/// static SCOPES: ScopeLabels = ScopeLabels::new("endpoints");
+/// record_scope(&SCOPES, Scope::Changed);
+/// ```
+#[derive(Debug)]
+pub struct ScopeLabels {
+    full: [metrics::Label; 3],
+    changed: [metrics::Label; 3],
+}
+
+impl ScopeLabels {
+    /// The label sets of `controller`.
+    pub const fn new(controller: &'static str) -> Self {
+        Self {
+            full: [
+                metrics::Label::from_static_parts("controller", controller),
+                metrics::Label::from_static_parts("scope", "full"),
+                metrics::Label::from_static_parts("reason", ""),
+            ],
+            changed: [
+                metrics::Label::from_static_parts("controller", controller),
+                metrics::Label::from_static_parts("scope", "changed"),
+                metrics::Label::from_static_parts("reason", ""),
+            ],
+        }
+    }
+}
+
+/// Counts a sync that recomputed `scope`, under the controller of `labels`.
+pub fn record_scope(labels: &'static ScopeLabels, scope: Scope) {
+    static METADATA: metrics::Metadata<'static> =
+        metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+    let labels = match scope {
+        Scope::Full => &labels.full,
+        Scope::Changed => &labels.changed,
+    };
+    let key = metrics::Key::from_static_labels(INCREMENTAL_SYNCS_TOTAL, labels);
+    metrics::with_recorder(|recorder| recorder.register_counter(&key, &METADATA)).increment(1);
 }
 
 /// Counts a changed-pods sync of `controller` that fell back to the full

@@ -27,13 +27,13 @@ pub const SYNC_DURATION: &str = "endpoints_controller_sync_duration_seconds";
 
 /// Records one sync.
 pub(crate) fn record_sync(result: SyncResult, took: Duration) {
-    metrics::counter!(SYNCS, "result" => result.label()).increment(1);
+    result.counter(SYNCS).increment(1);
     metrics::histogram!(SYNC_DURATION).record(took.as_secs_f64());
 }
 
 /// Records one successful write (`create`, `update` or `delete`).
 pub(crate) fn record_change(operation: WriteOperation) {
-    metrics::counter!(CHANGES, "operation" => operation.label()).increment(1);
+    operation.counter(CHANGES).increment(1);
 }
 
 /// Describes the metrics to the installed recorder.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ecm_controller::incremental::{record_fallback, record_scope, report_mismatch};
+use ecm_controller::incremental::{Scope, ScopeLabels, record_fallback, record_scope, report_mismatch};
 use ecm_controller::{
     ChangeTracker, IncrementalSyncs, ObjectVersions, ServicePods, StaleCacheGuard, SyncHandler, SyncResult, SyncScope,
     TriggerTimeTracker, WriteError, WriteOperation, Writers,
@@ -38,6 +38,8 @@ pub(crate) struct SyncContext {
 
 /// The `controller` label of the incremental-sync metrics.
 const CONTROLLER: &str = "endpoints";
+/// Its label sets of the incremental-sync counter.
+static SCOPES: ScopeLabels = ScopeLabels::new(CONTROLLER);
 
 #[async_trait]
 impl SyncHandler<ObjectKey> for SyncContext {
@@ -130,7 +132,7 @@ impl SyncContext {
         };
         let SyncScope::Changed(changed) = scope else {
             if self.changes.is_some() {
-                record_scope(CONTROLLER, "full");
+                record_scope(&SCOPES, Scope::Full);
             }
             return full(&self.all_pods(svc));
         };
@@ -141,7 +143,7 @@ impl SyncContext {
                 return full(&self.all_pods(svc));
             }
         };
-        record_scope(CONTROLLER, "changed");
+        record_scope(&SCOPES, Scope::Changed);
         if self.incremental != IncrementalSyncs::Verify {
             let trigger = self.trigger_times.compute_changed(svc, changed);
             return (changed_subsets(svc, stored, changed), trigger);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ecm_controller::incremental::{record_fallback, record_scope, report_mismatch};
+use ecm_controller::incremental::{Scope, ScopeLabels, record_fallback, record_scope, report_mismatch};
 use ecm_controller::slices::{EndpointSliceTracker, SliceManager};
 use ecm_controller::{
     ChangeTracker, IncrementalSyncs, ServicePods, StaleCacheGuard, SyncHandler, SyncResult, SyncScope,
@@ -47,6 +47,8 @@ pub(crate) const MANAGER: SliceManager =
 
 /// The `controller` label of the incremental-sync metrics.
 const CONTROLLER: &str = "endpointslice";
+/// Its label sets of the incremental-sync counter.
+static SCOPES: ScopeLabels = ScopeLabels::new(CONTROLLER);
 
 #[async_trait]
 impl SyncHandler<ObjectKey> for SyncContext {
@@ -124,7 +126,7 @@ impl SyncContext {
                     .plan(svc, pods.iter().map(AsRef::as_ref), existing(), None);
                 let mismatch = match self.reconciler.plan_changed(svc, &changed, existing()) {
                     Ok(plan) => {
-                        record_scope(CONTROLLER, "changed");
+                        record_scope(&SCOPES, Scope::Changed);
                         (plan != full).then_some(plan)
                     }
                     Err(fallback) => {
@@ -145,7 +147,7 @@ impl SyncContext {
             }
             SyncScope::Changed(changed) => match self.reconciler.plan_changed(svc, changed, existing()) {
                 Ok(mut plan) => {
-                    record_scope(CONTROLLER, "changed");
+                    record_scope(&SCOPES, Scope::Changed);
                     plan.set_trigger_time(self.trigger_times.compute_changed(svc, changed));
                     Some(plan)
                 }
@@ -156,7 +158,7 @@ impl SyncContext {
             },
             SyncScope::Full { .. } => {
                 if self.changes.is_some() {
-                    record_scope(CONTROLLER, "full");
+                    record_scope(&SCOPES, Scope::Full);
                 }
                 None
             }
