@@ -142,7 +142,7 @@ impl PartialEq<&str> for ObjectKey {
     }
 }
 
-/// Hashes the namespace, then the name, as [`KeyRef`] does, so that a hash
+/// Hashes the namespace, then the name, as a borrowed `KeyRef` does, so that a hash
 /// map keyed by `ObjectKey` can be searched with a borrowed pair.
 impl Hash for ObjectKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
