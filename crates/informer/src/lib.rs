@@ -18,7 +18,7 @@
 //! | [`factory`] | [`InformerFactory`]: one shared informer per type pair |
 //! | [`store`] | [`Store`]: the indexed cache |
 //! | [`label_index`] | the opt-in label index of a store: selector → objects, in proportion to the answer |
-//! | [`lister`] | [`Lister`]: `get` / `list(namespace, selector)` over a store |
+//! | [`lister`] | [`Lister`]: `get` (allocation-free) / `list(namespace, selector)` over a store |
 //! | [`selector`] | [`Selector`] (from `ecm-labels`) and its construction from a `LabelSelector` |
 //! | [`selector_registry`] | [`SelectorRegistry`]: labels → the owners (Services, ...) whose selector matches them |
 //! | [`handler`] | [`EventHandler`], [`Deleted`], [`Notification`] |
