@@ -326,14 +326,11 @@ impl ScopeLabels {
 
 /// Counts a sync that recomputed `scope`, under the controller of `labels`.
 pub fn record_scope(labels: &'static ScopeLabels, scope: Scope) {
-    static METADATA: metrics::Metadata<'static> =
-        metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
     let labels = match scope {
         Scope::Full => &labels.full,
         Scope::Changed => &labels.changed,
     };
-    let key = metrics::Key::from_static_labels(INCREMENTAL_SYNCS_TOTAL, labels);
-    metrics::with_recorder(|recorder| recorder.register_counter(&key, &METADATA)).increment(1);
+    crate::outcome::static_counter(INCREMENTAL_SYNCS_TOTAL, labels).increment(1);
 }
 
 /// Counts a changed-pods sync of `controller` that fell back to the full

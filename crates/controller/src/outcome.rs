@@ -16,7 +16,7 @@ static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, 
 
 /// The counter `name` with the static `labels`, from the current recorder
 /// (the thread's local recorder first, as `counter!`).
-fn static_counter(name: &'static str, labels: &'static [Label]) -> Counter {
+pub(crate) fn static_counter(name: &'static str, labels: &'static [Label]) -> Counter {
     let key = Key::from_static_labels(name, labels);
     metrics::with_recorder(|recorder| recorder.register_counter(&key, &METADATA))
 }

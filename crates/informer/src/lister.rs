@@ -74,6 +74,7 @@ impl<S: Resource + Send + Sync + 'static> Lister<S> {
     /// The object `name` in `namespace`, or `None` when the cache does not
     /// hold it (client-go's `NotFound`). For a cluster-scoped kind, pass an
     /// empty namespace.
+    ///
     /// The look-up allocates nothing ([`Store::get_by_name`]).
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<S>> {
         self.store.get_by_name(namespace, name)
