@@ -195,7 +195,7 @@ fn simulate() -> Result<()> {
 }
 
 /// Runs `parts` (all when empty).
-pub(crate) fn bench(parts: &[Part], quick: bool) -> Result<()> {
+pub(crate) fn bench(parts: &[Part], quick: bool, pgo: bool) -> Result<()> {
     let mut parts = if parts.is_empty() {
         Part::ALL.to_vec()
     } else {
@@ -209,7 +209,8 @@ pub(crate) fn bench(parts: &[Part], quick: bool) -> Result<()> {
             simulate()?;
         }
         if part == Part::Scale {
-            crate::scale::scale(quick)?;
+            let ecm = if pgo { Some(crate::pgo::reuse_or_train()?) } else { None };
+            crate::scale::scale(quick, ecm.as_deref())?;
         }
         for command in commands(part, quick) {
             run(command)?;

