@@ -220,7 +220,13 @@ fn optimized(profile: &Path) -> Result<PathBuf> {
     run(build_command(
         "optimized",
         &format!("-Cprofile-use={}", profile.display()),
-    ))?;
+    ))
+    .with_context(|| {
+        format!(
+            "the build with {} failed; if the toolchain changed since it was trained, `cargo xtask pgo` trains anew",
+            profile.display()
+        )
+    })?;
     let built = binary();
     ensure!(built.exists(), "{} was not built", built.display());
     println!("pgo: profile {}", profile.display());

@@ -302,6 +302,9 @@ async fn main() {
         "label": label,
         "cluster": if server.is_some() { "ecm-apiserver (in-process, HTTP on 127.0.0.1)".to_owned() } else { kubeconfig.display().to_string() },
         "ecm_spawned": !args.ecm_elsewhere,
+        // Which build was measured (the plain release build, or the
+        // profile-guided one of `cargo xtask pgo`).
+        "ecm_binary": (!args.ecm_elsewhere).then(|| binary.display().to_string()),
         "services": args.services,
         "pods_per_service": args.pods_per_service,
         "pods": args.pods(),
