@@ -72,8 +72,14 @@ pub(crate) fn conformance(path: Option<&OsString>) -> Result<()> {
         eprintln!("conformance: {} not found, skipping the scenarios", check.display());
         return Ok(());
     }
+    // The same package selection, features and targets as the nextest run
+    // before it, so cargo resolves the same features and this is a no-op
+    // that only links `target/debug/ecm` to the binary the integration tests
+    // already built. `--package ecm --bin ecm` resolves fewer features
+    // (no dev-dependencies, no other workspace members) and rebuilt most of
+    // the dependency tree a second time: minutes and gigabytes of CI disk.
     run(with_path(
-        cmd("cargo", &["build", "--package", "ecm", "--bin", "ecm"]),
+        cmd("cargo", &["build", "--workspace", "--all-features", "--tests"]),
         path,
     ))?;
     let mut command = with_path(cmd("python3", &[]), path);
