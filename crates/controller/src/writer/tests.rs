@@ -285,3 +285,96 @@ async fn the_tracker_recognises_the_echo_of_a_slice_written_through_kube_writer(
     echo.metadata.generation = Some(2);
     assert!(tracker.should_sync(&echo), "someone else's change does");
 }
+
+/// Creates and updates an Endpoints object and an EndpointSlice through a
+/// writer recording its writes, against ecm-apiserver, with informers
+/// sharing the registry: every echo is answered by the object written, and
+/// each cached object equals what the server stores (without
+/// `managedFields`).
+#[tokio::test]
+async fn informers_reuse_what_kube_writer_wrote_and_it_equals_what_was_stored() {
+    use ecm_apiserver::{ApiServer, Config};
+    use ecm_informer::{InformerFactory, OwnWrites};
+    use kube::Api;
+
+    let server = ApiServer::new(Config::default()).unwrap();
+    let client = server.client();
+    let own = Arc::new(OwnWrites::new());
+    let factory = InformerFactory::new(client.clone()).with_own_writes(Arc::clone(&own));
+    let endpoints_informer = factory.informer::<Endpoints>();
+    let slices_informer = factory.informer::<EndpointSlice>();
+    factory.start();
+    factory.wait_for_cache_sync().await;
+    let writer = KubeWriter::new(client.clone()).with_own_writes(Some(Arc::clone(&own)));
+
+    let mut sent: Endpoints = serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"},
+            "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": "2026-12-08T00:00:00Z"}},
+        "subsets": [{"addresses": [{"ip": "10.0.0.1", "nodeName": "n1",
+            "targetRef": {"kind": "Pod", "name": "web-1", "namespace": "default", "uid": "p1"}}],
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}],
+    }))
+    .unwrap();
+    let created = ObjectWriter::create(&writer, "default", &sent).await.unwrap();
+    sent.metadata = created;
+    sent.subsets.as_mut().unwrap()[0].addresses.as_mut().unwrap()[0].ip = "10.0.0.2".into();
+    let updated = ObjectWriter::update(&writer, "default", &sent).await.unwrap();
+
+    let slice: EndpointSlice = serde_json::from_value(json!({
+        "metadata": {"generateName": "web-", "namespace": "default",
+            "labels": {"kubernetes.io/service-name": "web", "endpointslice.kubernetes.io/managed-by": "test"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": true, "serving": true, "terminating": false},
+            "nodeName": "n1", "zone": "a", "targetRef": {"kind": "Pod", "name": "web-1", "namespace": "default", "uid": "p1"}}],
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+    }))
+    .unwrap();
+    let created_slice = ObjectWriter::create(&writer, "default", &slice).await.unwrap();
+    let mut changed = slice.clone();
+    changed.metadata = created_slice;
+    changed.endpoints.as_mut().unwrap()[0]
+        .conditions
+        .as_mut()
+        .unwrap()
+        .ready = Some(false);
+    let updated_slice = ObjectWriter::update(&writer, "default", &changed).await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let rv_of = |meta: &ObjectMeta| meta.resource_version.clone();
+    loop {
+        let endpoints_rv = endpoints_informer
+            .lister()
+            .get("default", "web")
+            .and_then(|e| rv_of(&e.metadata));
+        let slice_rv = slices_informer
+            .lister()
+            .get("default", updated_slice.name.as_deref().unwrap())
+            .and_then(|s| rv_of(&s.metadata));
+        if endpoints_rv == updated.resource_version && slice_rv == updated_slice.resource_version {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the informers never saw the updates"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(own.reused(), 4, "two creates and two updates, each echo reused");
+    assert!(own.is_empty());
+
+    let mut stored_endpoints = Api::<Endpoints>::namespaced(client.clone(), "default")
+        .get("web")
+        .await
+        .unwrap();
+    stored_endpoints.metadata.managed_fields = None;
+    let cached_endpoints = endpoints_informer.lister().get("default", "web").unwrap();
+    assert_eq!(*cached_endpoints, stored_endpoints);
+    let name = updated_slice.name.as_deref().unwrap();
+    let mut stored_slice = Api::<EndpointSlice>::namespaced(client, "default")
+        .get(name)
+        .await
+        .unwrap();
+    stored_slice.metadata.managed_fields = None;
+    assert_eq!(*slices_informer.lister().get("default", name).unwrap(), stored_slice);
+    factory.shutdown().await;
+}
