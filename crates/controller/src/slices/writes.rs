@@ -96,14 +96,16 @@ pub enum SliceWriteFailure {
 }
 
 /// The slices to write for one owner (a Service or an Endpoints object).
-#[derive(Clone, Copy, Debug)]
+/// The new and changed slices are handed over: a writer that keeps what it
+/// wrote keeps them without a copy ([`ObjectWriter::create_owned`]).
+#[derive(Clone, Debug)]
 pub struct SliceWrites<'p, 'a> {
     /// The owner, for logs; its namespace is where the slices are written.
     pub owner: &'p ObjectKey,
     /// New slices (`generateName`).
-    pub to_create: &'p [EndpointSlice],
+    pub to_create: Vec<EndpointSlice>,
     /// Changed slices, with the resourceVersion they were read at.
-    pub to_update: &'p [EndpointSlice],
+    pub to_update: Vec<EndpointSlice>,
     /// Slices to delete.
     pub to_delete: &'p [&'a EndpointSlice],
 }
@@ -127,30 +129,29 @@ pub async fn write_slices(
     // The watch may bring the results back before the answers do.
     let _hold = tracker.hold(owner);
     for slice in writes.to_create {
-        match writer.create(namespace, slice).await {
+        match writer.create_owned(namespace, slice).await {
             Ok(created) => {
                 tracing::debug!(owner = %owner, slice = created.name.as_deref(), "created slice");
                 tracker.written(&created);
                 on_success(WriteOperation::Create);
             }
-            Err(WriteError::NamespaceTerminating(message)) => {
+            Err((WriteError::NamespaceTerminating(message), _)) => {
                 tracing::debug!(owner = %owner, %message, "namespace terminating, dropping the slice writes");
                 return Ok(SlicesWritten::NamespaceTerminating);
             }
-            Err(cause) => return Err(SliceWriteFailure::Create { cause }),
+            Err((cause, _)) => return Err(SliceWriteFailure::Create { cause }),
         }
     }
     for slice in writes.to_update {
-        let name = slice.metadata.name.as_deref().unwrap_or_default();
-        match writer.update(namespace, slice).await {
+        match writer.update_owned(namespace, slice).await {
             Ok(updated) => {
-                tracing::debug!(owner = %owner, slice = name, "updated slice");
+                tracing::debug!(owner = %owner, slice = updated.name.as_deref(), "updated slice");
                 tracker.written(&updated);
                 on_success(WriteOperation::Update);
             }
-            Err(cause) => {
+            Err((cause, slice)) => {
                 return Err(SliceWriteFailure::Update {
-                    name: name.to_owned(),
+                    name: slice.metadata.name.unwrap_or_default(),
                     cause,
                 });
             }
