@@ -133,25 +133,6 @@ pub trait ObjectWriter<K: Send + Sync + 'static>: Send + Sync {
     /// Conflict.
     async fn update(&self, namespace: &str, object: &K) -> Result<ObjectMeta, WriteError>;
 
-    /// [`create`](Self::create), handing `object` over, for a writer that
-    /// keeps what it wrote ([`KubeWriter::with_own_writes`]) to keep it
-    /// without a copy. A failure hands it back.
-    async fn create_owned(&self, namespace: &str, object: K) -> Result<ObjectMeta, (WriteError, K)> {
-        match self.create(namespace, &object).await {
-            Ok(stored) => Ok(stored),
-            Err(error) => Err((error, object)),
-        }
-    }
-
-    /// [`update`](Self::update), handing `object` over, as
-    /// [`create_owned`](Self::create_owned).
-    async fn update_owned(&self, namespace: &str, object: K) -> Result<ObjectMeta, (WriteError, K)> {
-        match self.update(namespace, &object).await {
-            Ok(stored) => Ok(stored),
-            Err(error) => Err((error, object)),
-        }
-    }
-
     /// Deletes the object `name` in `namespace`.
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), WriteError>;
 }
@@ -201,11 +182,12 @@ impl KubeWriter {
 
     /// Records `object`, as stored with the `assigned` metadata, in the
     /// registry of own writes, if any.
-    fn remember<K>(&self, namespace: &str, mut stored: K, assigned: &ObjectMeta)
+    fn remember<K>(&self, namespace: &str, object: &K, assigned: &ObjectMeta)
     where
-        K: kube::Resource + DeserializeOwned + PartialEq + Debug + Send + 'static,
+        K: kube::Resource + Clone + DeserializeOwned + PartialEq + Debug + Send + 'static,
     {
         let Some(own) = &self.own_writes else { return };
+        let mut stored = object.clone();
         let meta = stored.meta_mut();
         meta.name.clone_from(&assigned.name);
         meta.namespace = assigned.namespace.clone().or_else(|| Some(namespace.to_owned()));
@@ -273,9 +255,7 @@ where
             .create(&PostParams::default(), body)
             .map_err(kube::Error::BuildRequest)?;
         let assigned = self.send_for_metadata(request).await?;
-        if self.own_writes.is_some() {
-            self.remember(namespace, object.clone(), &assigned);
-        }
+        self.remember(namespace, object, &assigned);
         Ok(assigned)
     }
 
@@ -286,45 +266,8 @@ where
             .replace(name, &PostParams::default(), body)
             .map_err(kube::Error::BuildRequest)?;
         let assigned = self.send_for_metadata(request).await?;
-        if self.own_writes.is_some() {
-            self.remember(namespace, object.clone(), &assigned);
-        }
+        self.remember(namespace, object, &assigned);
         Ok(assigned)
-    }
-
-    async fn create_owned(&self, namespace: &str, object: K) -> Result<ObjectMeta, (WriteError, K)> {
-        let sent = async {
-            let body = body_of(&object)?;
-            let request = Request::new(K::url_path(&(), Some(namespace)))
-                .create(&PostParams::default(), body)
-                .map_err(kube::Error::BuildRequest)?;
-            self.send_for_metadata(request).await
-        };
-        match sent.await {
-            Ok(assigned) => {
-                self.remember(namespace, object, &assigned);
-                Ok(assigned)
-            }
-            Err(error) => Err((error, object)),
-        }
-    }
-
-    async fn update_owned(&self, namespace: &str, object: K) -> Result<ObjectMeta, (WriteError, K)> {
-        let sent = async {
-            let name = object.meta().name.as_deref().unwrap_or_default();
-            let body = body_of(&object)?;
-            let request = Request::new(K::url_path(&(), Some(namespace)))
-                .replace(name, &PostParams::default(), body)
-                .map_err(kube::Error::BuildRequest)?;
-            self.send_for_metadata(request).await
-        };
-        match sent.await {
-            Ok(assigned) => {
-                self.remember(namespace, object, &assigned);
-                Ok(assigned)
-            }
-            Err(error) => Err((error, object)),
-        }
     }
 
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), WriteError> {

@@ -187,17 +187,17 @@ impl SyncContext {
             }
             Plan::Create(object) => {
                 tracing::debug!(service = %key, ready = desired.ready, not_ready = desired.not_ready, "creating endpoints");
-                match self.writers.objects.create_owned(namespace, object).await {
+                match self.writers.objects.create(namespace, &object).await {
                     Ok(stored) => {
                         record_change(WriteOperation::Create);
                         self.stale.expectations().created(key);
                         Ok(stored.resource_version)
                     }
-                    Err((WriteError::NamespaceTerminating(message), _)) => {
+                    Err(WriteError::NamespaceTerminating(message)) => {
                         tracing::debug!(service = %key, %message, "namespace is terminating, not creating endpoints");
                         Ok(None)
                     }
-                    Err((source, object)) => {
+                    Err(source) => {
                         self.writers
                             .events
                             .record(failed_to_create(&object, key.as_str(), &source))
@@ -212,7 +212,7 @@ impl SyncContext {
             }
             Plan::Update(object) => {
                 tracing::debug!(service = %key, ready = desired.ready, not_ready = desired.not_ready, "updating endpoints");
-                match self.writers.objects.update_owned(namespace, object).await {
+                match self.writers.objects.update(namespace, &object).await {
                     Ok(stored) => {
                         record_change(WriteOperation::Update);
                         let new_rv = stored.resource_version.unwrap_or_default();
@@ -221,7 +221,7 @@ impl SyncContext {
                             .updated(key, cached_rv.as_deref().unwrap_or_default(), &new_rv);
                         Ok(Some(new_rv))
                     }
-                    Err((source, object)) => {
+                    Err(source) => {
                         self.writers
                             .events
                             .record(failed_to_update(&object, namespace, key.as_str(), &source))

@@ -34,26 +34,20 @@ impl World {
     }
 
     /// A controller whose writer answers with `answer` and records each call.
-    // `ObjectWriter::*_owned` hand a failed write's object back by value.
-    #[allow(clippy::result_large_err)]
     fn controller(
         &self,
         answer: impl Fn(&str, &Endpoints) -> Result<Endpoints, WriteError> + Send + Sync + Clone + 'static,
     ) -> Controller {
         let mut writer = MockObjectWriter::<Endpoints>::new();
         let (log, reply) = (Arc::clone(&self.writes), answer.clone());
-        writer.expect_create_owned().returning(move |_, obj| {
+        writer.expect_create().returning(move |_, obj| {
             log.lock().unwrap().push(("create".into(), obj.clone()));
-            reply("create", &obj)
-                .map(|stored| stored.metadata)
-                .map_err(|e| (e, obj))
+            reply("create", obj).map(|stored| stored.metadata)
         });
         let (log, reply) = (Arc::clone(&self.writes), answer.clone());
-        writer.expect_update_owned().returning(move |_, obj| {
+        writer.expect_update().returning(move |_, obj| {
             log.lock().unwrap().push(("update".into(), obj.clone()));
-            reply("update", &obj)
-                .map(|stored| stored.metadata)
-                .map_err(|e| (e, obj))
+            reply("update", obj).map(|stored| stored.metadata)
         });
         let log = Arc::clone(&self.writes);
         writer.expect_delete().returning(move |ns, name| {

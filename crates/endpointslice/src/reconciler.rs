@@ -178,7 +178,7 @@ impl Reconciler {
     /// error, and the other address types are still written. Every
     /// successful write is recorded in the tracker with what the API
     /// returned.
-    pub async fn apply(&self, svc: &Service, mut plan: Plan<'_>) -> Result<(), ReconcileErrors> {
+    pub async fn apply(&self, svc: &Service, plan: Plan<'_>) -> Result<(), ReconcileErrors> {
         let service = &plan.service;
         for change in &plan.topology_changes {
             self.topology.apply(service, &change.address_type, &change.change);
@@ -189,19 +189,18 @@ impl Reconciler {
 
         let namespace = service.namespace();
         let mut errors = Vec::new();
-        for address_type in &mut plan.address_types {
+        for address_type in &plan.address_types {
             errors.extend(address_type.missing_nodes.iter().map(|m| ReconcileError::NodeNotFound {
                 pod: m.pod.clone(),
                 service: service.clone(),
                 node: m.node.clone(),
             }));
             record_endpoint_changes(address_type.endpoints_added, address_type.endpoints_removed);
-            let slices_changed = address_type.slices_changed();
             match self.write(service, address_type).await {
                 Ok(SlicesWritten::All) => record_slices_changed(
                     address_type.topology_label,
                     &address_type.traffic_distribution_label,
-                    slices_changed,
+                    address_type.slices_changed(),
                 ),
                 Ok(SlicesWritten::NamespaceTerminating) => {}
                 Err(error) => errors.push(error),
@@ -232,16 +231,11 @@ impl Reconciler {
 
     /// Writes one address type's slices (upstream's `finalize`, after the
     /// recycling step the plan already did).
-    /// The new and changed slices are handed to the writer and leave `plan`.
-    async fn write(
-        &self,
-        service: &ObjectKey,
-        plan: &mut AddressTypePlan<'_>,
-    ) -> Result<SlicesWritten, ReconcileError> {
+    async fn write(&self, service: &ObjectKey, plan: &AddressTypePlan<'_>) -> Result<SlicesWritten, ReconcileError> {
         let writes = SliceWrites {
             owner: service,
-            to_create: std::mem::take(&mut plan.to_create),
-            to_update: std::mem::take(&mut plan.to_update),
+            to_create: &plan.to_create,
+            to_update: &plan.to_update,
             to_delete: &plan.to_delete,
         };
         let written = self.slices.write(writes, record_change).await;

@@ -28,8 +28,8 @@
 //! the decoder is serde_json's over a byte slice or string (kube's watch and
 //! list decoding), whose objects can be scanned in place. An entry is
 //! dropped when its echo arrives, when a newer resourceVersion of the
-//! object is seen, when the object is deleted, or after [`ENTRY_TTL`]; at
-//! most [`MAX_ENTRIES`] are kept per kind.
+//! object is seen, or when the object is deleted; at most
+//! [`MAX_ENTRIES`] are kept per kind.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -55,7 +55,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use futures::Stream;
 use kube::Resource;
@@ -72,12 +71,6 @@ use crate::metrics::OWN_WRITE_MISMATCHES_TOTAL;
 /// the kind's entries are dropped (they are only a saving).
 pub const MAX_ENTRIES: usize = 65_536;
 
-/// How long an entry waits for its echo. Echoes come within milliseconds;
-/// an entry this old was written after its echo had been decoded (the
-/// watch brought the write back before its answer was read), and would
-/// otherwise stay until the object changes again.
-pub const ENTRY_TTL: Duration = Duration::from_secs(30);
-
 /// Objects written by this process, kept until the watch brings each write
 /// back (see the [module](self)).
 #[derive(Default)]
@@ -92,14 +85,11 @@ pub struct OwnWrites {
 #[derive(Default)]
 struct Kind {
     entries: hashbrown::HashMap<ObjectKey, Entry, std::hash::RandomState>,
-    /// When entries older than [`ENTRY_TTL`] were last dropped.
-    swept: Option<Instant>,
 }
 
 /// One written object, type-erased.
 struct Entry {
     resource_version: String,
-    recorded: Instant,
     object: Box<dyn Any + Send>,
     /// Decodes an event's object and compares it with `object`
     /// ([`OwnWrites::verifying`]); `Err` carries the decoded object.
@@ -161,14 +151,6 @@ impl OwnWrites {
     where
         K: Resource + DeserializeOwned + PartialEq + fmt::Debug + Send + 'static,
     {
-        self.record_at(object, Instant::now());
-    }
-
-    /// [`record`](Self::record) at `now`.
-    fn record_at<K>(&self, object: K, now: Instant)
-    where
-        K: Resource + DeserializeOwned + PartialEq + fmt::Debug + Send + 'static,
-    {
         let meta = object.meta();
         let (Some(name), Some(rv)) = (meta.name.as_deref(), meta.resource_version.as_deref()) else {
             return;
@@ -176,19 +158,11 @@ impl OwnWrites {
         let key = ObjectKey::new(meta.namespace.as_deref().unwrap_or_default(), name);
         let entry = Entry {
             resource_version: rv.to_owned(),
-            recorded: now,
             object: Box::new(object),
             check: check::<K>,
         };
         let mut kinds = self.kinds.lock();
         let kind = kinds.entry(TypeId::of::<K>()).or_default();
-        // At most once per TTL, and only with entries to spare: the sweep
-        // walks them all.
-        if kind.entries.len() > 64 && kind.swept.is_none_or(|swept| now.duration_since(swept) >= ENTRY_TTL) {
-            kind.entries
-                .retain(|_, entry| now.duration_since(entry.recorded) < ENTRY_TTL);
-            kind.swept = Some(now);
-        }
         if kind.entries.len() >= MAX_ENTRIES && !kind.entries.contains_key(&key) {
             tracing::debug!(entries = kind.entries.len(), "too many own writes kept; dropping them");
             kind.entries.clear();

@@ -128,15 +128,14 @@ impl Reconciler {
                 self.tracker().update(slice);
             }
         }
-        self.write(&key, plan).await
+        self.write(&key, &plan).await
     }
 
-    /// Writes the plan; its new and changed slices are handed to the writer.
-    async fn write(&self, key: &ObjectKey, plan: Plan<'_>) -> Result<(), ReconcileError> {
+    async fn write(&self, key: &ObjectKey, plan: &Plan<'_>) -> Result<(), ReconcileError> {
         let writes = SliceWrites {
             owner: key,
-            to_create: plan.to_create,
-            to_update: plan.to_update,
+            to_create: &plan.to_create,
+            to_update: &plan.to_update,
             to_delete: &plan.to_delete,
         };
         let written = self.slices.write(writes, record_change).await;

@@ -96,16 +96,14 @@ pub enum SliceWriteFailure {
 }
 
 /// The slices to write for one owner (a Service or an Endpoints object).
-/// The new and changed slices are handed over: a writer that keeps what it
-/// wrote keeps them without a copy ([`ObjectWriter::create_owned`]).
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct SliceWrites<'p, 'a> {
     /// The owner, for logs; its namespace is where the slices are written.
     pub owner: &'p ObjectKey,
     /// New slices (`generateName`).
-    pub to_create: Vec<EndpointSlice>,
+    pub to_create: &'p [EndpointSlice],
     /// Changed slices, with the resourceVersion they were read at.
-    pub to_update: Vec<EndpointSlice>,
+    pub to_update: &'p [EndpointSlice],
     /// Slices to delete.
     pub to_delete: &'p [&'a EndpointSlice],
 }
@@ -129,29 +127,30 @@ pub async fn write_slices(
     // The watch may bring the results back before the answers do.
     let _hold = tracker.hold(owner);
     for slice in writes.to_create {
-        match writer.create_owned(namespace, slice).await {
+        match writer.create(namespace, slice).await {
             Ok(created) => {
                 tracing::debug!(owner = %owner, slice = created.name.as_deref(), "created slice");
                 tracker.written(&created);
                 on_success(WriteOperation::Create);
             }
-            Err((WriteError::NamespaceTerminating(message), _)) => {
+            Err(WriteError::NamespaceTerminating(message)) => {
                 tracing::debug!(owner = %owner, %message, "namespace terminating, dropping the slice writes");
                 return Ok(SlicesWritten::NamespaceTerminating);
             }
-            Err((cause, _)) => return Err(SliceWriteFailure::Create { cause }),
+            Err(cause) => return Err(SliceWriteFailure::Create { cause }),
         }
     }
     for slice in writes.to_update {
-        match writer.update_owned(namespace, slice).await {
+        let name = slice.metadata.name.as_deref().unwrap_or_default();
+        match writer.update(namespace, slice).await {
             Ok(updated) => {
-                tracing::debug!(owner = %owner, slice = updated.name.as_deref(), "updated slice");
+                tracing::debug!(owner = %owner, slice = name, "updated slice");
                 tracker.written(&updated);
                 on_success(WriteOperation::Update);
             }
-            Err((cause, slice)) => {
+            Err(cause) => {
                 return Err(SliceWriteFailure::Update {
-                    name: slice.metadata.name.unwrap_or_default(),
+                    name: name.to_owned(),
                     cause,
                 });
             }

@@ -270,8 +270,8 @@ async fn the_tracker_recognises_the_echo_of_a_slice_written_through_kube_writer(
     };
     let writes = SliceWrites {
         owner: &owner,
-        to_create: vec![slice.clone()],
-        to_update: Vec::new(),
+        to_create: std::slice::from_ref(&slice),
+        to_update: &[],
         to_delete: &[],
     };
     write_slices(&writer, &tracker, writes, |_| {}).await.unwrap();

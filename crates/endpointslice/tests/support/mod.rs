@@ -16,7 +16,6 @@ use ecm_types::wellknown::LABEL_TOPOLOGY_ZONE;
 use k8s_openapi::api::core::v1::{Node, NodeCondition, NodeStatus, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
 /// A write verb.
@@ -143,12 +142,10 @@ impl FakeApi {
     }
 
     /// A `MockObjectWriter` answering from this store.
-    // `ObjectWriter::*_owned` hand a failed write's slice back by value.
-    #[allow(clippy::result_large_err)]
     pub(crate) fn writer(&self) -> Arc<MockObjectWriter<EndpointSlice>> {
         let mut mock = MockObjectWriter::<EndpointSlice>::new();
         let state = Arc::clone(&self.state);
-        let create = move |namespace: &str, slice: &EndpointSlice| -> Result<ObjectMeta, WriteError> {
+        mock.expect_create().returning(move |namespace, slice| {
             let mut state = state.lock().unwrap();
             assert_eq!(
                 slice.metadata.namespace.as_deref(),
@@ -186,11 +183,9 @@ impl FakeApi {
             stored.metadata.resource_version = Some(state.next_resource_version());
             state.slices.insert(name, stored.clone());
             Ok(stored.metadata)
-        };
-        mock.expect_create_owned()
-            .returning(move |namespace, slice| create(namespace, &slice).map_err(|e| (e, slice)));
+        });
         let state = Arc::clone(&self.state);
-        let update = move |slice: &EndpointSlice| -> Result<ObjectMeta, WriteError> {
+        mock.expect_update().returning(move |_namespace, slice| {
             let mut state = state.lock().unwrap();
             let name = slice.metadata.name.clone().expect("an update names its slice");
             state.calls.push(Call {
@@ -215,9 +210,7 @@ impl FakeApi {
             stored.metadata.resource_version = Some(state.next_resource_version());
             state.slices.insert(name, stored.clone());
             Ok(stored.metadata)
-        };
-        mock.expect_update_owned()
-            .returning(move |_namespace, slice| update(&slice).map_err(|e| (e, slice)));
+        });
         let state = Arc::clone(&self.state);
         mock.expect_delete().returning(move |_namespace, name| {
             let mut state = state.lock().unwrap();

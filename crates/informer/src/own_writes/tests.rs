@@ -173,25 +173,6 @@ fn too_many_entries_of_a_kind_are_dropped_together() {
 }
 
 #[test]
-fn entries_whose_echo_never_came_are_dropped_after_the_ttl() {
-    let own = OwnWrites::new();
-    let start = Instant::now();
-    let config = |name: String| {
-        let mut config = ConfigMap::default();
-        config.metadata.name = Some(name);
-        config.metadata.resource_version = Some("1".into());
-        config
-    };
-    for i in 0..100 {
-        own.record_at(config(format!("old-{i}")), start);
-    }
-    own.record_at(config("fresh".into()), start + ENTRY_TTL / 2);
-    assert_eq!(own.len(), 101, "nothing is old yet");
-    own.record_at(config("later".into()), start + ENTRY_TTL);
-    assert_eq!(own.len(), 2, "the first hundred waited a whole TTL");
-}
-
-#[test]
 fn a_verifying_registry_reuses_an_equal_echo() {
     let own = Arc::new(OwnWrites::verifying());
     assert!(own.is_verifying());
