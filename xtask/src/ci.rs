@@ -63,8 +63,7 @@ pub(crate) fn module_cycles() -> Result<()> {
 
 /// Runs `../shared/conformance/check.py` on the scenarios of every
 /// implemented controller, with the debug `ecm` binary and
-/// `--incremental-syncs verify` and `--own-writes verify`, with `path` as
-/// `PATH` when given.
+/// `--incremental-syncs verify`, with `path` as `PATH` when given.
 pub(crate) fn conformance(path: Option<&OsString>) -> Result<()> {
     let root = repo_root();
     let shared = root.join("../shared/conformance");
@@ -87,9 +86,6 @@ pub(crate) fn conformance(path: Option<&OsString>) -> Result<()> {
     // Every incremental sync is checked against a full recompute; the debug
     // binary panics on a difference, which fails the scenario.
     command.env("ECM_INCREMENTAL_SYNCS", "verify");
-    // Every own write reused by the informers is checked against the
-    // decoded watch event, with the same panic.
-    command.env("ECM_OWN_WRITES", "verify");
     command.arg(&check).arg("--ecm").arg(target_dir().join("debug/ecm"));
     for suite in CONFORMANCE_SUITES {
         command.arg(shared.join("scenarios").join(suite));

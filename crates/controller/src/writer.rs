@@ -17,12 +17,6 @@
 //! bytes, and stops reading at the end of `metadata`: the object's content
 //! and the `managedFields` a real API server adds are never built, and
 //! the content, which follows `metadata`, is not even scanned.
-//!
-//! Given a registry of own writes ([`KubeWriter::with_own_writes`]), it
-//! records every object it created or updated, as sent with the metadata
-//! the server answered, for the informers sharing the registry to reuse
-//! instead of decoding the watch event of the write
-//! ([`ecm_informer::OwnWrites`]).
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -36,8 +30,6 @@ use kube::client::Body;
 use kube::core::Request;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-
-use ecm_informer::OwnWrites;
 
 use crate::events::EventRecorder;
 
@@ -158,47 +150,12 @@ impl<K> Clone for Writers<K> {
 #[derive(Clone)]
 pub struct KubeWriter {
     client: kube::Client,
-    own_writes: Option<Arc<OwnWrites>>,
 }
 
 impl KubeWriter {
     /// A writer using `client`.
     pub fn new(client: kube::Client) -> Self {
-        Self {
-            client,
-            own_writes: None,
-        }
-    }
-
-    /// Records every object created or updated in `own` (`None`: in
-    /// nothing), as sent with the metadata the server answered, so that the
-    /// informers sharing `own` reuse it instead of decoding the watch event
-    /// of the write ([`OwnWrites`]).
-    #[must_use]
-    pub fn with_own_writes(mut self, own: Option<Arc<OwnWrites>>) -> Self {
-        self.own_writes = own;
-        self
-    }
-
-    /// Records `object`, as stored with the `assigned` metadata, in the
-    /// registry of own writes, if any.
-    fn remember<K>(&self, namespace: &str, object: &K, assigned: &ObjectMeta)
-    where
-        K: kube::Resource + Clone + DeserializeOwned + PartialEq + Debug + Send + 'static,
-    {
-        let Some(own) = &self.own_writes else { return };
-        let mut stored = object.clone();
-        let meta = stored.meta_mut();
-        meta.name.clone_from(&assigned.name);
-        meta.namespace = assigned.namespace.clone().or_else(|| Some(namespace.to_owned()));
-        meta.uid.clone_from(&assigned.uid);
-        meta.resource_version.clone_from(&assigned.resource_version);
-        meta.generation = assigned.generation;
-        meta.creation_timestamp.clone_from(&assigned.creation_timestamp);
-        meta.deletion_timestamp.clone_from(&assigned.deletion_timestamp);
-        meta.labels.clone_from(&assigned.labels);
-        meta.managed_fields = None;
-        own.record(stored);
+        Self { client }
     }
 }
 
@@ -242,7 +199,6 @@ where
     K: kube::Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Clone
         + Debug
-        + PartialEq
         + Serialize
         + DeserializeOwned
         + Send
@@ -254,9 +210,7 @@ where
         let request = Request::new(K::url_path(&(), Some(namespace)))
             .create(&PostParams::default(), body)
             .map_err(kube::Error::BuildRequest)?;
-        let assigned = self.send_for_metadata(request).await?;
-        self.remember(namespace, object, &assigned);
-        Ok(assigned)
+        self.send_for_metadata(request).await
     }
 
     async fn update(&self, namespace: &str, object: &K) -> Result<ObjectMeta, WriteError> {
@@ -265,9 +219,7 @@ where
         let request = Request::new(K::url_path(&(), Some(namespace)))
             .replace(name, &PostParams::default(), body)
             .map_err(kube::Error::BuildRequest)?;
-        let assigned = self.send_for_metadata(request).await?;
-        self.remember(namespace, object, &assigned);
-        Ok(assigned)
+        self.send_for_metadata(request).await
     }
 
     async fn delete(&self, namespace: &str, name: &str) -> Result<(), WriteError> {

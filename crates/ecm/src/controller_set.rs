@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ecm_controller::{KubeEventRecorder, KubeWriter, ObjectWriter, Runnable, Writers};
-use ecm_informer::{Informer, InformerFactory, OwnWrites, Progress};
+use ecm_informer::{Informer, InformerFactory, Progress};
 use ecm_types::PodProjection;
 use k8s_openapi::api::core::v1::{Endpoints, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -117,15 +117,13 @@ impl<'f> SharedInformers<'f> {
 
 /// What a controller writes through: `client`, and events from `component`
 /// on `host`.
-/// Objects created or updated are recorded in `own`, when given, for the
-/// informers to reuse.
-fn writers<K>(client: kube::Client, component: &str, host: &str, own: Option<&Arc<OwnWrites>>) -> Writers<K>
+fn writers<K>(client: kube::Client, component: &str, host: &str) -> Writers<K>
 where
     KubeWriter: ObjectWriter<K>,
     K: Send + Sync + 'static,
 {
     Writers {
-        objects: Arc::new(KubeWriter::new(client.clone()).with_own_writes(own.cloned())),
+        objects: Arc::new(KubeWriter::new(client.clone())),
         events: Arc::new(KubeEventRecorder::new(client, component, host)),
     }
 }
@@ -164,13 +162,9 @@ impl ControllerSet {
         shutdown: &CancellationToken,
         resync: Option<Duration>,
     ) -> Self {
-        let own = options.own_writes.registry();
-        let mut factory = InformerFactory::new(clients.client(SHARED_INFORMERS))
+        let factory = InformerFactory::new(clients.client(SHARED_INFORMERS))
             .with_shutdown(shutdown)
             .with_resync_period(resync);
-        if let Some(own) = &own {
-            factory = factory.with_own_writes(Arc::clone(own));
-        }
         let mut shared = SharedInformers::new(&factory);
         let mut controllers: Vec<Arc<dyn Runnable>> = Vec::new();
         for name in enabled {
@@ -182,7 +176,7 @@ impl ControllerSet {
                         pods: shared.pods(),
                         endpoints: shared.endpoints(),
                     };
-                    let writers = writers(client, ecm_endpoints::EVENT_SOURCE_COMPONENT, host, own.as_ref());
+                    let writers = writers(client, ecm_endpoints::EVENT_SOURCE_COMPONENT, host);
                     Arc::new(ecm_endpoints::Controller::new(options.endpoints(), &informers, writers))
                 }
                 ControllerName::EndpointSlice => {
@@ -192,7 +186,7 @@ impl ControllerSet {
                         slices: shared.slices(),
                         nodes: shared.nodes(),
                     };
-                    let writers = writers(client, ecm_endpointslice::EVENT_SOURCE_COMPONENT, host, own.as_ref());
+                    let writers = writers(client, ecm_endpointslice::EVENT_SOURCE_COMPONENT, host);
                     let controller = ecm_endpointslice::Controller::new(options.endpointslice(), &informers, writers);
                     Arc::new(controller)
                 }
@@ -202,7 +196,7 @@ impl ControllerSet {
                         endpoints: shared.endpoints(),
                         slices: shared.slices(),
                     };
-                    let writers = writers(client, ecm_mirroring::EVENT_SOURCE_COMPONENT, host, own.as_ref());
+                    let writers = writers(client, ecm_mirroring::EVENT_SOURCE_COMPONENT, host);
                     Arc::new(ecm_mirroring::Controller::new(options.mirroring(), &informers, writers))
                 }
             });

@@ -54,52 +54,6 @@ pub struct ControllerOptions {
         value_parser = parse_incremental_syncs
     )]
     pub incremental_syncs: IncrementalSyncs,
-
-    /// Whether the informers reuse the object a controller wrote instead of
-    /// decoding the watch event of that write (reuse), decode every event as
-    /// upstream does (decode: choose it when a mutating admission webhook
-    /// changes Endpoints or EndpointSlices), or do both and compare (verify:
-    /// for diagnosis, logs and counts a difference). ecm only.
-    #[arg(long, env = "ECM_OWN_WRITES", value_enum, default_value_t = OwnWritesMode::Reuse)]
-    pub own_writes: OwnWritesMode,
-}
-
-/// `--own-writes`: what the informers do with the watch events of the
-/// controllers' own writes ([`ecm_informer::OwnWrites`]).
-#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OwnWritesMode {
-    /// Reuse the object written, with the metadata the server answered.
-    #[default]
-    Reuse,
-    /// Decode every event, as upstream does.
-    Decode,
-    /// Decode and compare with the object written; a difference is logged
-    /// and counted, and the decoded object used.
-    Verify,
-}
-
-impl OwnWritesMode {
-    /// The registry the informers and writers of one cluster share, or
-    /// `None` for `decode`.
-    pub fn registry(self) -> Option<std::sync::Arc<ecm_informer::OwnWrites>> {
-        match self {
-            // Debug builds (the test suite) compare every reused object with
-            // the decoded one, and panic on a difference.
-            Self::Reuse if cfg!(debug_assertions) => Some(std::sync::Arc::new(ecm_informer::OwnWrites::verifying())),
-            Self::Reuse => Some(std::sync::Arc::new(ecm_informer::OwnWrites::new())),
-            Self::Verify => Some(std::sync::Arc::new(ecm_informer::OwnWrites::verifying())),
-            Self::Decode => None,
-        }
-    }
-}
-
-impl std::str::FromStr for OwnWritesMode {
-    type Err = String;
-
-    fn from_str(value: &str) -> Result<Self, String> {
-        <Self as clap::ValueEnum>::from_str(value, true)
-            .map_err(|_| format!("expected reuse, decode or verify, got {value:?}"))
-    }
 }
 
 /// Parses an `--incremental-syncs` value.
@@ -119,7 +73,6 @@ impl Default for ControllerOptions {
             mirroring_max_endpoints_per_subset: 1000,
             mirroring_endpointslice_updates_batch_period: Duration::ZERO,
             incremental_syncs: IncrementalSyncs::On,
-            own_writes: OwnWritesMode::Reuse,
         }
     }
 }
@@ -193,13 +146,6 @@ impl ControllerOptions {
                 self.incremental_syncs = value
                     .as_str()
                     .ok_or_else(|| invalid("expected on, off or verify"))?
-                    .parse()
-                    .map_err(|e: String| invalid(&e))?;
-            }
-            "ownwrites" => {
-                self.own_writes = value
-                    .as_str()
-                    .ok_or_else(|| invalid("expected reuse, decode or verify"))?
                     .parse()
                     .map_err(|e: String| invalid(&e))?;
             }

@@ -175,7 +175,7 @@ fn node() -> Value {
 
 fn decode_both<K>(c: &mut Criterion, name: &str, json: &Value)
 where
-    K: DeserializeOwned + kube::Resource + 'static,
+    K: DeserializeOwned + kube::Resource,
 {
     let bytes = serde_json::to_vec(json).unwrap();
     let fields = serde_json::to_vec(&json["metadata"]["managedFields"]).unwrap().len();

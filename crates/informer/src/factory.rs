@@ -42,7 +42,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::informer::{ErasedInformer, Informer, InformerConfig};
-use crate::own_writes::OwnWrites;
 
 /// A registry of shared informers built from one [`kube::Client`].
 ///
@@ -53,7 +52,6 @@ pub struct InformerFactory {
     client: Client,
     watcher_config: watcher::Config,
     resync_period: Option<Duration>,
-    own_writes: Option<Arc<OwnWrites>>,
     shutdown: CancellationToken,
     state: Arc<Mutex<FactoryState>>,
 }
@@ -90,7 +88,6 @@ impl InformerFactory {
             client,
             watcher_config: watcher::Config::default(),
             resync_period: None,
-            own_writes: None,
             shutdown: CancellationToken::new(),
             state: Arc::default(),
         }
@@ -109,16 +106,6 @@ impl InformerFactory {
     #[must_use]
     pub fn with_resync_period(mut self, period: Option<Duration>) -> Self {
         self.resync_period = period;
-        self
-    }
-
-    /// Lets the informers created from now on reuse the objects recorded in
-    /// `own` instead of decoding the watch events of those writes (see
-    /// [`OwnWrites`]); give the writers of the same cluster the same
-    /// registry.
-    #[must_use]
-    pub fn with_own_writes(mut self, own: Arc<OwnWrites>) -> Self {
-        self.own_writes = Some(own);
         self
     }
 
@@ -176,8 +163,7 @@ impl InformerFactory {
         }
         let config = InformerConfig::default()
             .watcher(self.watcher_config.clone())
-            .resync_period(self.resync_period)
-            .own_writes(self.own_writes.clone());
+            .resync_period(self.resync_period);
         let informer = create(Api::all(self.client.clone()), config);
         state.informers.insert(
             key,

@@ -71,7 +71,6 @@ use crate::handler::{Deleted, EventHandler, Notification};
 use crate::key::ObjectKey;
 use crate::lister::Lister;
 use crate::metrics::InformerMetrics;
-use crate::own_writes::{OwnWrites, Scoped};
 use crate::store::{Store, StoreError};
 use crate::tap::{BOOKMARK_MARKER_REASON, Tap};
 use crate::without_managed_fields::WithoutManagedFields;
@@ -123,21 +122,9 @@ pub struct InformerConfig {
     /// unread ([`WithoutManagedFields`]), which saves the decoding of a
     /// tree the default transform throws away.
     pub managed_fields: bool,
-    /// Objects written by this process, reused instead of decoding the
-    /// watch events of those writes ([`OwnWrites`]). `None`, the default:
-    /// every event is decoded. Ignored with `managed_fields`.
-    pub own_writes: Option<Arc<OwnWrites>>,
 }
 
 impl InformerConfig {
-    /// Reuses the objects recorded in `own` instead of decoding the watch
-    /// events of those writes (`None`: decode every event).
-    #[must_use]
-    pub fn own_writes(mut self, own: Option<Arc<OwnWrites>>) -> Self {
-        self.own_writes = own;
-        self
-    }
-
     /// Decodes `metadata.managedFields` (`true`) or skips them unread
     /// (`false`, the default). Only a transform sees them: the default one,
     /// [`strip_managed_fields`], drops them either way.
@@ -272,7 +259,6 @@ struct Shared<K, S> {
     source: Option<Source<K, S>>,
     watcher_config: watcher::Config,
     managed_fields: bool,
-    own_writes: Option<Arc<OwnWrites>>,
     resync_period: Option<Duration>,
     store: Store<S>,
     /// The handlers, behind the delivery lock. Whoever changes the store
@@ -309,28 +295,19 @@ enum Step<K> {
 type Steps<K> = BoxStream<'static, Result<Step<K>, watcher::Error>>;
 
 /// A watcher over `client`'s collection of `K`, decoding objects without
-/// their managedFields unless `managed_fields`, reusing `own_writes` if
-/// given (and managedFields are skipped).
-fn watch_steps<K>(
-    client: kube::Client,
-    config: watcher::Config,
-    managed_fields: bool,
-    own_writes: Option<&Arc<OwnWrites>>,
-) -> Steps<K>
+/// their managedFields unless `managed_fields`.
+fn watch_steps<K>(client: kube::Client, config: watcher::Config, managed_fields: bool) -> Steps<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + fmt::Debug + Send + Sync + 'static,
 {
     if managed_fields {
         let api: Api<K> = Api::all_with(client, &());
-        return watcher::watcher(api, config).map(classify).boxed();
-    }
-    let api: Api<WithoutManagedFields<K>> = Api::all_with(client, &());
-    let steps = watcher::watcher(api, config)
-        .map(|item| classify(item.map(unwrap_event)))
-        .boxed();
-    match own_writes {
-        Some(own) => Scoped::new(steps, Arc::clone(own)).boxed(),
-        None => steps,
+        watcher::watcher(api, config).map(classify).boxed()
+    } else {
+        let api: Api<WithoutManagedFields<K>> = Api::all_with(client, &());
+        watcher::watcher(api, config)
+            .map(|item| classify(item.map(unwrap_event)))
+            .boxed()
     }
 }
 
@@ -452,7 +429,6 @@ where
                 source,
                 watcher_config: config.watcher,
                 managed_fields: config.managed_fields,
-                own_writes: config.own_writes,
                 resync_period: config.resync_period.filter(|p| !p.is_zero()),
                 store,
                 handlers: Mutex::new(Handlers {
@@ -607,13 +583,8 @@ where
         loop {
             let mut buffer = None;
             let mut stream = pin!(
-                watch_steps::<K>(
-                    client.clone(),
-                    shared.watcher_config.clone(),
-                    shared.managed_fields,
-                    shared.own_writes.as_ref(),
-                )
-                .default_backoff()
+                watch_steps::<K>(client.clone(), shared.watcher_config.clone(), shared.managed_fields)
+                    .default_backoff()
             );
             loop {
                 let item = tokio::select! {
@@ -716,9 +687,6 @@ where
                 self.apply_upsert(obj, rv, metrics);
             }
             watcher::Event::Delete(obj) => {
-                if let Some(own) = &self.shared.own_writes {
-                    own.forget::<K>(obj.meta().namespace.as_deref().unwrap_or_default(), &obj.name_any());
-                }
                 let rv = obj.resource_version();
                 let obj = Arc::new(transform(obj));
                 self.apply_delete(obj, rv, metrics);

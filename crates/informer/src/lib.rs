@@ -24,7 +24,6 @@
 //! | [`handler`] | [`EventHandler`], [`Deleted`], [`Notification`] |
 //! | [`key`] | [`ObjectKey`]: the `namespace/name` key of stores, queues and controllers |
 //! | [`metrics`] | metric names |
-//! | [`own_writes`] | [`OwnWrites`]: objects a process wrote, reused instead of decoding the watch events of its own writes |
 //! | [`without_managed_fields`] | [`WithoutManagedFields`]: decoding objects without building their `managedFields` |
 //! | `tap` (private) | how list and bookmark resourceVersions are recovered |
 //!
@@ -184,7 +183,6 @@ pub mod key;
 pub mod label_index;
 pub mod lister;
 pub mod metrics;
-pub mod own_writes;
 pub mod selector;
 pub mod selector_registry;
 pub mod store;
@@ -196,7 +194,6 @@ pub use handler::{Deleted, EventHandler, FnHandler, Notification, handler_fn};
 pub use informer::{HandlerRegistration, Informer, InformerConfig, InformerError, Progress, strip_managed_fields};
 pub use key::{KeyError, ObjectKey};
 pub use lister::Lister;
-pub use own_writes::OwnWrites;
 pub use selector::{Selector, SelectorError};
 pub use selector_registry::SelectorRegistry;
 pub use store::{IndexFn, NAMESPACE_INDEX, Store, StoreError};

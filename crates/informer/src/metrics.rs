@@ -33,10 +33,6 @@ pub const RESYNCS_TOTAL: &str = "informer_resyncs_total";
 /// `list`, `watch_start`, `watch_event`, `watch_stream` or
 /// `no_resource_version`. Each is followed by a backoff.
 pub const WATCH_ERRORS_TOTAL: &str = "informer_watch_errors_total";
-/// Counter: own writes whose watch event differed from the object written
-/// (only counted by a verifying [`OwnWrites`](crate::OwnWrites), which then
-/// uses the decoded object).
-pub const OWN_WRITE_MISMATCHES_TOTAL: &str = "informer_own_write_mismatches_total";
 
 /// The label every informer metric carries.
 pub const RESOURCE_LABEL: &str = "resource";

@@ -94,56 +94,14 @@ impl<K: Resource> Resource for WithoutManagedFields<K> {
     }
 }
 
-impl<'de, K: Deserialize<'de> + 'static> Deserialize<'de> for WithoutManagedFields<K> {
+impl<'de, K: Deserialize<'de>> Deserialize<'de> for WithoutManagedFields<K> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        if scans_in_place::<D>()
-            && let Some(own) = crate::own_writes::expecting::<K>()
-        {
-            return reuse_or_decode(&own, deserializer);
-        }
-        decode(deserializer)
+        K::deserialize(Filtered {
+            inner: deserializer,
+            level: Level::Object,
+        })
+        .map(Self)
     }
-}
-
-/// Decodes `K` through `deserializer`, skipping `metadata.managedFields`.
-fn decode<'de, K: Deserialize<'de>, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<WithoutManagedFields<K>, D::Error> {
-    K::deserialize(Filtered {
-        inner: deserializer,
-        level: Level::Object,
-    })
-    .map(WithoutManagedFields)
-}
-
-/// The object ecm wrote, when the one `deserializer` holds is the stored
-/// version of an own write ([`OwnWrites`](crate::OwnWrites)); otherwise the
-/// object decoded. The object's JSON is first taken as it is (scanned, not
-/// decoded), so that only its `metadata` identity is read for a reused one.
-fn reuse_or_decode<'de, K: Deserialize<'de> + 'static, D: Deserializer<'de>>(
-    own: &crate::OwnWrites,
-    deserializer: D,
-) -> Result<WithoutManagedFields<K>, D::Error> {
-    let raw = <&'de serde_json::value::RawValue>::deserialize(deserializer)?;
-    if let Some(object) = own.reuse::<K>(raw.get()) {
-        return Ok(WithoutManagedFields(object));
-    }
-    let mut json = serde_json::Deserializer::from_str(raw.get());
-    let object = decode(&mut json).map_err(de::Error::custom)?;
-    json.end().map_err(de::Error::custom)?;
-    Ok(object)
-}
-
-/// Whether `D` is serde_json's deserializer over a byte slice or string
-/// (how kube decodes list and watch responses), which can hand out an
-/// object's JSON in place. Any other (a buffered or YAML one) decodes as
-/// usual: reusing own writes is only a saving.
-fn scans_in_place<D>() -> bool {
-    let name = std::any::type_name::<D>();
-    ["SliceRead<", "StrRead<"].iter().any(|read| {
-        name.strip_prefix("&mut serde_json::de::Deserializer<serde_json::read::")
-            .is_some_and(|rest| rest.starts_with(read))
-    })
 }
 
 /// Where a filtered value sits.

@@ -29,7 +29,7 @@ fn managed_fields() -> Value {
 /// stripped as the default transform does; they must be equal.
 fn assert_same<K>(json: &Value)
 where
-    K: DeserializeOwned + kube::Resource + PartialEq + std::fmt::Debug + 'static,
+    K: DeserializeOwned + kube::Resource + PartialEq + std::fmt::Debug,
 {
     let text = serde_json::to_string(json).unwrap();
     let lean = serde_json::from_str::<WithoutManagedFields<K>>(&text)
