@@ -7,7 +7,7 @@
 //! | `cargo xtask ci` | what CI runs: `cargo fmt --check`, clippy with `-D warnings`, then `test` |
 //! | `cargo xtask chart` | checks of the Helm chart: rendered and checked always, `helm lint` and `helm template` where helm is installed |
 //! | `cargo xtask bench [PART...] [--quick] [--pgo]` | every measurement of `docs/benchmarks.md` in one run (`--pgo`: the scale part measures the profile-guided build) |
-//! | `cargo xtask pgo` | the profile-guided release build of `ecm` the image ships: built instrumented, trained on the scale bench at sizes it does not publish, rebuilt with the profile into `<target>/pgo/optimized/release/ecm` ([`pgo`]) |
+//! | `cargo xtask pgo` | the profile-guided release build of `ecm` the image ships: built instrumented, trained on the scale bench at sizes it does not publish, rebuilt with the profile, then laid out by BOLT trained the same way; the result is `<target>/pgo/ecm` ([`pgo`], [`bolt`]) |
 //! | `cargo xtask pb-schema [--check]` | regenerates (or checks) `crates/apiserver/src/http/protobuf/k8s.binpb`, the protobuf descriptors of ecm-apiserver's codec, from the `k8s-pb` and `k8s-openapi` sources |
 //! | `cargo xtask chaos [--seeds N] [--first F] [--seed S]` | seeded chaos convergence of the `ecm` binary under API faults, churn and a SIGKILL (docs/reliability.md): N seeds from F (default 100 from 1), or seed S alone to reproduce it |
 //! | `cargo xtask fuzz [TARGET...] [--seconds N]` | the cargo-fuzz targets of `fuzz/` (nightly; cargo-fuzz installed when missing), N seconds each, one after another; fails on a crash |
@@ -22,6 +22,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod bench;
+mod bolt;
 mod chaos;
 mod chart;
 mod ci;

@@ -11,8 +11,12 @@
 //!    rustup component `llvm-tools`, added when missing) into
 //!    `<target>/pgo/ecm-<hash>.profdata` (named by its content, so that a
 //!    new profile rebuilds the next step);
-//! 4. `ecm` is built again with `-Cprofile-use` into `<target>/pgo/optimized`;
-//!    [`binary`] names the result.
+//! 4. `ecm` is built again with `-Cprofile-use` into `<target>/pgo/optimized`
+//!    (linked with the relocations BOLT needs);
+//! 5. BOLT lays that binary out by the same training ([`crate::bolt`]), when
+//!    its tools are there (`ECM_BOLT=0` leaves it out).
+//!
+//! The result is copied to `<target>/pgo/ecm` ([`binary`]).
 //!
 //! Each build has its own target directory, so neither disturbs the plain
 //! release build's cache. The image (deploy/Dockerfile) and `cargo xtask
@@ -28,7 +32,7 @@ use anyhow::{Context, Result, bail, ensure};
 use crate::run::{cmd, display, run, target_dir};
 use crate::scale::Size;
 
-/// The training runs: Services of 20 pods at 4 000 pods in one namespace
+/// The training runs (of both the profile-guided build and BOLT): Services of 20 pods at 4 000 pods in one namespace
 /// (twice the published churn rate), and 5-pod Services over six
 /// namespaces. Neither is a published size.
 pub(crate) const TRAINING: [Training; 2] = [
@@ -69,8 +73,14 @@ fn raw_dir() -> PathBuf {
     dir().join("profraw")
 }
 
-/// The profile-guided `ecm` binary.
+/// The `ecm` binary `cargo xtask pgo` ends with: profile-guided, and laid
+/// out by BOLT when it ran.
 pub(crate) fn binary() -> PathBuf {
+    dir().join("ecm")
+}
+
+/// The profile-guided build, before BOLT.
+fn optimized_binary() -> PathBuf {
     dir().join("optimized/release/ecm")
 }
 
@@ -100,7 +110,7 @@ pub(crate) fn build_command(name: &str, flag: &str) -> Command {
 }
 
 /// The scale bench run of one training size, spawning `ecm`.
-fn training_command(bench: &Path, ecm: &Path, training: Training, results: &Path) -> Command {
+pub(crate) fn training_command(bench: &Path, ecm: &Path, training: Training, results: &Path) -> Command {
     let mut command = crate::scale::command(bench, training.size, false, results);
     command
         .arg("--churn-rate")
@@ -215,11 +225,12 @@ pub(crate) fn reuse_or_train() -> Result<PathBuf> {
     }
 }
 
-/// Builds `ecm` with `profile`; returns the binary.
+/// Builds `ecm` with `profile`, lays it out with BOLT when its tools are
+/// there, and copies the result to [`binary`], which it returns.
 fn optimized(profile: &Path) -> Result<PathBuf> {
     run(build_command(
         "optimized",
-        &format!("-Cprofile-use={}", profile.display()),
+        &format!("-Cprofile-use={} {}", profile.display(), crate::bolt::RELOCS_FLAG),
     ))
     .with_context(|| {
         format!(
@@ -227,11 +238,27 @@ fn optimized(profile: &Path) -> Result<PathBuf> {
             profile.display()
         )
     })?;
-    let built = binary();
+    let built = optimized_binary();
     ensure!(built.exists(), "{} was not built", built.display());
     println!("pgo: profile {}", profile.display());
-    println!("pgo: binary {}", built.display());
-    Ok(built)
+    let tools = if crate::bolt::disabled() {
+        eprintln!("bolt: left out (ECM_BOLT=0)");
+        None
+    } else {
+        crate::bolt::tools()?
+    };
+    let last = match tools {
+        Some(tools) => crate::bolt::optimize(&tools, &built)?,
+        None => built,
+    };
+    let result = binary();
+    // A fresh file, not an overwrite: a running ecm may be executing the old one.
+    if result.exists() {
+        std::fs::remove_file(&result).with_context(|| format!("cannot replace {}", result.display()))?;
+    }
+    std::fs::copy(&last, &result).with_context(|| format!("cannot copy {} to {}", last.display(), result.display()))?;
+    println!("pgo: binary {}", result.display());
+    Ok(result)
 }
 
 /// The file naming the last trained profile.
@@ -272,7 +299,8 @@ mod tests {
                 target.display()
             )
         );
-        assert!(binary().starts_with(&target));
+        assert!(optimized_binary().starts_with(&target));
+        assert!(binary().starts_with(dir()));
     }
 
     #[test]
