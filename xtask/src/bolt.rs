@@ -15,7 +15,7 @@
 //! 2. `llvm-bolt -instrument` writes an instrumented copy into
 //!    `<target>/pgo/bolt/`;
 //! 3. the same training as the profile-guided build runs it
-//!    ([`crate::pgo::TRAINING`]); every `ecm` process writes its counts at
+//!    ([`crate::training::TRAINING`]); every `ecm` process writes its counts at
 //!    exit, and `merge-fdata` merges them into
 //!    `<target>/pgo/bolt/<hash>.fdata`, named by the profile-guided binary
 //!    it was trained on (a changed binary trains anew; an unchanged one
@@ -281,8 +281,13 @@ fn train(tools: &Tools, input: &Path, profile: &Path) -> Result<()> {
     if results.exists() {
         std::fs::remove_file(&results).with_context(|| format!("cannot remove {}", results.display()))?;
     }
-    for training in crate::pgo::TRAINING {
-        run(crate::pgo::training_command(&bench, &instrumented, training, &results))?;
+    for training in crate::training::TRAINING {
+        run(crate::training::training_command(
+            &bench,
+            &instrumented,
+            training,
+            &results,
+        ))?;
     }
     let found = counts(&raw)?;
     ensure!(

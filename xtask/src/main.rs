@@ -33,6 +33,7 @@ mod pgo;
 mod run;
 mod scale;
 mod tools;
+mod training;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "ecm project automation")]

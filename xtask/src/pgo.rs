@@ -4,7 +4,7 @@
 //!    `<target>/pgo/instrumented`;
 //! 2. the training workload runs it: the scale bench (`ecm run` as a child
 //!    against ecm-apiserver: cold start, idle, pod churn, restart) at the
-//!    sizes of [`TRAINING`], which are deliberately *not* the sizes
+//!    sizes of [`TRAINING`] ([`crate::training`]), which are deliberately *not* the sizes
 //!    `cargo xtask bench scale` publishes, so every published figure is
 //!    measured out of sample;
 //! 3. the profiles are merged with the toolchain's `llvm-profdata` (the
@@ -30,38 +30,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail, ensure};
 
 use crate::run::{cmd, display, run, target_dir};
-use crate::scale::Size;
-
-/// The training runs (of both the profile-guided build and BOLT): Services of 20 pods at 4 000 pods in one namespace
-/// (twice the published churn rate), and 5-pod Services over six
-/// namespaces. Neither is a published size.
-pub(crate) const TRAINING: [Training; 2] = [
-    Training {
-        size: Size {
-            services: 200,
-            pods_per_service: 20,
-            namespaces: 1,
-        },
-        churn_rate: 100,
-    },
-    Training {
-        size: Size {
-            services: 1_200,
-            pods_per_service: 5,
-            namespaces: 6,
-        },
-        churn_rate: 50,
-    },
-];
-
-/// One training run of the scale bench.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Training {
-    /// Services, pods per Service and namespaces.
-    pub(crate) size: Size,
-    /// Pod readiness changes per second during the churn phase.
-    pub(crate) churn_rate: u32,
-}
+use crate::training::{TRAINING, training_command};
 
 /// Where the PGO builds and profiles live.
 fn dir() -> PathBuf {
@@ -106,22 +75,6 @@ pub(crate) fn build_command(name: &str, flag: &str) -> Command {
     );
     command.arg("--target-dir").arg(target);
     command.env("RUSTFLAGS", rustflags(std::env::var_os("RUSTFLAGS"), flag));
-    command
-}
-
-/// The scale bench run of one training size, spawning `ecm`.
-pub(crate) fn training_command(bench: &Path, ecm: &Path, training: Training, results: &Path) -> Command {
-    let mut command = crate::scale::command(bench, training.size, false, results);
-    command
-        .arg("--churn-rate")
-        .arg(training.churn_rate.to_string())
-        .arg("--ecm")
-        .arg(ecm)
-        .arg("--label")
-        .arg(format!(
-            "pgo-training {}x{}/{}ns",
-            training.size.services, training.size.pods_per_service, training.size.namespaces
-        ));
     command
 }
 
@@ -301,31 +254,6 @@ mod tests {
         );
         assert!(optimized_binary().starts_with(&target));
         assert!(binary().starts_with(dir()));
-    }
-
-    #[test]
-    fn training_sizes_are_not_published_sizes() {
-        for training in TRAINING {
-            assert!(
-                !crate::scale::SIZES.contains(&training.size),
-                "{training:?} is a published size"
-            );
-        }
-    }
-
-    #[test]
-    fn a_training_run_spawns_the_instrumented_binary() {
-        let shown = display(&training_command(
-            Path::new("/t/scale-1"),
-            Path::new("/t/pgo/ecm"),
-            TRAINING[0],
-            Path::new("r.jsonl"),
-        ));
-        assert_eq!(
-            shown,
-            "/t/scale-1 --services 200 --pods-per-service 20 --namespaces 1 --results r.jsonl \
-             --churn-rate 100 --ecm /t/pgo/ecm --label pgo-training 200x20/1ns"
-        );
     }
 
     #[test]
