@@ -31,9 +31,14 @@
 //! (`-z max-page-size=2097152`) let it cover all of the code rather than
 //! the 2 MiB-aligned inside.
 //!
+//! A binary laid out by BOLT keeps its hot code in one small region: only
+//! the huge pages around that region move ([`bolt`]), the rest of the code
+//! stays where it is, resident only where it runs.
+//!
 //! | module | holds |
 //! |---|---|
 //! | [`maps`] | parsing `/proc/self/maps` and planning the ranges (pure) |
+//! | [`bolt`] | finding a BOLT binary's hot code in its section headers (pure) |
 //! | `remap` | the system calls (the crate's only `unsafe` code) |
 //!
 //! `tests/remap_self.rs` runs the real remap on its own test process (a
@@ -51,6 +56,7 @@
 //! // ... start the runtime ...
 //! ```
 
+pub mod bolt;
 pub mod maps;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod remap;
@@ -213,6 +219,17 @@ mod linux {
             path: "/proc/self/exe",
             source,
         })?;
+        let plans = match crate::bolt::hot_text(&|offset, len| {
+            use std::os::unix::fs::FileExt as _;
+            let mut bytes = vec![0; len];
+            file.read_exact_at(&mut bytes, offset).ok().map(|()| bytes)
+        }) {
+            Some(hot) => maps::keep_hot(plans, &hot, huge_page),
+            None => plans,
+        };
+        if plans.is_empty() {
+            return Err(Error::NothingToRemap);
+        }
         for plan in &plans {
             // SAFETY: the plan was made from the current maps a moment ago;
             // only this thread runs (checked above) and nothing in between

@@ -127,6 +127,36 @@ pub fn plan(mappings: &[Mapping], file: ((u32, u32), u64), huge_page: usize) -> 
     plans
 }
 
+/// Narrows `plans` to the huge pages around `hot`, the file offsets of the
+/// code that runs all the time ([`crate::bolt::hot_text`]): each plan keeps
+/// the huge-page-aligned part of its target that covers its share of `hot`,
+/// and plans without any of it are dropped. The code outside stays on
+/// small pages, resident only where it runs.
+pub fn keep_hot(plans: Vec<Plan>, hot: &Range<u64>, huge_page: usize) -> Vec<Plan> {
+    debug_assert!(huge_page.is_power_of_two());
+    let down = |address: usize| address & !(huge_page - 1);
+    let up = |address: usize| down(address + huge_page - 1);
+    plans
+        .into_iter()
+        .filter_map(|plan| {
+            let copied = plan.file_offset..plan.file_offset + plan.copy.len() as u64;
+            let (start, end) = (copied.start.max(hot.start), copied.end.min(hot.end));
+            if start >= end {
+                return None;
+            }
+            // Where those bytes of the file are in memory.
+            let address = |offset: u64| plan.copy.start + usize::try_from(offset - plan.file_offset).unwrap_or(0);
+            let target = down(address(start)).max(plan.target.start)..up(address(end)).min(plan.target.end);
+            let copy = target.start.max(plan.copy.start)..target.end.min(plan.copy.end);
+            Some(Plan {
+                file_offset: plan.file_offset + (copy.start - plan.copy.start) as u64,
+                target,
+                copy,
+            })
+        })
+        .collect()
+}
+
 /// Bytes of `AnonHugePages` that `smaps` reports for the mappings starting
 /// at each of `starts`.
 pub fn huge_bytes(smaps: &str, starts: &[usize]) -> usize {
@@ -160,6 +190,48 @@ mod tests {
             if inode == 0 { "" } else { "/usr/bin/ecm" }
         ))
         .unwrap()
+    }
+
+    #[test]
+    fn keeps_only_the_huge_pages_around_the_hot_code() {
+        // A binary laid out by BOLT: the original code segment (file
+        // offsets 0x3d_6500..) and BOLT's new one at 0x120_0000, whose first
+        // 0x6_c377 bytes are the hot `.text`.
+        let base = 0x5600_0000_0000;
+        let original = Plan {
+            target: base + 6 * MIB..base + 20 * MIB,
+            copy: base + 6 * MIB..base + 20 * MIB,
+            file_offset: 0x40_0000,
+        };
+        let new = Plan {
+            target: base + 24 * MIB..base + 44 * MIB,
+            copy: base + 24 * MIB..base + 0x2a0_2e44,
+            file_offset: 0x120_0000,
+        };
+        let hot = 0x120_0000..0x126_c377;
+        assert_eq!(
+            keep_hot(vec![original.clone(), new.clone()], &hot, HUGE),
+            [Plan {
+                target: base + 24 * MIB..base + 26 * MIB,
+                copy: base + 24 * MIB..base + 26 * MIB,
+                file_offset: 0x120_0000,
+            }]
+        );
+        // Hot code across a boundary keeps both huge pages; one that ends
+        // in a plan's partly copied last page keeps the copy's end.
+        // (file 0x130_0000..0x150_0000 is memory 25..27 MiB past the base).
+        let across = 0x130_0000..0x150_0000;
+        assert_eq!(
+            keep_hot(vec![new.clone()], &across, HUGE)[0].target,
+            base + 24 * MIB..base + 28 * MIB
+        );
+        let tail = 0x240_0000..0x240_1000;
+        let kept = keep_hot(vec![new], &tail, HUGE);
+        assert_eq!(kept[0].target, base + 42 * MIB..base + 44 * MIB);
+        assert_eq!(kept[0].copy, base + 42 * MIB..base + 0x2a0_2e44);
+        assert_eq!(kept[0].file_offset, 0x240_0000);
+        // Hot code in no plan: nothing to move.
+        assert!(keep_hot(vec![original], &hot, HUGE).is_empty());
     }
 
     #[test]
